@@ -1,0 +1,45 @@
+"""Convert a trained ``conformer`` experiment into a ``conformer_reuse`` one.
+
+Example::
+
+    python -m espnet_reuse.bin.convert_checkpoint \\
+        --config exp/asr_conformer/config.yaml \\
+        --model exp/asr_conformer/valid.loss.ave.pth \\
+        --reuse_groups 4 4 4 4 --out_dir exp/asr_conformer_reuse4x4
+"""
+
+import argparse
+from pathlib import Path
+from typing import List, Optional
+
+from espnet_reuse.registration import register
+
+register()
+
+from espnet_reuse.convert import convert_experiment  # noqa: E402
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, required=True, help="config.yaml")
+    parser.add_argument("--model", type=Path, required=True, help="model .pth")
+    parser.add_argument(
+        "--reuse_groups", type=int, nargs="+", required=True, help="group sizes"
+    )
+    parser.add_argument("--out_dir", type=Path, required=True)
+    return parser
+
+
+def main(cmd: Optional[List[str]] = None) -> None:
+    """Convert and list the dropped parameters."""
+    args = get_parser().parse_args(cmd)
+    dropped = convert_experiment(args.config, args.model, args.reuse_groups, args.out_dir)
+    print(f"wrote {args.out_dir}/config.yaml and {args.out_dir}/{args.model.name}")
+    print(f"dropped {len(dropped)} parameters of reuse layers:")
+    for name in dropped:
+        print(f"  {name}")
+
+
+if __name__ == "__main__":
+    main()

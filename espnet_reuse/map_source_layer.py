@@ -1,0 +1,69 @@
+"""The first layer of a reuse group: an ESPnet Conformer layer that shares its map."""
+
+from typing import Optional, Tuple, Union
+
+import torch
+from espnet.nets.pytorch_backend.conformer.encoder_layer import EncoderLayer
+
+from espnet_reuse.shared_map_attention import SharedMap
+
+LayerInput = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
+
+
+class MapSourceLayer(EncoderLayer):
+    """ESPnet's ``EncoderLayer`` that publishes its attention probabilities.
+
+    Parameters and computation are exactly ESPnet's. After each call the layer's
+    map is put into ``self.shared_map`` for the other layers of its group.
+
+    When stochastic depth skips the layer in training, its residual branches are
+    dropped as usual, but the group still needs a map: it is computed from the
+    layer's input as the attention branch would see it with every dropped branch
+    contributing zero, i.e. ``self_attn(norm_mha(x))``.
+    """
+
+    shared_map: Optional[SharedMap] = None
+
+    @classmethod
+    def from_layer(cls, layer: EncoderLayer) -> "MapSourceLayer":
+        """Wrap the modules of an ESPnet layer (same objects, same weights)."""
+        source = cls(
+            layer.size,
+            layer.self_attn,
+            layer.feed_forward,
+            layer.feed_forward_macaron,
+            layer.conv_module,
+            layer.dropout.p,
+            layer.normalize_before,
+            layer.concat_after,
+            layer.stochastic_depth_rate,
+        )
+        source.load_state_dict(layer.state_dict())
+        return source
+
+    def forward(
+        self,
+        x_input: LayerInput,
+        mask: Optional[torch.Tensor],
+        cache: Optional[torch.Tensor] = None,
+    ) -> Tuple[LayerInput, Optional[torch.Tensor]]:
+        """Run ESPnet's layer, then hand its map to the group."""
+        self.self_attn.attn = None
+        output = super().forward(x_input, mask, cache)
+        if self.self_attn.attn is None:  # skipped by stochastic depth
+            self._compute_map(x_input, mask)
+        if self.shared_map is not None:
+            self.shared_map.attn = self.self_attn.attn
+        return output
+
+    def _compute_map(self, x_input: LayerInput, mask: Optional[torch.Tensor]) -> None:
+        if isinstance(x_input, tuple):
+            x, pos_emb = x_input
+        else:
+            x, pos_emb = x_input, None
+        if self.normalize_before:
+            x = self.norm_mha(x)
+        if pos_emb is None:
+            self.self_attn(x, x, x, mask)
+        else:
+            self.self_attn(x, x, x, pos_emb, mask)

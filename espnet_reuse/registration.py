@@ -1,0 +1,64 @@
+"""Registration of ``conformer_reuse`` in ESPnet's ASR task.
+
+``register()`` imports ``espnet2.tasks.asr`` (slow) and adds the encoder now.
+``register_on_import()`` adds it whenever that module gets imported, so that
+``import espnet_reuse`` stays fast and ``Speech2Text`` users still see the encoder.
+"""
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+from types import ModuleType
+from typing import Optional, Sequence
+
+from espnet_reuse.nltk_offline import stop_nltk_downloads
+
+ASR_TASK_MODULE = "espnet2.tasks.asr"
+ENCODER_NAME = "conformer_reuse"
+
+
+def _add_encoder(asr_task_module: ModuleType) -> None:
+    from espnet_reuse.conformer_reuse_encoder import ConformerReuseEncoder
+
+    asr_task_module.encoder_choices.classes[ENCODER_NAME] = ConformerReuseEncoder
+
+
+def register() -> None:
+    """Import ESPnet's ASR task and add ``conformer_reuse`` to its encoders."""
+    stop_nltk_downloads()
+    _add_encoder(importlib.import_module(ASR_TASK_MODULE))
+
+
+class _RegisterOnImport(importlib.abc.MetaPathFinder):
+    """Import hook that registers the encoder right after the ASR task loads."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Optional[Sequence[str]],
+        target: Optional[ModuleType] = None,
+    ) -> Optional[importlib.machinery.ModuleSpec]:
+        if fullname != ASR_TASK_MODULE:
+            return None
+        sys.meta_path.remove(self)
+        stop_nltk_downloads()
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_register(module: ModuleType) -> None:
+            exec_module(module)
+            _add_encoder(module)
+
+        spec.loader.exec_module = exec_and_register
+        return spec
+
+
+def register_on_import() -> None:
+    """Register now if ESPnet's ASR task is loaded, else as soon as it is."""
+    if ASR_TASK_MODULE in sys.modules:
+        _add_encoder(sys.modules[ASR_TASK_MODULE])
+    elif not any(isinstance(f, _RegisterOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RegisterOnImport())

@@ -1,0 +1,223 @@
+"""``ConformerReuseEncoder`` against ESPnet's Conformer and a hand-written reference."""
+
+import inspect
+
+import pytest
+import torch
+from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
+from espnet.nets.pytorch_backend.transformer.attention import MultiHeadedAttention
+from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
+from espnet2.main_funcs.calculate_all_attentions import calculate_all_attentions
+
+from conftest import SMALL_CONFORMER
+from espnet_reuse.conformer_reuse_encoder import ConformerReuseEncoder
+from espnet_reuse.shared_map_attention import SharedMapAttention
+
+REUSE_ONLY_PARAMETERS = ("linear_q", "linear_k", "linear_pos", "pos_bias_u", "pos_bias_v")
+
+
+def build(cls, seed, **overrides):
+    torch.manual_seed(seed)
+    return cls(**{**SMALL_CONFORMER, **overrides})
+
+
+def test_signature_is_a_superset_of_conformer():
+    base = inspect.signature(ConformerEncoder.__init__).parameters
+    reuse = inspect.signature(ConformerReuseEncoder.__init__).parameters
+    for name, parameter in base.items():
+        assert name in reuse, name
+        assert reuse[name].default == parameter.default, name
+    assert set(reuse) - set(base) == {"reuse_groups"}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"rel_pos_type": "legacy"},
+        {"pos_enc_layer_type": "abs_pos", "selfattention_layer_type": "selfattn"},
+        {"normalize_before": False, "concat_after": True},
+        {"positionwise_layer_type": "conv1d", "macaron_style": False},
+        {"interctc_layer_idx": [2], "stochastic_depth_rate": [0.1, 0.2, 0.0, 0.3]},
+    ],
+    ids=["latest", "legacy", "abs_pos", "post_norm_concat", "conv1d_ff", "interctc"],
+)
+def test_no_reuse_equals_espnet_conformer(overrides, padded_batch):
+    base = build(ConformerEncoder, 0, **overrides).eval()
+    reuse = build(ConformerReuseEncoder, 1, **overrides).eval()
+    reuse.load_state_dict(base.state_dict(), strict=True)
+    feats, lengths = padded_batch
+    with torch.no_grad():
+        expected, expected_lens, _ = base(feats, lengths)
+        actual, actual_lens, _ = reuse(feats, lengths)
+    if "interctc_layer_idx" in overrides:
+        (expected, expected_inter), (actual, actual_inter) = expected, actual
+        assert [k for k, _ in actual_inter] == [k for k, _ in expected_inter]
+        for (_, e), (_, a) in zip(expected_inter, actual_inter):
+            assert (e - a).abs().max() < 1e-5
+    assert torch.equal(expected_lens, actual_lens)
+    assert (expected - actual).abs().max() < 1e-5
+
+
+def reference_forward(encoder, feats, lengths):
+    """A macaron Conformer (pre-norm) layer by layer, reuse applied by hand."""
+    masks = ~make_pad_mask(lengths)[:, None, :]
+    (x, pos_emb), masks = encoder.embed(feats, masks)
+    n_batch, time, _ = x.shape
+    maps = {}
+    for idx, layer in enumerate(encoder.encoders):
+        leader = encoder.map_leaders[idx]
+        attention = layer.self_attn
+        x = x + 0.5 * layer.feed_forward_macaron(layer.norm_ff_macaron(x))
+        xn = layer.norm_mha(x)
+        if leader == idx:
+            attention_out = attention(xn, xn, xn, pos_emb, masks)
+            maps[idx] = attention.attn
+        else:
+            v = attention.linear_v(xn).view(n_batch, time, attention.h, -1)
+            context = torch.einsum("bhqk,bkhd->bqhd", maps[leader], v)
+            attention_out = attention.linear_out(context.reshape(n_batch, time, -1))
+        x = x + attention_out
+        x = x + layer.conv_module(layer.norm_conv(x))
+        x = x + 0.5 * layer.feed_forward(layer.norm_ff(x))
+        x = layer.norm_final(x)
+    return encoder.after_norm(x)
+
+
+@pytest.mark.parametrize("groups", [[1, 3], [2, 2], [4], [1, 1, 2]])
+def test_reuse_matches_reference(groups, padded_batch):
+    encoder = build(ConformerReuseEncoder, 0, reuse_groups=groups).eval()
+    feats, lengths = padded_batch
+    with torch.no_grad():
+        actual, _, _ = encoder(feats, lengths)
+        expected = reference_forward(encoder, feats, lengths)
+    assert (actual - expected).abs().max() < 1e-5
+
+
+def test_reuse_layers_own_only_v_and_output_projections():
+    encoder = build(ConformerReuseEncoder, 0, reuse_groups=[1, 3])
+    for idx, layer in enumerate(encoder.encoders):
+        names = {name.split(".")[0] for name, _ in layer.self_attn.named_parameters()}
+        if idx >= 2:
+            assert isinstance(layer.self_attn, SharedMapAttention)
+            assert names == {"linear_v", "linear_out"}
+        else:
+            assert set(REUSE_ONLY_PARAMETERS) <= names
+
+
+def test_every_layer_exposes_the_map_it_applied(padded_batch):
+    encoder = build(ConformerReuseEncoder, 0, reuse_groups=[2, 2]).eval()
+    feats, lengths = padded_batch
+    with torch.no_grad():
+        _, out_lens, _ = encoder(feats, lengths)
+    maps = [layer.self_attn.attn for layer in encoder.encoders]
+    assert maps[1] is maps[0] and maps[3] is maps[2] and maps[2] is not maps[0]
+    key_padding = make_pad_mask(out_lens)[:, None, None, :]
+    for attn in maps:
+        assert attn.shape == (3, 4, out_lens.max(), out_lens.max())
+        assert torch.all(attn.masked_select(key_padding) == 0)
+        assert torch.allclose(attn.sum(-1), torch.ones(()), atol=1e-5)
+
+
+def test_espnet_attention_capture_sees_every_layer(padded_batch):
+    class Wrapper(torch.nn.Module):
+        def __init__(self, encoder):
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, speech, speech_lengths):
+            return self.encoder(speech, speech_lengths)[0]
+
+    model = Wrapper(build(ConformerReuseEncoder, 0, reuse_groups=[1, 3])).eval()
+    feats, lengths = padded_batch
+    attentions = calculate_all_attentions(
+        model, {"speech": feats, "speech_lengths": lengths}
+    )
+    expected = {f"encoder.encoders.{i}.self_attn" for i in range(4)}
+    assert expected <= set(attentions)
+    assert all(isinstance(m, MultiHeadedAttention) for m in [
+        layer.self_attn for layer in model.encoder.encoders
+    ])
+    for i in (1, 2, 3):
+        assert torch.equal(
+            attentions[f"encoder.encoders.{i}.self_attn"][0],
+            attentions["encoder.encoders.1.self_attn"][0],
+        )
+
+
+def test_padding_does_not_change_valid_frames():
+    # no convolutions: ESPnet's subsampling and conv module see padded frames
+    encoder = build(
+        ConformerReuseEncoder,
+        0,
+        reuse_groups=[1, 3],
+        use_cnn_module=False,
+        input_layer="linear",
+    ).eval()
+    generator = torch.Generator().manual_seed(3)
+    feats = torch.randn(2, 64, 20, generator=generator)
+    lengths = torch.tensor([64, 31])
+    with torch.no_grad():
+        batched, out_lens, _ = encoder(feats, lengths)
+        alone, _, _ = encoder(feats[1:, :31], lengths[1:])
+    assert (batched[1, : out_lens[1]] - alone[0]).abs().max() < 1e-5
+
+
+def test_gradients_reach_every_computing_layer(padded_batch):
+    encoder = build(ConformerReuseEncoder, 0, reuse_groups=[1, 3]).train()
+    feats, lengths = padded_batch
+    encoder(feats, lengths)[0].pow(2).mean().backward()
+    for idx in (0, 1):
+        for name, parameter in encoder.encoders[idx].self_attn.named_parameters():
+            assert parameter.grad is not None and parameter.grad.abs().sum() > 0, (
+                idx,
+                name,
+            )
+
+
+def test_shared_map_receives_gradients_from_reuse_layers(padded_batch):
+    encoder = build(ConformerReuseEncoder, 0, reuse_groups=[1, 3]).train()
+    # silence the first layer's own attention output: its Q and K can then only
+    # learn through the layers that reuse its map
+    with torch.no_grad():
+        encoder.encoders[1].self_attn.linear_out.weight.zero_()
+        encoder.encoders[1].self_attn.linear_out.bias.zero_()
+    feats, lengths = padded_batch
+    encoder(feats, lengths)[0].pow(2).mean().backward()
+    assert encoder.encoders[1].self_attn.linear_q.weight.grad.abs().sum() > 0
+
+
+def test_skipped_first_layer_still_computes_the_map(padded_batch):
+    encoder = build(
+        ConformerReuseEncoder,
+        0,
+        reuse_groups=[2, 2],
+        stochastic_depth_rate=[0.0, 0.0, 0.999999, 0.0],
+    ).train()
+    feats, lengths = padded_batch
+    out, _, _ = encoder(feats, lengths)
+    leader, follower = encoder.encoders[2].self_attn, encoder.encoders[3].self_attn
+    assert leader.attn is not None and follower.attn is leader.attn
+    assert torch.isfinite(out).all()
+
+
+def test_reuse_layer_outside_the_encoder_is_an_error(padded_batch):
+    encoder = build(ConformerReuseEncoder, 0, reuse_groups=[1, 3]).eval()
+    x = torch.randn(1, 5, 32)
+    with pytest.raises(RuntimeError, match="without its group's map"):
+        encoder.encoders[2].self_attn(x, x, x, None, None)
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ValueError, match="reuse_groups"):
+        build(ConformerReuseEncoder, 0, reuse_groups=[2, 3])
+    with pytest.raises(ValueError, match="ctc_trim"):
+        build(
+            ConformerReuseEncoder,
+            0,
+            reuse_groups=[4],
+            interctc_layer_idx=[2],
+            ctc_trim=True,
+        )
+    with pytest.raises(TypeError, match="reuse_group"):
+        build(ConformerReuseEncoder, 0, reuse_group=[4])
