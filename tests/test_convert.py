@@ -1,0 +1,68 @@
+"""Converting ``conformer`` checkpoints into ``conformer_reuse`` layouts."""
+
+import pytest
+import torch
+from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
+
+from conftest import SMALL_CONFORMER
+from espnet_reuse.conformer_reuse_encoder import ConformerReuseEncoder
+from espnet_reuse.convert import reuse_config, select_parameters
+
+
+def prefixed(module):
+    return {f"encoder.{k}": v for k, v in module.state_dict().items()}
+
+
+def test_conversion_drops_exactly_the_reuse_layers_q_k_and_position_terms():
+    base = ConformerEncoder(**SMALL_CONFORMER)
+    reuse = ConformerReuseEncoder(**SMALL_CONFORMER, reuse_groups=[1, 3])
+    converted, dropped = select_parameters(prefixed(base), prefixed(reuse))
+    expected = {
+        f"encoder.encoders.{layer}.self_attn.{name}"
+        for layer in (2, 3)
+        for name in (
+            "linear_q.weight",
+            "linear_q.bias",
+            "linear_k.weight",
+            "linear_k.bias",
+            "linear_pos.weight",
+            "pos_bias_u",
+            "pos_bias_v",
+        )
+    }
+    assert set(dropped) == expected
+    reuse.load_state_dict(
+        {k[len("encoder.") :]: v for k, v in converted.items()}, strict=True
+    )
+    for key, value in reuse.state_dict().items():
+        assert torch.equal(value, base.state_dict()[key])
+
+
+def test_converted_no_reuse_layout_reproduces_the_baseline(padded_batch):
+    base = ConformerEncoder(**SMALL_CONFORMER).eval()
+    reuse = ConformerReuseEncoder(**SMALL_CONFORMER).eval()
+    converted, dropped = select_parameters(base.state_dict(), reuse.state_dict())
+    assert dropped == []
+    reuse.load_state_dict(converted, strict=True)
+    with torch.no_grad():
+        assert (base(*padded_batch)[0] - reuse(*padded_batch)[0]).abs().max() < 1e-5
+
+
+def test_missing_parameters_are_an_error_that_names_them():
+    coarse = ConformerReuseEncoder(**SMALL_CONFORMER, reuse_groups=[1, 3])
+    finer = ConformerReuseEncoder(**SMALL_CONFORMER, reuse_groups=[2, 2])
+    with pytest.raises(KeyError, match=r"encoders\.2\.self_attn\.linear_q\.weight"):
+        select_parameters(coarse.state_dict(), finer.state_dict())
+
+
+def test_reuse_config_switches_only_the_encoder():
+    config = {"encoder": "conformer", "encoder_conf": {"num_blocks": 4}, "ctc_conf": {}}
+    converted = reuse_config(config, [2, 2])
+    assert converted == {
+        "encoder": "conformer_reuse",
+        "encoder_conf": {"num_blocks": 4, "reuse_groups": [2, 2]},
+        "ctc_conf": {},
+    }
+    assert config["encoder"] == "conformer"
+    with pytest.raises(ValueError, match="'transformer'"):
+        reuse_config({"encoder": "transformer"}, [2, 2])
