@@ -1,0 +1,1 @@
+"""The embedded demo: a LibriSpeech-shaped corpus synthesised with espeak-ng."""
