@@ -1,28 +1,34 @@
-"""A few seconds of synthetic speech-like audio with transcripts, for entry-point tests."""
+"""Tiny synthetic corpora (tones, not speech) for tests that need audio files."""
 
+import random
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 import soundfile
+
+from espnet_reuse.demo.sentences import sentence
 
 SAMPLE_RATE = 16000
 TRANSCRIPTS = ["A CAT", "THE DOG", "A DOG SAT", "CATS", "THE CAT SAT", "DOGS"]
 
 
+def tone(idx: int, seconds: float) -> np.ndarray:
+    """A noisy sine wave, different for every ``idx``."""
+    rng = np.random.default_rng(idx)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    audio = 0.3 * np.sin(2 * np.pi * (120 + 20 * idx) * t)
+    return (audio + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+
+
 def write_tiny_corpus(root: Path) -> Dict[str, Path]:
     """Write wav files, ``wav.scp``, ``text`` and a character token list."""
-    rng = np.random.default_rng(0)
     root.mkdir(parents=True, exist_ok=True)
     wav_lines, text_lines = [], []
     for idx, transcript in enumerate(TRANSCRIPTS):
         utt = f"utt{idx:02d}"
-        seconds = 0.4 + 0.1 * len(transcript) / 3
-        t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-        pitch = 120 + 20 * idx
-        audio = 0.3 * np.sin(2 * np.pi * pitch * t) + 0.05 * rng.standard_normal(t.size)
         path = root / f"{utt}.wav"
-        soundfile.write(path, audio.astype(np.float32), SAMPLE_RATE)
+        soundfile.write(path, tone(idx, 0.4 + 0.1 * len(transcript) / 3), SAMPLE_RATE)
         wav_lines.append(f"{utt} {path}\n")
         text_lines.append(f"{utt} {transcript}\n")
     (root / "wav.scp").write_text("".join(wav_lines))
@@ -35,3 +41,27 @@ def write_tiny_corpus(root: Path) -> Dict[str, Path]:
         "text": root / "text",
         "token_list": root / "tokens.txt",
     }
+
+
+def write_librispeech_tree(root: Path, parts: Dict[str, Tuple[int, int]]) -> Path:
+    """A LibriSpeech-shaped tree: part -> (speakers, utterances per speaker).
+
+    The first utterance of a chapter is "A CAT", the others sentences of the
+    demo grammar.
+    """
+    rng = random.Random(0)
+    idx = 0
+    for part, (speakers, utterances) in parts.items():
+        for s in range(speakers):
+            spk, chapter = 10 + idx, 100 + idx
+            chapter_dir = root / "LibriSpeech" / part / str(spk) / str(chapter)
+            chapter_dir.mkdir(parents=True)
+            lines = []
+            for u in range(utterances):
+                utt = f"{spk}-{chapter}-{u:04d}"
+                transcript = sentence(rng) if u else "A CAT"
+                soundfile.write(chapter_dir / f"{utt}.flac", tone(idx + u, 0.8), SAMPLE_RATE)
+                lines.append(f"{utt} {transcript}\n")
+            (chapter_dir / f"{spk}-{chapter}.trans.txt").write_text("".join(lines))
+            idx += 1
+    return root / "LibriSpeech"

@@ -1,0 +1,141 @@
+"""Interleaved timings, peak memory and FLOPs of encoder forward and training steps."""
+
+import multiprocessing
+import random
+import resource
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+FRAMES_PER_SECOND = 100  # 10 ms feature hop
+
+
+@dataclass
+class Timing:
+    """Median and quartiles of repeated measurements, in seconds."""
+
+    samples: List[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def spread(self) -> float:
+        """Inter-quartile range relative to the median."""
+        if len(self.samples) < 2:
+            return 0.0
+        q1, _, q3 = statistics.quantiles(self.samples, n=4)
+        return (q3 - q1) / self.median
+
+
+def make_input(seconds: float, batch: int, input_size: int, device: str):
+    """Random features and full lengths for ``batch`` utterances."""
+    frames = int(seconds * FRAMES_PER_SECOND)
+    generator = torch.Generator().manual_seed(0)
+    feats = torch.randn(batch, frames, input_size, generator=generator).to(device)
+    return feats, torch.full((batch,), frames, dtype=torch.long, device=device)
+
+
+def _synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def inference_step(model: torch.nn.Module, feats, lengths) -> Callable[[], None]:
+    """One encoder forward in eval mode, no autograd."""
+
+    def step() -> None:
+        model.eval()
+        with torch.inference_mode():
+            model(feats, lengths)
+
+    return step
+
+
+def training_step(model: torch.nn.Module, feats, lengths) -> Callable[[], None]:
+    """Forward, backward and an Adam step, in train mode."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+
+    def step() -> None:
+        model.train()
+        out = model(feats, lengths)[0]
+        out.float().pow(2).mean().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def time_interleaved(
+    steps: Dict[str, Callable[[], None]], repeats: int, warmup: int, device: str
+) -> Dict[str, Timing]:
+    """Time every step ``repeats`` times, the models in a new random order each round."""
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    timings = {name: Timing() for name in steps}
+    for round_idx in range(repeats):
+        order = list(steps)
+        random.Random(round_idx).shuffle(order)
+        for name in order:
+            _synchronize(device)
+            start = time.perf_counter()
+            steps[name]()
+            _synchronize(device)
+            timings[name].samples.append(time.perf_counter() - start)
+    return timings
+
+
+def forward_flops(model: torch.nn.Module, feats, lengths) -> int:
+    """FLOPs of one forward, from PyTorch's flop counter."""
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(feats, lengths)
+    return counter.get_total_flops()
+
+
+def cuda_peak_memory(step: Callable[[], None]) -> int:
+    """Peak bytes the CUDA allocator held beyond what was allocated before the step."""
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() - before
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def _cpu_peak_child(build: Callable[[], torch.nn.Module], mode: str, shape, queue) -> None:
+    torch.set_num_threads(1)
+    model = build()
+    feats, lengths = make_input(*shape, device="cpu")
+    make_step = training_step if mode == "train" else inference_step
+    step = make_step(model, feats, lengths)
+    before = _rss_bytes()
+    step()
+    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
+
+
+def cpu_peak_memory(build: Callable[[], torch.nn.Module], mode: str, shape) -> int:
+    """Peak resident memory of one step beyond what the process held before it.
+
+    Measured in a fresh process per model (a process's peak never goes down);
+    ``build`` must be picklable.
+    """
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_cpu_peak_child, args=(build, mode, shape, queue))
+    process.start()
+    value = queue.get(timeout=600)
+    process.join()
+    return value

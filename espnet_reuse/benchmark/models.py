@@ -1,0 +1,109 @@
+"""The encoders a benchmark compares, all with the same weights.
+
+- ``espnet``: ESPnet's ``ConformerEncoder``;
+- ``reuse <layout>``: ``conformer_reuse`` with that ``reuse_groups``;
+- ``ideal <layout>``: the ideal bound of a layout: ESPnet's encoder whose reuse
+  layers' attention is cut down, in the simplest way, to
+  ``linear_out(dropout(A) @ linear_v(x))`` with ``A`` read straight from the
+  group's first ESPnet attention module. It has no bookkeeping of any kind, so
+  ``time(ideal) / time(reuse)`` is the share of the possible speed-up achieved.
+"""
+
+import copy
+from dataclasses import dataclass
+from typing import Dict, List, Sequence
+
+import torch
+from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
+
+from espnet_reuse.conformer_reuse_encoder import ConformerReuseEncoder
+from espnet_reuse.convert import select_parameters
+from espnet_reuse.reuse_groups import check_reuse_groups, group_leaders
+
+CONFORMER_M = dict(
+    output_size=256,
+    attention_heads=4,
+    linear_units=1024,
+    num_blocks=16,
+    cnn_module_kernel=31,
+    macaron_style=True,
+    rel_pos_type="latest",
+    pos_enc_layer_type="rel_pos",
+    selfattention_layer_type="rel_selfattn",
+    input_layer="conv2d",
+)
+
+
+def parse_layout(spec: str, num_blocks: int) -> List[int]:
+    """``"4x4"``: groups of 4, four of them; ``"1,1,2,4,4,4"``: explicit sizes."""
+    if "x" in spec:
+        size, count = spec.split("x")
+        groups = [int(size)] * int(count)
+    else:
+        groups = [int(g) for g in spec.split(",")]
+    return check_reuse_groups(groups, num_blocks)
+
+
+def layout_name(groups: Sequence[int]) -> str:
+    """Short name of a layout: ``4x4`` when uniform, else the sizes."""
+    if len(set(groups)) == 1:
+        return f"{groups[0]}x{len(groups)}"
+    return ",".join(map(str, groups))
+
+
+class _IdealReuseAttention(torch.nn.Module):
+    """A reuse layer's attention with nothing but its own work."""
+
+    def __init__(self, attention: torch.nn.Module, leader: torch.nn.Module) -> None:
+        super().__init__()
+        self.linear_v, self.linear_out = attention.linear_v, attention.linear_out
+        self.h, self.d_k, self.p = attention.h, attention.d_k, attention.dropout_rate
+        self._leader = (leader,)  # a tuple: not registered as a submodule
+
+    def forward(self, query, key, value, *unused):
+        b, t, _ = value.shape
+        v = self.linear_v(value).view(b, t, self.h, self.d_k).transpose(1, 2)
+        attn = torch.nn.functional.dropout(self._leader[0].attn, self.p, self.training)
+        x = torch.matmul(attn, v).transpose(1, 2).reshape(b, t, -1)
+        return self.linear_out(x)
+
+
+def ideal_encoder(base: ConformerEncoder, groups: Sequence[int]) -> ConformerEncoder:
+    """A copy of ``base`` with the reuse layers' skipped work removed."""
+    model = copy.deepcopy(base)
+    leaders = group_leaders(groups)
+    for idx, leader in enumerate(leaders):
+        if leader != idx:
+            layer = model.encoders[idx]
+            layer.self_attn = _IdealReuseAttention(layer.self_attn, model.encoders[leader].self_attn)
+    return model
+
+
+@dataclass
+class BenchmarkModels:
+    """Encoders by name, in the order they are reported."""
+
+    models: Dict[str, torch.nn.Module]
+    layouts: Dict[str, List[int]]
+
+
+def build_models(
+    input_size: int, encoder_conf: dict, layouts: Sequence[str], seed: int = 0
+) -> BenchmarkModels:
+    """ESPnet's Conformer, and reuse and ideal encoders for each layout, same weights."""
+    torch.manual_seed(seed)
+    base = ConformerEncoder(input_size=input_size, **encoder_conf)
+    models: Dict[str, torch.nn.Module] = {"espnet": base}
+    parsed = {}
+    for spec in layouts:
+        groups = parse_layout(spec, encoder_conf["num_blocks"])
+        name = layout_name(groups)
+        parsed[name] = groups
+        reuse = ConformerReuseEncoder(input_size=input_size, reuse_groups=groups, **encoder_conf)
+        weights, _ = select_parameters(base.state_dict(), reuse.state_dict().keys())
+        reuse.load_state_dict(weights, strict=True)
+        models[f"reuse {name}"] = reuse
+        if len(groups) < sum(groups):  # some layer reuses a map
+            models[f"ideal {name}"] = ideal_encoder(base, groups)
+    return BenchmarkModels(models, parsed)
+

@@ -1,0 +1,133 @@
+"""Benchmark ESPnet's Conformer against ``conformer_reuse`` layouts, side by side.
+
+Example::
+
+    python -m espnet_reuse.bin.benchmark --device cpu --layouts 1x16 2x8 4x4 \\
+        --seconds 5 15 30 --batch_sizes 1 8 --out_dir exp/benchmark_cpu
+"""
+
+import argparse
+import contextlib
+import json
+import platform
+from functools import partial
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+from espnet_reuse.benchmark.measure import (
+    cpu_peak_memory,
+    cuda_peak_memory,
+    forward_flops,
+    inference_step,
+    make_input,
+    time_interleaved,
+    training_step,
+)
+from espnet_reuse.benchmark.models import CONFORMER_M, build_models
+from espnet_reuse.benchmark.report import Case, markdown, plot_speedup, to_json
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--layouts", nargs="+", default=["1x16", "2x8", "4x4"],
+                   help="reuse_groups: SxN (N groups of S) or comma-separated sizes")  # fmt: skip
+    p.add_argument("--seconds", type=float, nargs="+", default=[5, 15, 30])
+    p.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--train_seconds", type=float, default=15)
+    p.add_argument("--train_batch", type=int, default=4)
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--dtype", default="float32", choices=list(DTYPES),
+                   help="autocast dtype (bfloat16/float16: mixed precision)")  # fmt: skip
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--memory", type=lambda s: s.lower() == "true", default=True,
+                   help="measure peak memory (true/false)")  # fmt: skip
+    p.add_argument("--input_size", type=int, default=80)
+    for key, value in CONFORMER_M.items():
+        p.add_argument(f"--{key}", type=type(value) if not isinstance(value, bool) else
+                       (lambda s: s.lower() == "true"), default=value)  # fmt: skip
+    p.add_argument("--out_dir", type=Path, default=Path("exp/benchmark"))
+    return p
+
+
+def _build_one(input_size: int, encoder_conf: dict, layouts: List[str], name: str):
+    """Rebuild one benchmark model (for memory measurement in a fresh process)."""
+    return build_models(input_size, encoder_conf, layouts).models[name]
+
+
+def main(cmd: Optional[List[str]] = None) -> None:
+    """Measure, print the table and write Markdown, JSON and a plot to ``--out_dir``."""
+    args = get_parser().parse_args(cmd)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    encoder_conf = {key: getattr(args, key) for key in CONFORMER_M}
+    built = build_models(args.input_size, encoder_conf, args.layouts)
+    models = {name: m.to(args.device) for name, m in built.models.items()}
+    autocast = (
+        partial(torch.autocast, device_type=args.device.split(":")[0], dtype=DTYPES[args.dtype])
+        if args.dtype != "float32"
+        else contextlib.nullcontext
+    )
+
+    def with_autocast(step):
+        def run() -> None:
+            with autocast():
+                step()
+
+        return run
+
+    cases = []
+    shapes = [(s, b, "inference") for s in args.seconds for b in args.batch_sizes]
+    shapes.append((args.train_seconds, args.train_batch, "train step"))
+    for seconds, batch, kind in shapes:
+        feats, lengths = make_input(seconds, batch, args.input_size, args.device)
+        make_step = inference_step if kind == "inference" else training_step
+        steps = {n: with_autocast(make_step(m, feats, lengths)) for n, m in models.items()}
+        timings = time_interleaved(steps, args.repeats, args.warmup, args.device)
+        flops = peaks = None
+        if kind == "inference" and batch == 1:
+            flops = {n: forward_flops(m, feats, lengths) for n, m in models.items()}
+        if args.memory and kind == "train step":
+            if args.device.startswith("cuda"):
+                peaks = {n: cuda_peak_memory(s) for n, s in steps.items()}
+            else:
+                peaks = {
+                    n: cpu_peak_memory(
+                        partial(_build_one, args.input_size, encoder_conf, args.layouts, n),
+                        "train", (seconds, batch, args.input_size),
+                    )  # fmt: skip
+                    for n in models
+                }
+        cases.append(Case(kind, seconds, batch, timings, peaks, flops))
+        print(f"measured {kind} {seconds:g} s × {batch}", flush=True)
+
+    device = (
+        torch.cuda.get_device_name(args.device)
+        if args.device.startswith("cuda")
+        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    )
+    title = (
+        f"Conformer encoder ({args.num_blocks} blocks, {args.output_size}, "
+        f"{args.attention_heads} heads, FFN {args.linear_units}, kernel "
+        f"{args.cnn_module_kernel}), {args.dtype}"
+    )
+    table = markdown(cases, device, title)
+    print(table)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "benchmark.md").write_text(table)
+    meta = {"device": device, "torch": torch.__version__, "args": vars(args) | {"out_dir": str(args.out_dir)}}
+    (args.out_dir / "benchmark.json").write_text(to_json(cases, json.loads(json.dumps(meta, default=str))))
+    plot_speedup(cases, args.out_dir / "speedup.png", device)
+
+
+if __name__ == "__main__":
+    main()

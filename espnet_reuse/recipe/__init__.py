@@ -1,0 +1,1 @@
+"""The LibriSpeech CTC recipe: one module a stage, driven by ``run.py``."""

@@ -1,0 +1,83 @@
+"""Kaldi-style data directories: ``wav.scp``, ``text``, ``utt2spk``, ``spk2utt``."""
+
+import os
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, Iterable, Mapping
+
+Table = Dict[str, str]
+
+
+class DataError(ValueError):
+    """Bad input data, with the file or utterance it concerns in the message."""
+
+
+def read_table(path: Path, allow_empty_values: bool = False) -> Table:
+    """Read ``key value`` lines; duplicate keys and missing values are errors."""
+    table: Table = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            key, _, value = line.partition(" ")
+            if not value and not allow_empty_values:
+                raise DataError(f"{path}:{lineno}: '{key}' has no value")
+            if key in table:
+                raise DataError(f"{path}:{lineno}: '{key}' appears twice")
+            table[key] = value
+    return table
+
+
+def write_table(path: Path, table: Mapping[str, str]) -> None:
+    """Write ``key value`` lines sorted by key."""
+    with open(path, "w", encoding="utf-8") as f:
+        for key in sorted(table):
+            f.write(f"{key} {table[key]}\n")
+
+
+def spk2utt(utt2spk: Mapping[str, str]) -> Table:
+    """Invert ``utt2spk`` into space-separated utterance lists."""
+    speakers: Dict[str, list] = defaultdict(list)
+    for utt in sorted(utt2spk):
+        speakers[utt2spk[utt]].append(utt)
+    return {spk: " ".join(utts) for spk, utts in speakers.items()}
+
+
+def write_data_dir(directory: Path, tables: Mapping[str, Mapping[str, str]]) -> None:
+    """Write the tables (file name -> table) as a data directory, atomically.
+
+    ``spk2utt`` is derived when ``utt2spk`` is given. The directory is built
+    beside its target and renamed into place, so an interrupted write never
+    leaves a directory that looks complete.
+    """
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, table in tables.items():
+        write_table(tmp / name, table)
+    if "utt2spk" in tables:
+        write_table(tmp / "spk2utt", spk2utt(tables["utt2spk"]))
+    if directory.exists():
+        shutil.rmtree(directory)
+    os.replace(tmp, directory)
+
+
+def read_data_dir(directory: Path, names: Iterable[str]) -> Dict[str, Table]:
+    """Read the named tables of a data directory, checking they list the same keys."""
+    if not directory.is_dir():
+        raise DataError(f"data directory {directory} does not exist")
+    tables = {
+        name: read_table(directory / name, allow_empty_values=name == "text")
+        for name in names
+    }
+    reference_name, reference = next(iter(tables.items()))
+    for name, table in tables.items():
+        if table.keys() != reference.keys():
+            extra = sorted(table.keys() ^ reference.keys())[:5]
+            raise DataError(
+                f"{directory}: {name} and {reference_name} list different "
+                f"utterances, e.g. {extra}"
+            )
+    return tables

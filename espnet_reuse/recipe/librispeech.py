@@ -1,0 +1,102 @@
+"""Stage 1: a LibriSpeech tree -> Kaldi-style ``data/<set>`` directories.
+
+Each part found (or asked for) becomes ``data/<part with _>``; ``train_960`` joins
+the training parts present and ``dev`` joins dev-clean and dev-other, so a tree
+with only some parts (train-clean-100 alone, mini LibriSpeech, the demo corpus)
+works unchanged.
+"""
+
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from espnet_reuse.recipe.kaldi_data import DataError, write_data_dir
+
+TRAIN_PARTS = ["train-clean-100", "train-clean-360", "train-other-500"]
+DEV_PARTS = ["dev-clean", "dev-other"]
+EVAL_PARTS = ["test-clean", "test-other"]
+STANDARD_PARTS = TRAIN_PARTS + DEV_PARTS + EVAL_PARTS
+UNION_SETS = {"train_960": TRAIN_PARTS, "dev": DEV_PARTS}
+
+
+def set_name(part: str) -> str:
+    """``dev-clean`` -> ``dev_clean``."""
+    return part.replace("-", "_")
+
+
+def find_corpus_root(path: Path) -> Path:
+    """The folder holding the parts: ``path`` itself or ``path/LibriSpeech``."""
+    if not str(path):
+        raise DataError("LIBRISPEECH is not set (egs/librispeech_reuse/db.sh)")
+    if not path.is_dir():
+        raise DataError(f"LIBRISPEECH={path} does not exist or is not a folder")
+    for root in (path / "LibriSpeech", path):
+        if any((root / part).is_dir() for part in STANDARD_PARTS):
+            return root
+    raise DataError(
+        f"LIBRISPEECH={path} holds none of the LibriSpeech parts "
+        f"({', '.join(STANDARD_PARTS)}), neither directly nor under LibriSpeech/"
+    )
+
+
+def select_parts(root: Path, requested: Optional[Sequence[str]]) -> List[str]:
+    """The requested parts (all of them must exist), or every standard part found."""
+    present = [part for part in STANDARD_PARTS if (root / part).is_dir()]
+    if not requested:
+        return present
+    missing = [part for part in requested if not (root / part).is_dir()]
+    if missing:
+        raise DataError(
+            f"{root} has no part {', '.join(missing)}; it has {', '.join(present)}"
+        )
+    return list(requested)
+
+
+def read_part(part_dir: Path) -> Dict[str, Dict[str, str]]:
+    """``wav.scp``, ``text`` and ``utt2spk`` of one part, checked for pairing.
+
+    Every transcript line needs its audio file and every audio file its
+    transcript line; the speaker of an utterance is ``<speaker>-<chapter>``.
+    """
+    wav, text, utt2spk = {}, {}, {}
+    for trans in sorted(part_dir.glob("*/*/*.trans.txt")):
+        for lineno, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            utt, _, transcript = line.partition(" ")
+            audio = trans.parent / f"{utt}.flac"
+            if not audio.is_file():
+                raise DataError(f"{trans}:{lineno}: '{utt}' has no audio file {audio}")
+            if utt in text:
+                raise DataError(f"{trans}:{lineno}: '{utt}' appears twice")
+            wav[utt] = str(audio.resolve())
+            text[utt] = transcript.strip()
+            utt2spk[utt] = "-".join(utt.split("-")[:2])
+    for audio in sorted(part_dir.glob("*/*/*.flac")):
+        if audio.stem not in text:
+            raise DataError(
+                f"{audio} has no transcript line in {audio.parent}/*.trans.txt"
+            )
+    if not wav:
+        raise DataError(f"{part_dir} holds no utterances (<spk>/<chapter>/*.trans.txt)")
+    return {"wav.scp": wav, "text": text, "utt2spk": utt2spk}
+
+
+def prepare(corpus: Path, parts: Optional[Sequence[str]], data_dir: Path) -> List[str]:
+    """Write ``data/<set>`` for every part and union set; return the set names."""
+    root = find_corpus_root(corpus)
+    selected = select_parts(root, parts)
+    tables = {part: read_part(root / part) for part in selected}
+    written = []
+    for part, part_tables in tables.items():
+        write_data_dir(data_dir / set_name(part), part_tables)
+        written.append(set_name(part))
+    for union, members in UNION_SETS.items():
+        present = [tables[p] for p in members if p in tables]
+        if present:
+            merged = {
+                name: {k: v for t in present for k, v in t[name].items()}
+                for name in present[0]
+            }
+            write_data_dir(data_dir / union, merged)
+            written.append(union)
+    return written

@@ -1,0 +1,107 @@
+"""ESPnet-style ``RESULTS.md``: per experiment, and all experiments side by side."""
+
+import json
+import platform
+import subprocess
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from espnet_reuse.recipe.scoring import HEADER, ErrorCounts
+
+SUMMARY = "score_summary.json"
+METRICS = ("wer", "cer", "ter")
+
+
+def save_summary(decode_dir: Path, counts: Dict[str, ErrorCounts]) -> None:
+    """Keep a decode directory's counts for the tables."""
+    (decode_dir / SUMMARY).write_text(
+        json.dumps({m: asdict(c) for m, c in counts.items()}, indent=1)
+    )
+
+
+def load_summaries(exp_dir: Path) -> Dict[str, Dict[str, ErrorCounts]]:
+    """``<inference_tag>/<test_set>`` -> metric -> counts, for one experiment."""
+    found = {}
+    for path in sorted(exp_dir.glob(f"*/*/{SUMMARY}")):
+        label = f"{path.parent.parent.name}/{path.parent.name}"
+        found[label] = {
+            m: ErrorCounts(**c) for m, c in json.loads(path.read_text()).items()
+        }
+    return found
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def environment_block() -> str:
+    """ESPnet's ``## Environments`` block."""
+    import espnet
+    import torch
+
+    import espnet_reuse
+
+    return (
+        "## Environments\n"
+        f"- date: `{datetime.now().strftime('%a %b %d %H:%M:%S %Z %Y').strip()}`\n"
+        f"- python version: `{platform.python_version()}`\n"
+        f"- espnet version: `espnet {espnet.__version__}`\n"
+        f"- espnet_reuse version: `espnet_reuse {espnet_reuse.__version__}`\n"
+        f"- pytorch version: `pytorch {torch.__version__}`\n"
+        f"- Git hash: `{_git('rev-parse', 'HEAD')}`\n"
+        f"  - Commit date: `{_git('log', '-1', '--format=%cd')}`\n"
+    )
+
+
+def experiment_results(exp_dir: Path) -> str:
+    """The ``RESULTS.md`` of one experiment: WER, CER and TER tables."""
+    summaries = load_summaries(exp_dir)
+    text = f"# RESULTS\n{environment_block()}\n## {exp_dir}\n"
+    for metric in METRICS:
+        rows = [c[metric].row(label) for label, c in summaries.items() if metric in c]
+        if rows:
+            text += f"### {metric.upper()}\n\n{HEADER}{''.join(rows)}\n"
+    return text
+
+
+def side_by_side(
+    exp_dirs: List[Path], notes: Optional[Dict[Path, Dict[str, str]]] = None
+) -> str:
+    """WER of every experiment and decoding on every test set, in one table.
+
+    ``notes`` adds columns per experiment (e.g. training time).
+    """
+    notes = notes or {}
+    note_names = sorted({k for n in notes.values() for k in n})
+    rows, sets = [], []
+    for exp_dir in exp_dirs:
+        by_tag: Dict[str, Dict[str, float]] = {}
+        for label, counts in load_summaries(exp_dir).items():
+            tag, test_set = label.split("/")
+            by_tag.setdefault(tag, {})[test_set] = counts["wer"].error_rate
+            if test_set not in sets:
+                sets.append(test_set)
+        for tag, wers in by_tag.items():
+            rows.append((exp_dir.name, tag, wers, notes.get(exp_dir, {})))
+    header = ["experiment", "decoding", *sets, *note_names]
+    lines = [
+        "|" + "|".join(header) + "|",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    for name, tag, wers, note in rows:
+        cells = [name, tag, *(f"{wers[s]:.1f}" if s in wers else "-" for s in sets)]
+        cells += [note.get(k, "-") for k in note_names]
+        lines.append("|" + "|".join(cells) + "|")
+    return (
+        f"# RESULTS\n{environment_block()}\n## WER (%) side by side\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )

@@ -1,0 +1,433 @@
+"""The recipe driver: ESPnet's ``asr.sh`` stages 1-13 for CTC Conformer models.
+
+Run through ``./run.sh`` at the repository root, which sets the LibriSpeech (or
+demo) defaults; every option can be overridden there, e.g.
+``./run.sh --stage 11 --stop-stage 13 --ngpu 4``.
+"""
+
+import argparse
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import yaml
+from humanfriendly import format_timespan
+
+from espnet_reuse.recipe import espnet_commands
+from espnet_reuse.recipe.ctc_decode import DecodeConfig, decode_data_dir
+from espnet_reuse.recipe.filter_data import filter_data_dir
+from espnet_reuse.recipe.format_data import format_data_dir
+from espnet_reuse.recipe.kaldi_data import DataError, read_table
+from espnet_reuse.recipe.librispeech import prepare
+from espnet_reuse.recipe.results import (
+    experiment_results,
+    save_summary,
+    side_by_side,
+)
+from espnet_reuse.recipe.scoring import score_decode_dir
+from espnet_reuse.recipe.speed_perturb import perturb_data_dir
+from espnet_reuse.recipe.tokens import train_tokens
+
+STAGES = {
+    1: "data preparation",
+    2: "speed perturbation",
+    3: "format to dump/raw",
+    4: "remove short/long utterances and empty transcripts",
+    5: "sentencepiece token list",
+    6: "LM: text preparation (skipped, no LM)",
+    7: "LM: statistics (skipped, no LM)",
+    8: "LM: training (skipped, no LM)",
+    9: "LM: perplexity (skipped, no LM)",
+    10: "ASR statistics",
+    11: "ASR training",
+    12: "decoding",
+    13: "scoring",
+}
+TRAIN_TIME_FILE = "train_seconds"
+log = logging.getLogger("recipe")
+
+
+def str2bool(value: str) -> bool:
+    """ESPnet's ``true``/``false`` option values."""
+    if value.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+    return value.lower() == "true"
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Options, spelled as ESPnet's ``asr.sh`` spells them."""
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--stage", type=int, default=1)
+    p.add_argument("--stop-stage", "--stop_stage", dest="stop_stage", type=int, default=13)
+    p.add_argument("--ngpu", type=int, default=0, help="GPUs (per node); 0: CPU")
+    p.add_argument("--nj", type=int, default=2, help="parallel CPU jobs for data stages")
+    p.add_argument("--inference_nj", type=int, default=2, help="parallel CPU decoding jobs")
+    p.add_argument("--corpus", type=Path, default=Path(""), help="LibriSpeech root")
+    p.add_argument("--librispeech_parts", default="", help="parts to use (default: all found)")
+    p.add_argument("--make_demo_corpus", type=str2bool, default=False,
+                   help="synthesise the demo corpus into --corpus first")  # fmt: skip
+    p.add_argument("--asr_config", default="", help="training configs, space separated")
+    p.add_argument("--inference_config", default="", help="decoding configs, space separated")
+    p.add_argument("--inference_asr_model", default="valid.loss.ave.pth")
+    p.add_argument("--train_set", default="train_960")
+    p.add_argument("--valid_set", default="dev")
+    p.add_argument("--test_sets", default="dev_clean dev_other test_clean test_other")
+    p.add_argument("--nbpe", type=int, default=5000)
+    p.add_argument("--bpemode", default="unigram", choices=["unigram", "bpe"])
+    p.add_argument("--speed_perturb_factors", default="")
+    p.add_argument("--asr_tag", default="", help="experiment name (one config only)")
+    p.add_argument("--asr_args", default="", help="extra options for asr_train")
+    p.add_argument("--min_wav_duration", type=float, default=0.1)
+    p.add_argument("--max_wav_duration", type=float, default=20.0)
+    p.add_argument("--fs", type=int, default=16000)
+    p.add_argument("--datadir", type=Path, default=Path("data"))
+    p.add_argument("--dumpdir", type=Path, default=Path("dump"))
+    p.add_argument("--expdir", type=Path, default=Path("exp"))
+    p.add_argument("--launcher", default="local", choices=espnet_commands.LAUNCHERS)
+    p.add_argument("--num_nodes", type=int, default=1)
+    p.add_argument("--node_rank", type=int, default=0)
+    p.add_argument("--nproc_per_node", type=int, default=0,
+                   help="torchrun workers a node (default: ngpu, or 1 on CPU)")  # fmt: skip
+    p.add_argument("--master_addr", default="localhost")
+    p.add_argument("--master_port", type=int, default=29500)
+    return p
+
+
+class Recipe:
+    """Paths and stage implementations for one set of options."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.configs = [Path(c) for c in args.asr_config.split()]
+        self.inference_configs = [Path(c) for c in args.inference_config.split()]
+        for path in self.configs + self.inference_configs:
+            if not path.is_file():
+                raise DataError(f"config {path} does not exist")
+        if args.asr_tag and len(self.configs) > 1:
+            raise ValueError("--asr_tag names one experiment; give one --asr_config")
+        self.factors = [float(f) for f in args.speed_perturb_factors.split()]
+        self.test_sets = args.test_sets.split()
+        suffix = "_sp" if any(f != 1.0 for f in self.factors) else ""
+        self.train_set = args.train_set + suffix
+        self.raw = args.dumpdir / "raw"
+        self.token_dir = args.datadir / "en_token_list" / f"bpe_{args.bpemode}{args.nbpe}"
+        self.bpemodel = self.token_dir / "bpe.model"
+        self.token_list = self.token_dir / "tokens.txt"
+        self.stats_dir = args.expdir / f"asr_stats_raw_en_bpe{args.nbpe}{suffix}"
+        self.launch = espnet_commands.LaunchOptions(
+            args.launcher, args.ngpu, args.num_nodes, args.node_rank,
+            args.nproc_per_node, args.master_addr, args.master_port,
+        )  # fmt: skip
+        self._suffix = suffix
+
+    # -- naming ------------------------------------------------------------
+    def exp_dir(self, config: Path) -> Path:
+        """``exp/asr_<config>_raw_en_bpe<nbpe>[_sp]``, or ``exp/asr_<asr_tag>``."""
+        if self.args.asr_tag:
+            return self.args.expdir / f"asr_{self.args.asr_tag}"
+        return self.args.expdir / f"asr_{config.stem}_raw_en_bpe{self.args.nbpe}{self._suffix}"
+
+    def inference_tag(self, inference_config: Path) -> str:
+        """``decode_<config>_asr_model_<model without .pth>`` as in ESPnet."""
+        model = re.sub(r"\.[^.]*$", "", self.args.inference_asr_model.replace("/", "_"))
+        return f"decode_{inference_config.stem}_asr_model_{model}"
+
+    def _require(self, *paths: Path) -> None:
+        for path in paths:
+            if not path.exists():
+                raise DataError(f"{path} is missing: run the earlier stages first")
+
+    # -- stages ------------------------------------------------------------
+    def stage1(self) -> None:
+        args = self.args
+        if args.make_demo_corpus:
+            from espnet_reuse.demo.make_corpus import make_corpus
+
+            make_corpus(args.corpus, nj=args.nj)
+        parts = args.librispeech_parts.split() or None
+        written = prepare(args.corpus, parts, args.datadir)
+        log.info("wrote %s under %s", ", ".join(written), args.datadir)
+
+    def stage2(self) -> None:
+        if not self._suffix:
+            log.info("no speed perturbation asked for (--speed_perturb_factors)")
+            return
+        src = self.args.datadir / self.args.train_set
+        count = perturb_data_dir(
+            src, self.args.datadir / self.train_set, self.factors, self.args.fs, self.args.nj
+        )
+        log.info("%s: %d utterances with factors %s", self.train_set, count, self.factors)
+
+    def stage3(self) -> None:
+        for name in [self.train_set, self.args.valid_set]:
+            count = format_data_dir(
+                self.args.datadir / name, self.raw / "org" / name, self.args.fs, self.args.nj
+            )
+            log.info("%s: %d utterances", self.raw / "org" / name, count)
+        for name in self.test_sets:
+            count = format_data_dir(
+                self.args.datadir / name, self.raw / name, self.args.fs, self.args.nj
+            )
+            log.info("%s: %d utterances", self.raw / name, count)
+
+    def stage4(self) -> None:
+        for name in [self.train_set, self.args.valid_set]:
+            counts = filter_data_dir(
+                self.raw / "org" / name, self.raw / name,
+                self.args.min_wav_duration, self.args.max_wav_duration, self.args.fs,
+            )  # fmt: skip
+            log.info("%s: %s", name, counts)
+
+    def stage5(self) -> None:
+        text = self.raw / self.train_set / "text"
+        self._require(text)
+        train_tokens(text, self.token_dir, self.args.nbpe, self.args.bpemode)
+        count = len(self.token_list.read_text().split())
+        log.info("%s: %d tokens", self.token_list, count)
+
+    def common_train_args(self) -> List[str]:
+        """Options shared by statistics and training, as ESPnet's asr.sh sets them."""
+        return [
+            "--use_preprocessor", "true",
+            "--token_type", "bpe",
+            "--bpemodel", str(self.bpemodel),
+            "--token_list", str(self.token_list),
+            "--non_linguistic_symbols", "none",
+            "--cleaner", "none",
+            "--g2p", "none",
+            "--frontend_conf", f"fs={self.args.fs}",
+        ]  # fmt: skip
+
+    def stage10(self) -> None:
+        self._require(self.token_list, self.raw / self.train_set, self.raw / self.args.valid_set)
+        if not self.configs:
+            raise ValueError("--asr_config names no training config")
+        self._check_same_frontend()
+        if (self.stats_dir / "train" / "feats_stats.npz").exists():
+            log.info("%s exists: statistics already collected", self.stats_dir)
+            return
+        logdir = self.stats_dir / "logdir"
+        shutil.rmtree(logdir, ignore_errors=True)
+        logdir.mkdir(parents=True)
+        splits = {
+            name: sorted(read_table(self.raw / key / "wav.scp"))
+            for name, key in (("train", self.train_set), ("valid", self.args.valid_set))
+        }
+        nj = max(1, min(self.args.nj, *(len(keys) for keys in splits.values())))
+        for name, keys in splits.items():
+            for job, shard in enumerate(np.array_split(keys, nj), 1):
+                (logdir / f"{name}.{job}.scp").write_text("".join(f"{k}\n" for k in shard))
+        jobs = list(range(1, nj + 1))
+        processes = []
+        for job in jobs:
+            command = [
+                sys.executable, "-m", espnet_commands.TRAIN_MODULE,
+                "--collect_stats", "true", *self.common_train_args(),
+                *espnet_commands.data_path_args("train", self.raw / self.train_set),
+                *espnet_commands.data_path_args("valid", self.raw / self.args.valid_set),
+                "--train_shape_file", str(logdir / f"train.{job}.scp"),
+                "--valid_shape_file", str(logdir / f"valid.{job}.scp"),
+                "--output_dir", str(logdir / f"stats.{job}"),
+                "--config", str(self.configs[0]), "--ngpu", "0", "--num_workers", "0",
+            ]  # fmt: skip
+            with open(logdir / f"stats.{job}.log", "w") as log_file:
+                processes.append(
+                    subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+                )
+        failed = [job for job, process in zip(jobs, processes) if process.wait() != 0]
+        if failed:
+            raise RuntimeError(f"statistics jobs {failed} failed: see {logdir}/stats.N.log")
+        tmp = self.stats_dir / "aggregated.tmp"
+        subprocess.run(
+            [sys.executable, "-m", "espnet2.bin.aggregate_stats_dirs",
+             *(a for j in jobs for a in ("--input_dir", str(logdir / f"stats.{j}"))),
+             "--output_dir", str(tmp)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        num_tokens = len(self.token_list.read_text().split())
+        for name in ("train", "valid"):
+            shapes = read_table(tmp / name / "text_shape")
+            (tmp / name / "text_shape.bpe").write_text(
+                "".join(f"{u} {s},{num_tokens}\n" for u, s in sorted(shapes.items()))
+            )
+            shutil.rmtree(self.stats_dir / name, ignore_errors=True)
+            (tmp / name).rename(self.stats_dir / name)
+        shutil.rmtree(tmp)
+        log.info("statistics in %s", self.stats_dir)
+
+    def _check_same_frontend(self) -> None:
+        keys = ("frontend", "frontend_conf", "specaug", "normalize")
+        first = yaml.safe_load(self.configs[0].read_text())
+        for config in self.configs[1:]:
+            other = yaml.safe_load(config.read_text())
+            differ = [k for k in keys if first.get(k) != other.get(k)]
+            if differ:
+                raise ValueError(
+                    f"{config} and {self.configs[0]} differ in {differ}; the "
+                    "experiments of one run share their feature statistics"
+                )
+
+    def train_args(self, config: Path) -> List[str]:
+        """``asr_train`` options of one experiment."""
+        args = [
+            *self.common_train_args(),
+            *espnet_commands.data_path_args("train", self.raw / self.train_set),
+            *espnet_commands.data_path_args("valid", self.raw / self.args.valid_set),
+            *espnet_commands.shape_args("train", self.stats_dir, "bpe"),
+            *espnet_commands.shape_args("valid", self.stats_dir, "bpe"),
+            "--resume", "true",
+            "--fold_length", "80000", "--fold_length", "150",
+            "--output_dir", str(self.exp_dir(config)),
+            "--config", str(config),
+        ]  # fmt: skip
+        if yaml.safe_load(config.read_text()).get("normalize", "global_mvn") == "global_mvn":
+            args += [
+                "--normalize", "global_mvn",
+                "--normalize_conf", f"stats_file={self.stats_dir}/train/feats_stats.npz",
+            ]  # fmt: skip
+        return args + self.args.asr_args.split()
+
+    def stage11(self) -> None:
+        self._require(self.stats_dir / "train" / "feats_stats.npz")
+        for config in self.configs:
+            exp_dir = self.exp_dir(config)
+            exp_dir.mkdir(parents=True, exist_ok=True)
+            command = espnet_commands.train_command(self.train_args(config), self.launch, exp_dir)
+            log.info("training %s (log: %s/train.log)", exp_dir, exp_dir)
+            log.info("%s", espnet_commands.printable(command))
+            start = time.perf_counter()
+            try:
+                code = _run_logged(command, exp_dir / "train.log")
+            finally:
+                _add_seconds(exp_dir / TRAIN_TIME_FILE, time.perf_counter() - start)
+            if code != 0:
+                raise RuntimeError(f"training failed ({code}): see {exp_dir}/train.log")
+
+    def stage12(self) -> None:
+        for config in self.configs:
+            exp_dir = self.exp_dir(config)
+            model = exp_dir / self.args.inference_asr_model
+            self._require(model)
+            for inference_config in self.inference_configs or [None]:
+                decode = DecodeConfig.from_yaml(inference_config)
+                tag = self.inference_tag(inference_config or Path("ctc_greedy"))
+                for test_set in self.test_sets:
+                    out = exp_dir / tag / test_set
+                    rtf = decode_data_dir(
+                        self.raw / test_set, exp_dir / "config.yaml", model, decode, out,
+                        self.bpemodel, self.args.ngpu, self.args.inference_nj, self.args.fs,
+                    )  # fmt: skip
+                    log.info("%s: RTF %.4f", out, rtf)
+
+    def stage13(self) -> None:
+        import sentencepiece as spm
+
+        processor = spm.SentencePieceProcessor(model_file=str(self.bpemodel))
+        exp_dirs = []
+        notes: Dict[Path, Dict[str, str]] = {}
+        for config in self.configs:
+            exp_dir = self.exp_dir(config)
+            for text in sorted(exp_dir.glob("decode_*/*/text")):
+                test_set = text.parent.name
+                counts = score_decode_dir(
+                    text.parent, self.raw / test_set / "text",
+                    lambda t: processor.encode(t, out_type=str),
+                )  # fmt: skip
+                save_summary(text.parent, counts)
+                log.info("%s: WER %.1f %%", text.parent, counts["wer"].error_rate)
+            (exp_dir / "RESULTS.md").write_text(experiment_results(exp_dir))
+            exp_dirs.append(exp_dir)
+            notes[exp_dir] = _experiment_notes(exp_dir)
+        (self.args.expdir / "RESULTS.md").write_text(side_by_side(exp_dirs, notes))
+        log.info("side-by-side table: %s", self.args.expdir / "RESULTS.md")
+
+
+def _experiment_notes(exp_dir: Path) -> Dict[str, str]:
+    notes = {}
+    train_time = exp_dir / TRAIN_TIME_FILE
+    if train_time.exists():
+        notes["train time"] = format_timespan(float(train_time.read_text()), max_units=2)
+    config = yaml.safe_load((exp_dir / "config.yaml").read_text())
+    groups = config.get("encoder_conf", {}).get("reuse_groups")
+    blocks = config.get("encoder_conf", {}).get("num_blocks", "?")
+    notes["maps/layers"] = f"{len(groups) if groups else blocks}/{blocks}"
+    rtfs = [p.read_text().split()[1].rstrip(":") for p in sorted(exp_dir.glob("decode_*/*/rtf"))]
+    if rtfs:
+        notes["decode RTF"] = f"{max(float(r) for r in rtfs):.4f} (max)"
+    return notes
+
+
+def _add_seconds(path: Path, seconds: float) -> None:
+    previous = float(path.read_text()) if path.exists() else 0.0
+    path.write_text(f"{previous + seconds:.1f}\n")
+
+
+def epoch_summary(line: str) -> Optional[str]:
+    """A short progress line from ESPnet's ``Nepoch results:`` log line, else None."""
+    found = re.search(r"(\d+)epoch results: \[train\](.*?)\[valid\](.*?)(\[|$)", line)
+    if not found:
+        return None
+    epoch, train, valid = found.group(1), found.group(2), found.group(3)
+
+    def value(part: str, key: str) -> str:
+        match = re.search(rf"(?:^|, | ){key}=([^,]+)", part)
+        return match.group(1).strip() if match else "?"
+
+    return (
+        f"epoch {epoch}: train loss {value(train, 'loss')}, valid loss "
+        f"{value(valid, 'loss')}, valid cer_ctc {value(valid, 'cer_ctc')} "
+        f"({value(train, 'time')})"
+    )
+
+
+def _run_logged(command: List[str], log_file: Path) -> int:
+    """Run ``command``, appending its output to ``log_file`` and echoing epoch results."""
+    with open(log_file, "a", encoding="utf-8") as f:
+        f.write(f"# {espnet_commands.printable(command)}\n")
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            f.write(line)
+            f.flush()
+            summary = epoch_summary(line)
+            if summary:
+                log.info("%s", summary)
+        return process.wait()
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Run the stages from ``--stage`` to ``--stop-stage``."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s (%(name)s) %(message)s", stream=sys.stdout
+    )
+    args = get_parser().parse_args(argv)
+    recipe = Recipe(args)
+    total = time.perf_counter()
+    for stage in range(args.stage, args.stop_stage + 1):
+        if stage not in STAGES:
+            continue
+        log.info("stage %d: %s", stage, STAGES[stage])
+        start = time.perf_counter()
+        getattr(recipe, f"stage{stage}", lambda: None)()
+        log.info("stage %d done in %s", stage, format_timespan(time.perf_counter() - start))
+    log.info("stages %d-%d done in %s", args.stage, args.stop_stage,
+             format_timespan(time.perf_counter() - total))  # fmt: skip
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (DataError, ValueError) as error:
+        logging.getLogger("recipe").error("%s", error)
+        sys.exit(1)

@@ -1,0 +1,56 @@
+"""Stage 2: speed perturbation of the training set (``sp<factor>-`` copies)."""
+
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Sequence, Tuple
+
+from tqdm import tqdm
+
+from espnet_reuse.recipe.audio import read_audio, speed_perturb, write_flac
+from espnet_reuse.recipe.kaldi_data import read_data_dir, write_data_dir
+
+
+def _perturb_one(job: Tuple[str, str, float], out_dir: Path, fs: int) -> str:
+    utt, path, factor = job
+    target = out_dir / f"sp{factor}" / f"{utt}.flac"
+    if not target.exists():
+        tmp = target.with_name(target.name + ".tmp.flac")
+        write_flac(tmp, speed_perturb(read_audio(path, utt, fs), factor), fs)
+        tmp.replace(target)
+    return str(target.resolve())
+
+
+def perturb_data_dir(
+    src: Path, dst: Path, factors: Sequence[float], fs: int = 16000, nj: int = 2
+) -> int:
+    """Write ``dst`` with one copy of ``src`` per factor; return the utterance count.
+
+    Factor 1.0 keeps the original utterance ids and files; others get
+    ``sp<factor>-`` prefixed ids and speakers, and their audio in ``<dst>.audio``.
+    """
+    tables = read_data_dir(src, ["wav.scp", "text", "utt2spk"])
+    wav, text, utt2spk = tables["wav.scp"], tables["text"], tables["utt2spk"]
+    jobs = [(utt, wav[utt], f) for f in factors if f != 1.0 for utt in sorted(wav)]
+    audio_dir = dst.with_name(dst.name + ".audio")
+    with ProcessPoolExecutor(nj) as pool:
+        paths = list(
+            tqdm(
+                pool.map(partial(_perturb_one, out_dir=audio_dir, fs=fs), jobs, chunksize=16),
+                total=len(jobs),
+                desc=f"speed perturbation {src.name}",
+                unit="utt",
+            )
+        )
+    out = {"wav.scp": {}, "text": {}, "utt2spk": {}}
+    for factor in factors:
+        prefix = "" if factor == 1.0 else f"sp{factor}-"
+        for utt in wav:
+            out["text"][prefix + utt] = text[utt]
+            out["utt2spk"][prefix + utt] = prefix + utt2spk[utt]
+            if factor == 1.0:
+                out["wav.scp"][utt] = wav[utt]
+    for (utt, _, factor), path in zip(jobs, paths):
+        out["wav.scp"][f"sp{factor}-{utt}"] = path
+    write_data_dir(dst, out)
+    return len(out["wav.scp"])

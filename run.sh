@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# LibriSpeech CTC recipe: ESPnet's Conformer baseline and attention-reuse models,
+# stages 1-13 as in ESPnet's asr.sh (see egs/librispeech_reuse/README.md).
+# With LIBRISPEECH unset (egs/librispeech_reuse/db.sh) it runs the embedded demo:
+# a small espeak-ng corpus and small models, about 25 minutes on 2 CPU cores.
+# Options given on the command line override the defaults below, e.g.
+#   ./run.sh --stage 11 --stop-stage 13 --ngpu 4
+set -euo pipefail
+cd "$(dirname "$0")"
+. egs/librispeech_reuse/db.sh
+
+if [ -n "${LIBRISPEECH}" ]; then
+    egs/librispeech_reuse/local/setup.sh false
+    defaults=(
+        --corpus "${LIBRISPEECH}"
+        --train_set train_960 --valid_set dev
+        --test_sets "dev_clean dev_other test_clean test_other"
+        --nbpe 5000 --bpemode unigram
+        --speed_perturb_factors "0.9 1.0 1.1"
+        --asr_config "conf/train_asr_conformer_ctc.yaml conf/train_asr_conformer_reuse_4x4_ctc.yaml conf/train_asr_conformer_reuse_2x8_ctc.yaml"
+        --inference_config "conf/decode_ctc_greedy.yaml conf/decode_ctc_beam.yaml"
+        --inference_asr_model valid.loss.ave.pth
+    )
+else
+    echo "$(date '+%F %T') (run.sh) LIBRISPEECH is not set: running the embedded demo corpus"
+    egs/librispeech_reuse/local/setup.sh true
+    defaults=(
+        --corpus downloads/demo_librispeech --make_demo_corpus true
+        --train_set train_960 --valid_set dev
+        --test_sets "dev_clean dev_other test_clean test_other"
+        --nbpe 150 --bpemode unigram
+        --asr_config "conf/demo/train_asr_conformer_ctc.yaml conf/demo/train_asr_conformer_reuse_ctc.yaml"
+        --inference_config "conf/decode_ctc_greedy.yaml conf/decode_ctc_beam.yaml"
+        --inference_asr_model valid.loss.ave.pth
+    )
+fi
+
+exec .venv/bin/python -m espnet_reuse.recipe.run "${defaults[@]}" "$@"

@@ -1,0 +1,62 @@
+"""The benchmark: its models compute the same function, and a smoke run of the CLI."""
+
+import json
+
+import torch
+
+from espnet_reuse.benchmark.models import build_models, layout_name, parse_layout
+from espnet_reuse.bin.benchmark import main
+
+TINY = dict(
+    output_size=32,
+    attention_heads=4,
+    linear_units=48,
+    num_blocks=4,
+    cnn_module_kernel=7,
+    macaron_style=True,
+    rel_pos_type="latest",
+    pos_enc_layer_type="rel_pos",
+    selfattention_layer_type="rel_selfattn",
+    input_layer="conv2d",
+)
+
+
+def test_layout_specs():
+    assert parse_layout("4x4", 16) == [4, 4, 4, 4]
+    assert parse_layout("1,1,2,4,4,4", 16) == [1, 1, 2, 4, 4, 4]
+    assert layout_name([2] * 8) == "2x8" and layout_name([1, 3]) == "1,3"
+
+
+def test_all_models_compute_the_same_function_with_the_same_weights():
+    built = build_models(20, TINY, ["1x4", "2x2", "1,3"])
+    assert list(built.models) == [
+        "espnet", "reuse 1x4", "reuse 2x2", "ideal 2x2", "reuse 1,3", "ideal 1,3",
+    ]  # fmt: skip
+    feats, lengths = torch.randn(2, 50, 20), torch.tensor([50, 41])
+    with torch.no_grad():
+        out = {n: m.eval()(feats, lengths)[0] for n, m in built.models.items()}
+    assert (out["reuse 1x4"] - out["espnet"]).abs().max() < 1e-5
+    for layout in ("2x2", "1,3"):
+        assert (out[f"reuse {layout}"] - out[f"ideal {layout}"]).abs().max() < 1e-5
+        assert (out[f"reuse {layout}"] - out["espnet"]).abs().max() > 1e-3
+
+
+def test_cli_smoke_run_writes_table_json_and_plot(tmp_path):
+    sizes = [f"--{k}={v}" for k, v in TINY.items() if k in ("output_size", "linear_units", "num_blocks", "cnn_module_kernel")]
+    main([
+        "--layouts", "1x4", "2x2", "--seconds", "0.5", "1", "--batch_sizes", "1", "2",
+        "--train_seconds", "0.5", "--train_batch", "2", "--repeats", "2", "--warmup", "0",
+        "--input_size", "20", "--out_dir", str(tmp_path), *sizes,
+    ])  # fmt: skip
+    table = (tmp_path / "benchmark.md").read_text()
+    assert table.count("|inference|") == 8 and table.count("|train step|") == 2
+    results = json.loads((tmp_path / "benchmark.json").read_text())
+    train = results["cases"][-1]
+    assert train["kind"] == "train step" and set(train["peak_bytes"]) == {
+        "espnet", "reuse 1x4", "reuse 2x2", "ideal 2x2",
+    }  # fmt: skip
+    assert all(len(s) == 2 for s in train["timings"].values())
+    first = results["cases"][0]
+    assert first["flops"]["reuse 2x2"] < first["flops"]["espnet"]
+    assert first["flops"]["reuse 1x4"] == first["flops"]["espnet"]
+    assert (tmp_path / "speedup.png").stat().st_size > 10_000

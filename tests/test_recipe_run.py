@@ -1,0 +1,126 @@
+"""The recipe driver: options, naming, configs, and ``./run.sh`` end to end."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from espnet_reuse.recipe.kaldi_data import read_table
+from espnet_reuse.recipe.run import Recipe, epoch_summary, get_parser
+from tiny_corpus import write_librispeech_tree
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_PAIRS = [
+    ("conf/train_asr_conformer_ctc.yaml", "conf/train_asr_conformer_reuse_4x4_ctc.yaml"),
+    ("conf/train_asr_conformer_ctc.yaml", "conf/train_asr_conformer_reuse_2x8_ctc.yaml"),
+    ("conf/demo/train_asr_conformer_ctc.yaml", "conf/demo/train_asr_conformer_reuse_ctc.yaml"),
+    ("tests/conf/tiny_ctc.yaml", "tests/conf/tiny_ctc_reuse.yaml"),
+]
+
+
+@pytest.mark.parametrize("spelling", ["--stop-stage", "--stop_stage"])
+def test_both_stop_stage_spellings(spelling):
+    assert get_parser().parse_args([spelling, "5"]).stop_stage == 5
+
+
+def test_unknown_options_are_errors(capsys):
+    with pytest.raises(SystemExit) as error:
+        get_parser().parse_args(["--stop_stgae", "5"])
+    assert error.value.code == 2
+    assert "unrecognized arguments: --stop_stgae" in capsys.readouterr().err
+
+
+def test_names_follow_espnet():
+    args = get_parser().parse_args(
+        ["--asr_config", "conf/train_asr_conformer_ctc.yaml", "--speed_perturb_factors",
+         "0.9 1.0 1.1", "--inference_asr_model", "valid.loss.ave.pth"]
+    )  # fmt: skip
+    recipe = Recipe(args)
+    assert recipe.train_set == "train_960_sp"
+    assert recipe.exp_dir(recipe.configs[0]) == Path(
+        "exp/asr_train_asr_conformer_ctc_raw_en_bpe5000_sp"
+    )
+    assert recipe.stats_dir == Path("exp/asr_stats_raw_en_bpe5000_sp")
+    tag = recipe.inference_tag(Path("conf/decode_ctc_greedy.yaml"))
+    assert tag == "decode_decode_ctc_greedy_asr_model_valid.loss.ave"
+
+
+def test_missing_config_is_an_error():
+    with pytest.raises(ValueError, match="conf/nope.yaml does not exist"):
+        Recipe(get_parser().parse_args(["--asr_config", "conf/nope.yaml"]))
+
+
+@pytest.mark.parametrize("baseline, reuse", CONFIG_PAIRS)
+def test_reuse_configs_differ_from_their_baseline_only_in_the_encoder(baseline, reuse):
+    base = yaml.safe_load((REPO / baseline).read_text())
+    other = yaml.safe_load((REPO / reuse).read_text())
+    assert base["encoder"] == "conformer" and other["encoder"] == "conformer_reuse"
+    groups = other["encoder_conf"].pop("reuse_groups")
+    assert sum(groups) == base["encoder_conf"]["num_blocks"] and len(groups) > 1
+    del base["encoder"], other["encoder"]
+    assert base == other
+    assert base["encoder_conf"]["rel_pos_type"] == "latest"
+
+
+def test_epoch_summary_reads_espnet_epoch_lines():
+    line = (
+        "[vm] 2026 (trainer:394) INFO: 3epoch results: [train] iter_time=0.02, "
+        "loss_ctc=89.3, loss=89.367, train_time=0.8, time=1 minute and 5.2 seconds, "
+        "total_count=92, [valid] loss_ctc=74.1, cer_ctc=0.971, loss=74.167, "
+        "time=1 second, total_count=4, [att_plot] time=9.81 seconds"
+    )
+    assert epoch_summary(line) == (
+        "epoch 3: train loss 89.367, valid loss 74.167, valid cer_ctc 0.971 "
+        "(1 minute and 5.2 seconds)"
+    )
+    assert epoch_summary("INFO: 3epoch started") is None
+
+
+@pytest.mark.slow
+def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
+    tree = write_librispeech_tree(
+        tmp_path / "corpus",
+        {"train-clean-100": (3, 4), "dev-clean": (1, 3), "dev-other": (1, 3), "test-clean": (1, 3)},
+    )
+    work = {name: tmp_path / name for name in ("data", "dump", "exp")}
+    command = [
+        str(REPO / "run.sh"), "--nbpe", "30", "--nj", "2", "--inference_nj", "2",
+        "--speed_perturb_factors", "0.9 1.0",
+        "--asr_config", "tests/conf/tiny_ctc.yaml tests/conf/tiny_ctc_reuse.yaml",
+        "--test_sets", "test_clean dev_other",
+        "--inference_asr_model", "valid.loss.best.pth",
+        *(a for name, path in work.items() for a in (f"--{name}dir", str(path))),
+    ]  # fmt: skip
+    env = dict(os.environ, LIBRISPEECH=str(tree))
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for stage in range(1, 14):
+        assert f"stage {stage} done in" in result.stdout
+    assert "epoch 1: train loss" in result.stdout
+    assert len(read_table(work["data"] / "train_960_sp" / "wav.scp")) == 24
+    side_by_side = (work["exp"] / "RESULTS.md").read_text()
+    assert "## Environments" in side_by_side
+    for name in ("asr_tiny_ctc_raw_en_bpe30_sp", "asr_tiny_ctc_reuse_raw_en_bpe30_sp"):
+        exp = work["exp"] / name
+        assert f"|{name}|decode_decode_ctc_greedy" in side_by_side
+        assert f"|{name}|decode_decode_ctc_beam" in side_by_side
+        results = (exp / "RESULTS.md").read_text()
+        assert "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|" in results
+        assert "### WER" in results and "### CER" in results and "### TER" in results
+        decode = exp / "decode_decode_ctc_beam_asr_model_valid.loss.best" / "test_clean"
+        for name in ("text", "token", "token_int", "score", "rtf", "score_wer/result.txt"):
+            assert (decode / name).exists(), name
+        assert set(read_table(decode / "text", allow_empty_values=True)) == set(
+            read_table(work["dump"] / "raw" / "test_clean" / "text")
+        )
+
+    # a finished run is safe to repeat: training resumes from its checkpoint
+    again = subprocess.run(
+        [*command, "--stage", "11", "--stop-stage", "11"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout[-3000:]
+    log = (work["exp"] / "asr_tiny_ctc_raw_en_bpe30_sp" / "train.log").read_text()
+    assert "The training was finished at 1 epochs" in log
