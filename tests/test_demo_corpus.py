@@ -30,7 +30,11 @@ def test_sentences_use_a_vocabulary_of_a_few_hundred_words():
 def test_speakers_differ_between_parts():
     speakers = plan_speakers({"a": (5, 1, False), "b": (5, 1, True)}, seed=0)
     assert len({s.voice for s in speakers}) == 10
-    assert all(s.noise is None for s in speakers[:5]) and all(s.noise for s in speakers[5:])
+    assert all(s.noise is None for s in speakers[:5])
+    assert all(s.noise == 20.0 for s in speakers[5:])
+    training = plan_speakers({"train-clean-100": (40, 1, False)}, seed=0)
+    noisy = [s.noise for s in training if s.noise is not None]
+    assert 5 < len(noisy) < 30 and all(15 <= n <= 30 for n in noisy)
 
 
 @needs_espeak

@@ -7,8 +7,9 @@ Layout (as LibriSpeech)::
     <root>/LibriSpeech/SPEAKERS.TXT
     <root>/alignments/<part>.ctm      # phone alignments: utt 1 start dur phone
 
-Speakers are espeak-ng voices and variants at their own rate and pitch; the
-"other" parts use unseen speakers with faster speech and white noise (15 dB SNR).
+Speakers are espeak-ng voices and variants at their own rate and pitch, each part
+with its own speakers; 40 % of the training speakers speak in white noise (15-30 dB
+SNR), and the "other" parts have faster speakers in noise (20 dB SNR).
 """
 
 import argparse
@@ -33,7 +34,7 @@ VOICES = [
 VARIANTS = [f"f{i}" for i in range(1, 6)] + [f"m{i}" for i in range(1, 8)]
 # part -> (speakers, utterances per speaker, noisy and fast)
 PARTS: Dict[str, Tuple[int, int, bool]] = {
-    "train-clean-100": (32, 50, False),
+    "train-clean-100": (64, 28, False),
     "dev-clean": (3, 12, False),
     "dev-other": (3, 12, True),
     "test-clean": (4, 20, False),
@@ -79,14 +80,21 @@ def plan_speakers(parts: Dict[str, Tuple[int, int, bool]], seed: int) -> List[Sp
                     chapter=1000 + idx,
                     part=part,
                     voice=combos[idx],
-                    rate=rng.randint(185, 230) if other else rng.randint(140, 190),
-                    pitch=rng.randint(25, 75),
-                    noise=15.0 if other else None,
+                    rate=rng.randint(185, 230) if other else rng.randint(130, 210),
+                    pitch=rng.randint(20, 80),
+                    noise=20.0 if other else _training_noise(rng, part),
                     utterances=utterances,
                     seed=rng.randrange(2**31),
                 )
             )
     return speakers
+
+
+def _training_noise(rng: random.Random, part: str) -> Optional[float]:
+    """Noise (dB SNR) for 40 % of the training speakers, none elsewhere."""
+    if part.startswith("train") and rng.random() < 0.4:
+        return round(rng.uniform(15.0, 30.0), 1)
+    return None
 
 
 _ENGINE: Optional[Espeak] = None

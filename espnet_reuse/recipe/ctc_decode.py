@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -108,12 +108,14 @@ class PrefixBeamSearch:
         return [Hypothesis(r[0].tokens.tolist(), float(r[0].score)) for r in results]
 
 
-def _batches(lengths: Dict[str, int], batch_size: int) -> List[List[str]]:
+def length_sorted_batches(lengths: Dict[str, int], batch_size: int) -> List[List[str]]:
+    """Utterance ids in batches, longest first (little padding)."""
     ordered = sorted(lengths, key=lambda u: -lengths[u])
     return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
 
 
-def _load_batch(wav: Dict[str, str], utts: List[str]) -> Tuple[torch.Tensor, torch.Tensor]:
+def load_batch(wav: Dict[str, str], utts: List[str]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Zero-padded waveforms (B, samples) and their lengths."""
     import soundfile
 
     audio = [soundfile.read(wav[u], dtype="float32")[0] for u in utts]
@@ -145,8 +147,8 @@ def _decode_job(job: _Job) -> Tuple[Dict[str, Hypothesis], float]:
     hyps: Dict[str, Hypothesis] = {}
     start = time.perf_counter()
     with torch.inference_mode():
-        for utts in _batches(job.lengths, job.decode.batch_size):
-            speech, speech_lengths = _load_batch(job.wav, utts)
+        for utts in length_sorted_batches(job.lengths, job.decode.batch_size):
+            speech, speech_lengths = load_batch(job.wav, utts)
             enc, enc_lengths = model.encode(speech.to(job.device), speech_lengths.to(job.device))
             log_probs = model.ctc.log_softmax(enc)
             for utt, hyp in zip(utts, search(log_probs, enc_lengths)):
@@ -199,19 +201,22 @@ def decode_data_dir(
     return rtf
 
 
+def text_from_tokens(bpemodel: Optional[Path]) -> Callable[[List[str]], str]:
+    """Tokens to text: sentencepiece pieces with ``bpemodel``, else characters."""
+    if bpemodel:
+        import sentencepiece as spm
+
+        return spm.SentencePieceProcessor(model_file=str(bpemodel)).decode_pieces
+    return lambda tokens: "".join(tokens).replace("<space>", " ")
+
+
 def _write_outputs(
     out_dir: Path, hyps: Dict[str, Hypothesis], bpemodel: Optional[Path]
 ) -> None:
-    import sentencepiece as spm
-
-    processor = spm.SentencePieceProcessor(model_file=str(bpemodel)) if bpemodel else None
+    to_text = text_from_tokens(bpemodel)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokens = {u: h.tokens or [] for u, h in hyps.items()}
     write_table(out_dir / "token", {u: " ".join(t) for u, t in tokens.items()})
     write_table(out_dir / "token_int", {u: " ".join(map(str, h.token_ids)) for u, h in hyps.items()})
     write_table(out_dir / "score", {u: f"{h.score:.4f}" for u, h in hyps.items()})
-    if processor is not None:
-        text = {u: processor.decode_pieces(t) for u, t in tokens.items()}
-    else:
-        text = {u: "".join(t).replace("<space>", " ") for u, t in tokens.items()}
-    write_table(out_dir / "text", text)
+    write_table(out_dir / "text", {u: to_text(t) for u, t in tokens.items()})

@@ -1,0 +1,1 @@
+"""Attention analysis: what each layer and head of a Conformer attends to."""

@@ -1,0 +1,84 @@
+"""Run an ESPnet ASR encoder over a data directory and capture, per utterance,
+every layer's attention maps and hidden states; one batch at a time, so memory
+stays bounded by the batch, whatever the data set's size."""
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional, Sequence
+
+import torch
+
+from espnet_reuse.recipe.ctc_decode import greedy_search, length_sorted_batches, load_batch
+
+
+@dataclass
+class UtteranceCapture:
+    """What the encoder did with one utterance (padding cropped)."""
+
+    utt: str
+    maps: List[torch.Tensor]  # per layer (H, T, T)
+    hidden: List[torch.Tensor]  # per layer (T, D)
+    token_ids: List[int] = field(default_factory=list)  # greedy CTC output
+
+
+@contextmanager
+def pruned_heads(encoder: torch.nn.Module, heads: Sequence[tuple]):
+    """Zero the attention output of ``(layer, head)`` pairs (before ``linear_out``)."""
+    by_layer: Dict[int, List[int]] = {}
+    for layer, head in heads:
+        by_layer.setdefault(layer, []).append(head)
+    handles = []
+    for layer, chosen in by_layer.items():
+        attention = encoder.encoders[layer].self_attn
+        keep = torch.ones(attention.h)
+        keep[chosen] = 0.0
+        scale = keep.repeat_interleave(attention.d_k)
+
+        def zero_heads(module, inputs, scale=scale):
+            return (inputs[0] * scale.to(inputs[0]),)
+
+        handles.append(attention.linear_out.register_forward_pre_hook(zero_heads))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def capture(
+    model: torch.nn.Module,
+    wav: Dict[str, str],
+    lengths: Dict[str, int],
+    batch_size: int,
+    device: str,
+    keep_hidden: bool = True,
+    heads_to_prune: Optional[Sequence[tuple]] = None,
+) -> Iterator[UtteranceCapture]:
+    """Yield one ``UtteranceCapture`` per utterance of ``wav``, longest first."""
+    encoder = model.encoder
+    hidden: List[torch.Tensor] = []
+
+    def keep_output(module, inputs, output):
+        x = output[0]
+        hidden.append(x[0] if isinstance(x, tuple) else x)
+
+    handles = [layer.register_forward_hook(keep_output) for layer in encoder.encoders] if keep_hidden else []
+    try:
+        with pruned_heads(encoder, heads_to_prune or []), torch.inference_mode():
+            for utts in length_sorted_batches(lengths, batch_size):
+                hidden.clear()
+                speech, speech_lengths = load_batch(wav, utts)
+                enc, enc_lengths = model.encode(speech.to(device), speech_lengths.to(device))
+                hyps = greedy_search(model.ctc.log_softmax(enc), enc_lengths)
+                maps = [layer.self_attn.attn for layer in encoder.encoders]
+                for b, utt in enumerate(utts):
+                    n = int(enc_lengths[b])
+                    yield UtteranceCapture(
+                        utt,
+                        [m[b, :, :n, :n].float().cpu() for m in maps],
+                        [h[b, :n].float().cpu() for h in hidden],
+                        hyps[b].token_ids,
+                    )
+    finally:
+        for handle in handles:
+            handle.remove()

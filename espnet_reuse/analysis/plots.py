@@ -1,0 +1,130 @@
+"""Figures of the attention analysis (PNG, matplotlib)."""
+
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def attention_grid(maps: Sequence[torch.Tensor], utt: str, path: Path, reused: Sequence[bool]) -> None:
+    """Every layer (rows) and head (columns) of one utterance."""
+    layers, heads = len(maps), maps[0].size(0)
+    fig, axes = plt.subplots(layers, heads, figsize=(2.2 * heads, 2.0 * layers), squeeze=False)
+    for l, layer_maps in enumerate(maps):
+        for h in range(heads):
+            ax = axes[l][h]
+            image = ax.imshow(layer_maps[h].numpy(), origin="lower", aspect="auto", cmap="viridis")
+            ax.set_xticks([]), ax.set_yticks([])
+            if h == 0:
+                ax.set_ylabel(f"layer {l + 1}" + (" (reused)" if reused[l] else "") + "\nquery", fontsize=8)
+            if l == 0:
+                ax.set_title(f"head {h + 1}", fontsize=9)
+            if l == layers - 1:
+                ax.set_xlabel("key", fontsize=8)
+    fig.colorbar(image, ax=axes, shrink=0.6, label="attention probability")
+    fig.suptitle(f"attention maps of {utt}")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def cad_curves(cad: torch.Tensor, path: Path) -> None:
+    """CAD(r) per layer, and one number per layer (mean over r)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    cmap = plt.get_cmap("coolwarm")
+    layers = cad.size(0)
+    for l in range(layers):
+        left.plot(range(cad.size(1)), cad[l].numpy(), color=cmap(l / max(layers - 1, 1)), label=f"layer {l + 1}")
+    left.set_xlabel("range r (encoder frames)")
+    left.set_ylabel("cumulative attention diagonality")
+    left.set_title("CAD(r): attention mass within r frames of the query")
+    left.legend(fontsize=7, ncol=2)
+    left.grid(alpha=0.3)
+    right.bar(range(1, layers + 1), cad.mean(dim=1).numpy(), color=[cmap(l / max(layers - 1, 1)) for l in range(layers)])
+    right.set_xlabel("layer")
+    right.set_ylabel("mean CAD over r")
+    right.set_title("diagonality per layer (low: phonetic, high: linguistic)")
+    _save(fig, path)
+
+
+def head_metrics(metrics: Dict[str, torch.Tensor], path: Path) -> None:
+    """Globalness, verticality and diagonality of every head."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 4))
+    for ax, (name, values) in zip(axes, metrics.items()):
+        image = ax.imshow(values.numpy(), aspect="auto", cmap="magma")
+        ax.set_title(name)
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+        ax.set_xticks(range(values.size(1)), [str(h + 1) for h in range(values.size(1))])
+        ax.set_yticks(range(values.size(0)), [str(l + 1) for l in range(values.size(0))])
+        fig.colorbar(image, ax=ax)
+    _save(fig, path)
+
+
+def phone_maps(values: torch.Tensor, phones: List[str], title: str, path: Path) -> None:
+    """One query-phone x key-phone map per layer."""
+    layers = values.size(0)
+    cols = min(4, layers)
+    rows = (layers + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
+    for l in range(rows * cols):
+        ax = axes[l // cols][l % cols]
+        if l >= layers:
+            ax.axis("off")
+            continue
+        image = ax.imshow(values[l].numpy(), cmap="viridis")
+        ax.set_title(f"layer {l + 1}", fontsize=9)
+        ax.set_xticks(range(len(phones)), phones, fontsize=5, rotation=90)
+        ax.set_yticks(range(len(phones)), phones, fontsize=5)
+        ax.set_xlabel("key phone", fontsize=8)
+        ax.set_ylabel("query phone", fontsize=8)
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def probing(accuracies: List[float], path: Path) -> None:
+    """Frame phone accuracy of the probe per layer."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(range(1, len(accuracies) + 1), [100 * a for a in accuracies], "o-")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("frame phone accuracy (%)")
+    ax.set_title("layer-wise phoneme probing (linear)")
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def pruning(curves: Dict[str, List[tuple]], path: Path) -> None:
+    """WER against the number of pruned heads, one line per order."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for name, points in curves.items():
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=name)
+    ax.set_xlabel("pruned heads")
+    ax.set_ylabel("CTC greedy WER (%)")
+    ax.set_title("head pruning, heads ordered by each metric (highest first)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def divergence(values: torch.Tensor, path: Path) -> None:
+    """Jensen-Shannon divergence between the layers' maps."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    image = ax.imshow(values.numpy(), cmap="magma_r")
+    ticks = range(values.size(0))
+    ax.set_xticks(ticks, [str(t + 1) for t in ticks])
+    ax.set_yticks(ticks, [str(t + 1) for t in ticks])
+    ax.set_xlabel("layer")
+    ax.set_ylabel("layer")
+    ax.set_title("JS divergence between layers' maps")
+    fig.colorbar(image, ax=ax, label="nats")
+    _save(fig, path)

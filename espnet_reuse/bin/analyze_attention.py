@@ -1,0 +1,244 @@
+"""Analyse what each attention layer and head of a trained ESPnet ASR model does.
+
+Example (the demo baseline)::
+
+    python -m espnet_reuse.bin.analyze_attention \\
+        --asr_train_config exp/asr_x/config.yaml --asr_model_file exp/asr_x/valid.loss.ave.pth \\
+        --data_dir dump/raw/test_clean \\
+        --alignments downloads/demo_librispeech/alignments/test-clean.ctm \\
+        --probe_train_dir dump/raw/train_960 \\
+        --probe_train_alignments downloads/demo_librispeech/alignments/train-clean-100.ctm \\
+        --target_maps 3 --out_dir exp/asr_x/attention_analysis
+
+Writes ``summary.json`` and PNG figures: attention maps, CAD, head metrics, phoneme
+attention relationship and relation maps, probing, head pruning, layer divergence.
+"""
+
+import argparse
+import json
+import random
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from espnet_reuse.analysis import plots
+from espnet_reuse.analysis.accumulate import AttentionStats, rank_heads
+from espnet_reuse.analysis.alignments import (
+    frame_labels,
+    frame_mapping,
+    phone_inventory,
+    read_alignments,
+)
+from espnet_reuse.analysis.capture import capture
+from espnet_reuse.analysis.layout import layout_cost, suggest_layout
+from espnet_reuse.analysis.probing import probe_accuracy
+from espnet_reuse.recipe.ctc_decode import load_asr_model, text_from_tokens
+from espnet_reuse.recipe.kaldi_data import DataError, read_table
+from espnet_reuse.recipe.scoring import align, count_errors, words
+from espnet_reuse.reuse_groups import group_leaders
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--asr_train_config", type=Path, required=True)
+    p.add_argument("--asr_model_file", type=Path, required=True)
+    p.add_argument("--data_dir", type=Path, required=True, help="dump/raw/<set> to analyse")
+    p.add_argument("--alignments", type=Path, help="CTM file or TextGrid folder of --data_dir")
+    p.add_argument("--probe_train_dir", type=Path, help="data set the probes are trained on")
+    p.add_argument("--probe_train_alignments", type=Path)
+    p.add_argument("--max_utts", type=int, default=0, help="analyse at most N utterances")
+    p.add_argument("--probe_max_frames", type=int, default=30000)
+    p.add_argument("--plot_utts", type=int, default=2, help="attention-map grids to draw")
+    p.add_argument("--per_head_phone_maps", action="store_true")
+    p.add_argument("--max_range", type=int, default=20, help="largest r of CAD(r)")
+    p.add_argument("--prune_steps", type=int, default=8, help="points of each pruning curve")
+    p.add_argument("--target_maps", type=int, default=0, help="suggest reuse_groups with N maps")
+    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--fs", type=int, default=16000)
+    p.add_argument("--out_dir", type=Path, required=True)
+    return p
+
+
+def _subset(data_dir: Path, max_utts: int) -> Dict[str, int]:
+    lengths = {u: int(n) for u, n in read_table(data_dir / "utt2num_samples").items()}
+    if max_utts and len(lengths) > max_utts:
+        keep = sorted(lengths)[:max_utts]
+        lengths = {u: lengths[u] for u in keep}
+    return lengths
+
+
+class Analysis:
+    """One model, its frame mapping and phone inventory."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.model = load_asr_model(args.asr_train_config, args.asr_model_file, args.device)
+        self.config = yaml.safe_load(args.asr_train_config.read_text())
+        hop = self.config.get("frontend_conf", {}).get("hop_length", 128)
+        self.mapping = frame_mapping(self.model.encoder, hop, args.fs)
+        self.alignments = read_alignments(args.alignments) if args.alignments else {}
+        if args.probe_train_alignments:
+            self.probe_alignments = read_alignments(args.probe_train_alignments)
+        else:
+            self.probe_alignments = {}
+        self.phone_ids = phone_inventory({**self.alignments, **self.probe_alignments})
+        self.groups = getattr(self.model.encoder, "reuse_groups", [1] * len(self.model.encoder.encoders))
+
+    def labels(self, alignments, utt: str, num_frames: int, samples: int) -> torch.Tensor:
+        if utt not in alignments:
+            raise DataError(f"no alignment for utterance '{utt}'")
+        return frame_labels(
+            utt, alignments[utt], num_frames, self.mapping, self.phone_ids, samples / self.args.fs
+        )
+
+    def collect(self, data_dir: Path, alignments, stats: Optional[AttentionStats], plot_dir: Optional[Path]):
+        """Run the data set once; return its probing frames (hidden states, labels)."""
+        wav = read_table(data_dir / "wav.scp")
+        lengths = _subset(data_dir, self.args.max_utts)
+        hidden: List[List[np.ndarray]] = []
+        targets: List[np.ndarray] = []
+        frames = 0
+        plotted = 0
+        reused = [leader != idx for idx, leader in enumerate(group_leaders(self.groups))]
+        for item in tqdm(
+            capture(self.model, wav, lengths, self.args.batch_size, self.args.device),
+            total=len(lengths), desc=f"encoding {data_dir.name}", unit="utt",
+        ):  # fmt: skip
+            labels = None
+            if alignments:
+                labels = self.labels(alignments, item.utt, item.maps[0].size(-1), lengths[item.utt])
+            if stats is not None:
+                stats.add(item, labels)
+            if plot_dir is not None and plotted < self.args.plot_utts:
+                plots.attention_grid(item.maps, item.utt, plot_dir / f"attention_maps_{item.utt}.png", reused)
+                plotted += 1
+            if labels is not None and frames < self.args.probe_max_frames:
+                hidden.append([h.numpy() for h in item.hidden])
+                targets.append(labels.numpy())
+                frames += len(labels)
+        if not hidden:
+            return None
+        per_layer = [np.concatenate([h[l] for h in hidden]) for l in range(len(hidden[0]))]
+        return per_layer, np.concatenate(targets)
+
+    def wer(self, data_dir: Path, heads: List[tuple]) -> float:
+        """CTC greedy WER (%) of the data set with ``heads`` pruned."""
+        to_text = text_from_tokens(self.config.get("bpemodel"))
+        wav = read_table(data_dir / "wav.scp")
+        refs = read_table(data_dir / "text", allow_empty_values=True)
+        lengths = _subset(data_dir, self.args.max_utts)
+        hyps = {}
+        for item in capture(self.model, wav, lengths, self.args.batch_size, self.args.device, False, heads):
+            hyps[item.utt] = to_text([self.model.token_list[t] for t in item.token_ids])
+        utts = sorted(hyps)
+        return count_errors(align([words(refs[u]) for u in utts], [words(hyps[u]) for u in utts])).error_rate
+
+
+def pruning_curves(analysis: Analysis, metrics: Dict[str, torch.Tensor], steps: int) -> Dict[str, List[tuple]]:
+    """WER after pruning the k highest heads of each metric (and a random order)."""
+    layers, heads = next(iter(metrics.values())).shape
+    total = layers * heads
+    orders = {name: rank_heads(values) for name, values in metrics.items()}
+    random_order = [(l, h) for l in range(layers) for h in range(heads)]
+    random.Random(0).shuffle(random_order)
+    orders["random"] = random_order
+    counts = sorted({round(i * total / steps) for i in range(steps + 1)})
+    baseline = analysis.wer(analysis.args.data_dir, [])
+    curves = {}
+    for name, order in orders.items():
+        curves[name] = [(0, baseline)] + [
+            (k, analysis.wer(analysis.args.data_dir, order[:k])) for k in counts if k > 0
+        ]
+    return curves
+
+
+def main(cmd: Optional[List[str]] = None) -> None:
+    """Measure, plot and write ``summary.json``."""
+    args = get_parser().parse_args(cmd)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    analysis = Analysis(args)
+    encoder = analysis.model.encoder
+    num_layers, num_heads = len(encoder.encoders), encoder.encoders[0].self_attn.h
+    stats = AttentionStats(num_layers, num_heads, args.max_range, len(analysis.phone_ids))
+    test_frames = analysis.collect(args.data_dir, analysis.alignments, stats, args.out_dir)
+    summary: dict = {
+        "model": str(args.asr_model_file),
+        "data_dir": str(args.data_dir),
+        "utterances": stats.utterances,
+        "reuse_groups": analysis.groups,
+        "frame_mapping": vars(analysis.mapping),
+    }
+
+    cad = stats.mean_cad()
+    summary["cad"] = {"curves": cad.tolist(), "per_layer": cad.mean(dim=1).tolist()}
+    plots.cad_curves(cad, args.out_dir / "cad.png")
+
+    metrics = stats.mean_head_metrics()
+    summary["head_metrics"] = {k: v.tolist() for k, v in metrics.items()}
+    summary["head_ranking"] = {k: rank_heads(v) for k, v in metrics.items()}
+    plots.head_metrics(metrics, args.out_dir / "head_metrics.png")
+
+    divergence = stats.mean_divergence()
+    summary["js_divergence"] = divergence.tolist()
+    plots.divergence(divergence, args.out_dir / "js_divergence.png")
+
+    if analysis.alignments:
+        phones = sorted(analysis.phone_ids, key=analysis.phone_ids.get)
+        summary["phones"] = phones
+        summary["par"] = stats.par().tolist()
+        summary["relation_map"] = stats.relation_map().tolist()
+        plots.phone_maps(stats.par(), phones, "phoneme attention relationship (own run excluded)",
+                         args.out_dir / "phoneme_attention_relationship.png")  # fmt: skip
+        plots.phone_maps(stats.relation_map(), phones, "phoneme relation map",
+                         args.out_dir / "phoneme_relation_map.png")  # fmt: skip
+        if args.per_head_phone_maps:
+            per_head = stats.par(per_head=True)
+            for h in range(num_heads):
+                plots.phone_maps(per_head[:, h], phones, f"PAR, head {h + 1}",
+                                 args.out_dir / f"phoneme_attention_relationship_head{h + 1}.png")  # fmt: skip
+
+    if args.probe_train_dir and test_frames is not None:
+        train_frames = analysis.collect(args.probe_train_dir, analysis.probe_alignments, None, None)
+        accuracies = probe_accuracy(*train_frames, *test_frames)
+        summary["probing_accuracy"] = accuracies
+        plots.probing(accuracies, args.out_dir / "probing.png")
+
+    if args.prune_steps:
+        curves = pruning_curves(analysis, metrics, args.prune_steps)
+        summary["pruning_wer"] = curves
+        plots.pruning(curves, args.out_dir / "pruning.png")
+
+    if args.target_maps:
+        groups = suggest_layout(divergence, args.target_maps)
+        uniform = _uniform_layout(num_layers, args.target_maps)
+        summary["suggested_layout"] = {
+            "reuse_groups": groups,
+            "divergence_cost": layout_cost(divergence, groups),
+            "uniform_reuse_groups": uniform,
+            "uniform_divergence_cost": layout_cost(divergence, uniform) if uniform else None,
+            "rule": "consecutive groups minimising the summed JS divergence between each "
+            "reuse layer's own map and its group's first layer's map (exact, dynamic programming)",
+        }
+        print(f"suggested layout for {args.target_maps} computed maps:\n"
+              f"encoder: conformer_reuse\nencoder_conf:\n    reuse_groups: {groups}")  # fmt: skip
+
+    (args.out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(f"wrote {args.out_dir}/summary.json and figures")
+
+
+def _uniform_layout(layers: int, maps: int) -> Optional[List[int]]:
+    """Equal group sizes, where they exist."""
+    return [layers // maps] * maps if layers % maps == 0 else None
+
+
+if __name__ == "__main__":
+    main()
