@@ -28,10 +28,15 @@ else
         --corpus downloads/demo_librispeech --make_demo_corpus true
         --train_set train_960 --valid_set dev
         --test_sets "dev_clean dev_other test_clean test_other"
-        --nbpe 150 --bpemode unigram
+        --nbpe 60 --bpemode unigram
         --asr_config "conf/demo/train_asr_conformer_ctc.yaml conf/demo/train_asr_conformer_reuse_ctc.yaml"
         --inference_config "conf/decode_ctc_greedy.yaml conf/decode_ctc_beam.yaml"
         --inference_asr_model valid.loss.ave.pth
+        --analysis_set test_clean
+        --analysis_alignments downloads/demo_librispeech/alignments/test-clean.ctm
+        --analysis_probe_set dev_clean
+        --analysis_probe_alignments downloads/demo_librispeech/alignments/dev-clean.ctm
+        --analysis_target_maps 3
     )
 fi
 

@@ -8,6 +8,7 @@ from espnet2.asr.ctc import CTC
 from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 from typeguard import typechecked
 
+from espnet_reuse.learned_map import LearnedRelativeMap
 from espnet_reuse.map_source_layer import MapSourceLayer
 from espnet_reuse.reuse_groups import (
     check_reuse_groups,
@@ -36,6 +37,14 @@ class ConformerReuseEncoder(ConformerEncoder):
             layer projects only V, applies those probabilities (per head) and
             ``linear_out``. Gradients of every layer of a group flow into the
             map, hence into the first layer's Q, K and positional projections.
+        learned_map_groups: indices (from 0) of groups whose map is
+            input-independent: per head, learned logits over relative offsets
+            (``espnet_reuse.learned_map``); every layer of such a group,
+            the first included, projects only V.
+        learned_map_max_offset: largest relative offset with its own logit;
+            farther keys share the edge logit.
+        learned_map_init: ``patterns`` (identity, previous, next, left,
+            right, global, head by head) or ``uniform``.
 
     Parameter names are those of ``ConformerEncoder``; reuse layers simply lack
     ``linear_q``, ``linear_k``, ``linear_pos`` and ``pos_bias_u/v``.
@@ -76,17 +85,33 @@ class ConformerReuseEncoder(ConformerEncoder):
         qk_norm: bool = False,
         use_flash_attn: bool = True,
         reuse_groups: Any = None,
+        learned_map_groups: List[int] = [],
+        learned_map_max_offset: int = 64,
+        learned_map_init: str = "patterns",
     ):
         arguments = locals()
         groups = check_reuse_groups(reuse_groups, num_blocks)
         check_trim_points(groups, interctc_layer_idx, ctc_trim)
+        bad = [g for g in learned_map_groups if not 0 <= g < len(groups)]
+        if bad or len(set(learned_map_groups)) != len(learned_map_groups):
+            raise ValueError(
+                f"learned_map_groups {learned_map_groups} must name distinct groups "
+                f"0..{len(groups) - 1} of reuse_groups {groups}"
+            )
         super().__init__(**{name: arguments[name] for name in _CONFORMER_ARGS})
         self.reuse_groups = groups
         self.map_leaders = group_leaders(groups)
+        self.learned_maps = torch.nn.ModuleDict(
+            {
+                str(g): LearnedRelativeMap(attention_heads, learned_map_max_offset, learned_map_init)
+                for g in sorted(learned_map_groups)
+            }
+        )
+        self.group_index = [g for g, size in enumerate(groups) for _ in range(size)]
 
         for idx, leader in enumerate(self.map_leaders):
             layer = self.encoders[idx]
-            if leader != idx:
+            if leader != idx or str(self.group_index[idx]) in self.learned_maps:
                 layer.self_attn = SharedMapAttention.from_attention(layer.self_attn)
             elif self.map_leaders.count(idx) > 1:
                 # the explicit softmax path is the one that keeps `.attn`
@@ -114,17 +139,19 @@ class ConformerReuseEncoder(ConformerEncoder):
             self._detach_shared_maps()
 
     def _attach_shared_maps(self) -> None:
-        maps = {}
-        for idx, leader in enumerate(self.map_leaders):
-            if leader == idx:
-                if isinstance(self.encoders[idx], MapSourceLayer):
-                    maps[idx] = self.encoders[idx].shared_map = SharedMap()
-            else:
-                self.encoders[idx].self_attn.shared_map = maps[leader]
+        maps = [
+            SharedMap(self.learned_maps[str(g)] if str(g) in self.learned_maps else None)
+            for g in range(len(self.reuse_groups))
+        ]
+        for layer, group in zip(self.encoders, self.group_index):
+            if isinstance(layer, MapSourceLayer):
+                layer.shared_map = maps[group]
+            elif isinstance(layer.self_attn, SharedMapAttention):
+                layer.self_attn.shared_map = maps[group]
 
     def _detach_shared_maps(self) -> None:
-        for idx, leader in enumerate(self.map_leaders):
-            if leader != idx:
-                self.encoders[idx].self_attn.shared_map = None
-            elif isinstance(self.encoders[idx], MapSourceLayer):
-                self.encoders[idx].shared_map = None
+        for layer in self.encoders:
+            if isinstance(layer, MapSourceLayer):
+                layer.shared_map = None
+            elif isinstance(layer.self_attn, SharedMapAttention):
+                layer.self_attn.shared_map = None

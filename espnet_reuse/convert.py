@@ -1,15 +1,18 @@
 """Convert a trained ``encoder: conformer`` experiment into ``conformer_reuse``.
 
 Reuse layers have no Q, K or positional projections, so converting drops those
-parameters of every layer that is not the first of its group; everything else is
-copied unchanged. The result is loaded with ``strict=True`` into a model built
+parameters of every layer that is not the first of its group (and of every layer
+of an input-independent group); everything else is copied unchanged. Learned
+input-independent maps start from their configured initialisation, or from the
+offset profiles an attention analysis of the trained model measured. The result is loaded with ``strict=True`` into a model built
 from the new config, so a mismatch is an error, never silently ignored (ESPnet's
 own inference loads with ``strict=False``).
 """
 
 import copy
+import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 import yaml
@@ -21,13 +24,17 @@ REUSABLE_ENCODERS = ("conformer", ENCODER_NAME)
 
 
 def select_parameters(
-    state_dict: StateDict, target_keys: Iterable[str]
+    state_dict: StateDict, target_keys: Iterable[str], fill: Optional[StateDict] = None
 ) -> Tuple[StateDict, List[str]]:
     """Keep the entries ``target_keys`` names; return them and the dropped names.
 
-    Raises ``KeyError`` naming every target key the state dict lacks.
+    Target keys missing from ``state_dict`` are taken from ``fill`` (new
+    parameters with their initial values); any other missing key is a
+    ``KeyError`` naming every one of them.
     """
     target = list(target_keys)
+    fill = fill or {}
+    state_dict = {**{k: v for k, v in fill.items() if k not in state_dict}, **state_dict}
     missing = [key for key in target if key not in state_dict]
     if missing:
         raise KeyError(
@@ -39,8 +46,10 @@ def select_parameters(
     return {key: state_dict[key] for key in target}, dropped
 
 
-def reuse_config(config: Dict[str, Any], reuse_groups: Sequence[int]) -> Dict[str, Any]:
-    """The training config with ``encoder: conformer_reuse`` and ``reuse_groups``."""
+def reuse_config(
+    config: Dict[str, Any], reuse_groups: Sequence[int], learned_map_groups: Sequence[int] = ()
+) -> Dict[str, Any]:
+    """The training config with ``encoder: conformer_reuse`` and the new layout."""
     encoder = config.get("encoder")
     if encoder not in REUSABLE_ENCODERS:
         raise ValueError(
@@ -51,7 +60,30 @@ def reuse_config(config: Dict[str, Any], reuse_groups: Sequence[int]) -> Dict[st
     converted["encoder"] = ENCODER_NAME
     converted.setdefault("encoder_conf", {})
     converted["encoder_conf"]["reuse_groups"] = list(reuse_groups)
+    if learned_map_groups:
+        converted["encoder_conf"]["learned_map_groups"] = list(learned_map_groups)
     return converted
+
+
+def init_from_profiles(encoder: torch.nn.Module, summary_file: Path) -> List[str]:
+    """Set each learned map from the offset profile of its group's first layer.
+
+    ``summary_file`` is the ``summary.json`` of ``analyze_attention`` run on the
+    trained model. Returns the names of the maps set.
+    """
+    summary = json.loads(Path(summary_file).read_text())["offset_profile"]
+    profiles = torch.tensor(summary["per_layer_head"])
+    done = []
+    for group, learned in encoder.learned_maps.items():
+        if learned.max_offset != summary["max_offset"]:
+            raise ValueError(
+                f"{summary_file} measured offsets up to {summary['max_offset']}, but "
+                f"learned_map_max_offset is {learned.max_offset}"
+            )
+        first_layer = sum(encoder.reuse_groups[: int(group)])
+        learned.set_from_profile(profiles[first_layer])
+        done.append(f"encoder.learned_maps.{group}.logits (from layer {first_layer + 1})")
+    return done
 
 
 def convert_experiment(
@@ -59,15 +91,18 @@ def convert_experiment(
     model_file: Path,
     reuse_groups: Sequence[int],
     out_dir: Path,
-) -> List[str]:
+    learned_map_groups: Sequence[int] = (),
+    learned_map_profiles: Optional[Path] = None,
+) -> Tuple[List[str], List[str]]:
     """Write ``out_dir/config.yaml`` and ``out_dir/<model_file name>``.
 
-    Returns the names of the dropped parameters.
+    Returns the names of the dropped parameters and of the learned maps that
+    were initialised.
     """
     from espnet2.tasks.asr import ASRTask
 
     with open(config_file, encoding="utf-8") as f:
-        config = reuse_config(yaml.safe_load(f), reuse_groups)
+        config = reuse_config(yaml.safe_load(f), reuse_groups, learned_map_groups)
     out_dir.mkdir(parents=True, exist_ok=True)
     new_config_file = out_dir / "config.yaml"
     with open(new_config_file, "w", encoding="utf-8") as f:
@@ -75,7 +110,11 @@ def convert_experiment(
 
     model, _ = ASRTask.build_model_from_file(new_config_file, None, "cpu")
     state_dict = torch.load(model_file, map_location="cpu", weights_only=False)
-    converted, dropped = select_parameters(state_dict, model.state_dict().keys())
+    initial = {k: v for k, v in model.state_dict().items() if ".learned_maps." in k}
+    converted, dropped = select_parameters(state_dict, model.state_dict().keys(), initial)
     model.load_state_dict(converted, strict=True)
-    torch.save(converted, out_dir / Path(model_file).name)
-    return dropped
+    initialised = [f"{k} ({config['encoder_conf'].get('learned_map_init', 'patterns')})" for k in initial]
+    if learned_map_profiles is not None:
+        initialised = init_from_profiles(model.encoder, learned_map_profiles)
+    torch.save(model.state_dict(), out_dir / Path(model_file).name)
+    return dropped, initialised

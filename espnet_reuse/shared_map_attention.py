@@ -5,16 +5,28 @@ from typing import Optional
 import torch
 from espnet.nets.pytorch_backend.transformer.attention import MultiHeadedAttention
 
+from espnet_reuse.learned_map import LearnedRelativeMap
+
 
 class SharedMap:
-    """The attention probabilities a group's first layer computed in one forward.
+    """The attention probabilities a group uses in one forward.
 
-    ``ConformerReuseEncoder.forward`` makes one per group and call, so that
-    replicas of the model (``DataParallel``) never share a map.
+    A computed group's first layer stores its map in ``attn``; an
+    input-independent group has a ``source`` that makes the map on first use,
+    from the batch's length and padding mask. ``ConformerReuseEncoder.forward``
+    makes one per group and call, so replicas of the model (``DataParallel``)
+    never share a map.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, source: Optional[LearnedRelativeMap] = None) -> None:
         self.attn: Optional[torch.Tensor] = None
+        self.source = source
+
+    def get(self, time: int, mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """The group's map, made from ``source`` if it has one and none exists yet."""
+        if self.attn is None and self.source is not None:
+            self.attn = self.source(time, mask)
+        return self.attn
 
 
 class SharedMapAttention(MultiHeadedAttention):
@@ -52,15 +64,18 @@ class SharedMapAttention(MultiHeadedAttention):
 
         Accepts both ESPnet call forms, ``(q, k, v, mask)`` and
         ``(q, k, v, pos_emb, mask)``; the positional embedding and the mask are
-        already folded into the map.
+        already folded into a computed map (and make a learned one).
         """
-        if self.shared_map is None or self.shared_map.attn is None:
+        n_batch, time2 = value.size(0), value.size(1)
+        mask = pos_emb_and_mask[-1] if pos_emb_and_mask else None
+        attn = self.shared_map.get(time2, mask) if self.shared_map is not None else None
+        if attn is None:
             raise RuntimeError(
                 "a reuse layer ran without its group's map: run it through "
                 "ConformerReuseEncoder.forward, after its group's first layer"
             )
-        attn = self.shared_map.attn
-        n_batch, time2 = value.size(0), value.size(1)
+        if attn.size(0) == 1:  # a learned map of an unpadded batch
+            attn = attn.expand(n_batch, -1, -1, -1)
         if attn.shape != (n_batch, self.h, query.size(1), time2):
             raise RuntimeError(
                 f"shared attention map has shape {tuple(attn.shape)}, expected "

@@ -123,3 +123,14 @@ def test_layout_suggestion_groups_similar_layers():
     assert sum(suggest_layout(divergence, 2)) == 6
     with pytest.raises(ValueError, match="within 1..6"):
         suggest_layout(divergence, 7)
+
+
+def test_offset_profile():
+    from espnet_reuse.analysis.metrics import offset_profile
+
+    profile = offset_profile(torch.stack([identity(), shifted()]), max_offset=2)
+    assert torch.allclose(profile[0], torch.tensor([0, 0, 1.0, 0, 0]))
+    # shifted: T-1 queries at +1, the last query on itself
+    assert torch.allclose(profile[1], torch.tensor([0, 0, 1 / T, (T - 1) / T, 0]))
+    far = offset_profile(vertical(0), max_offset=2)  # query 5 looks 5 back: clamped to -2
+    assert torch.allclose(far, torch.tensor([4 / T, 1 / T, 1 / T, 0, 0]))

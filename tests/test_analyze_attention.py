@@ -8,23 +8,9 @@ import yaml
 
 from espnet_reuse.analysis.alignments import frame_labels, frame_mapping, read_ctm
 from espnet_reuse.recipe.format_data import format_data_dir
-from espnet_reuse.recipe.kaldi_data import DataError, read_table
+from espnet_reuse.recipe.kaldi_data import DataError
 from espnet_reuse.recipe.librispeech import prepare
-from tiny_corpus import write_librispeech_tree, write_tiny_corpus
-
-PHONES = ["a", "b", "sil"]
-
-
-def write_ctm(dump_dir, path, seconds_per_phone=0.1):
-    lines = []
-    for utt, samples in read_table(dump_dir / "utt2num_samples").items():
-        duration, start, idx = int(samples) / 16000, 0.0, 0
-        while start < duration - 1e-6:
-            end = min(start + seconds_per_phone, duration)
-            lines.append(f"{utt} 1 {start:.3f} {end - start:.3f} {PHONES[idx % 3]}\n")
-            start, idx = end, idx + 1
-    path.write_text("".join(lines))
-
+from tiny_corpus import PHONES, write_ctm, write_librispeech_tree, write_tiny_corpus
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
@@ -118,3 +104,41 @@ def test_missing_alignment_is_an_error(experiment, tmp_path):
             "--data_dir", str(experiment / "dump"), "--alignments", str(ctm),
             "--prune_steps", "0", "--out_dir", str(tmp_path / "out"),
         ])  # fmt: skip
+
+
+def test_convert_to_learned_maps_from_measured_profiles(experiment, tmp_path):
+    from espnet2.tasks.asr import ASRTask
+
+    from espnet_reuse.bin.analyze_attention import main as analyze
+    from espnet_reuse.bin.convert_checkpoint import main as convert
+
+    exp = experiment / "exp"
+    analyze([
+        "--asr_train_config", str(exp / "config.yaml"), "--asr_model_file", str(exp / "model.pth"),
+        "--data_dir", str(experiment / "dump"), "--prune_steps", "0", "--max_offset", "8",
+        "--out_dir", str(tmp_path / "analysis"),
+    ])  # fmt: skip
+
+    def convert_with_profiles(config, out_dir):
+        convert([
+            "--config", str(config), "--model", str(exp / "model.pth"),
+            "--reuse_groups", "1", "2", "--learned_map_groups", "1",
+            "--learned_map_profiles", str(tmp_path / "analysis" / "summary.json"),
+            "--out_dir", str(out_dir),
+        ])  # fmt: skip
+
+    with pytest.raises(ValueError, match="learned_map_max_offset is 64"):
+        convert_with_profiles(exp / "config.yaml", tmp_path / "bad")
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    config["encoder_conf"]["learned_map_max_offset"] = 8
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    convert_with_profiles(tmp_path / "config.yaml", tmp_path / "converted")
+    model, _ = ASRTask.build_model_from_file(tmp_path / "converted" / "config.yaml", None, "cpu")
+    state = torch.load(tmp_path / "converted" / "model.pth")
+    model.load_state_dict(state, strict=True)
+    assert "encoder.encoders.1.self_attn.linear_q.weight" not in state
+    profile = torch.tensor(
+        json.loads((tmp_path / "analysis" / "summary.json").read_text())["offset_profile"]["per_layer_head"]
+    )[1]
+    expected = (profile / profile.sum(-1, keepdim=True)).clamp_min(1e-6).log()
+    assert torch.allclose(state["encoder.learned_maps.1.logits"], expected)

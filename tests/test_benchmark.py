@@ -4,21 +4,11 @@ import json
 
 import torch
 
+from conftest import SMALL_CONFORMER
 from espnet_reuse.benchmark.models import build_models, layout_name, parse_layout
 from espnet_reuse.bin.benchmark import main
 
-TINY = dict(
-    output_size=32,
-    attention_heads=4,
-    linear_units=48,
-    num_blocks=4,
-    cnn_module_kernel=7,
-    macaron_style=True,
-    rel_pos_type="latest",
-    pos_enc_layer_type="rel_pos",
-    selfattention_layer_type="rel_selfattn",
-    input_layer="conv2d",
-)
+TINY = {k: v for k, v in SMALL_CONFORMER.items() if k != "input_size"}
 
 
 def test_layout_specs():

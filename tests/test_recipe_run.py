@@ -9,13 +9,14 @@ import yaml
 
 from espnet_reuse.recipe.kaldi_data import read_table
 from espnet_reuse.recipe.run import Recipe, epoch_summary, get_parser
-from tiny_corpus import write_librispeech_tree
+from tiny_corpus import write_ctm, write_librispeech_tree
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_PAIRS = [
     ("conf/train_asr_conformer_ctc.yaml", "conf/train_asr_conformer_reuse_4x4_ctc.yaml"),
     ("conf/train_asr_conformer_ctc.yaml", "conf/train_asr_conformer_reuse_2x8_ctc.yaml"),
     ("conf/demo/train_asr_conformer_ctc.yaml", "conf/demo/train_asr_conformer_reuse_ctc.yaml"),
+    ("conf/demo/train_asr_conformer_ctc.yaml", "conf/demo/train_asr_conformer_learned_ctc.yaml"),
     ("tests/conf/tiny_ctc.yaml", "tests/conf/tiny_ctc_reuse.yaml"),
 ]
 
@@ -59,6 +60,8 @@ def test_reuse_configs_differ_from_their_baseline_only_in_the_encoder(baseline, 
     assert base["encoder"] == "conformer" and other["encoder"] == "conformer_reuse"
     groups = other["encoder_conf"].pop("reuse_groups")
     assert sum(groups) == base["encoder_conf"]["num_blocks"] and len(groups) > 1
+    for key in ("learned_map_groups", "learned_map_max_offset", "learned_map_init"):
+        other["encoder_conf"].pop(key, None)
     del base["encoder"], other["encoder"]
     assert base == other
     assert base["encoder_conf"]["rel_pos_type"] == "latest"
@@ -115,6 +118,33 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
         assert set(read_table(decode / "text", allow_empty_values=True)) == set(
             read_table(work["dump"] / "raw" / "test_clean" / "text")
         )
+
+    # stage 14, off by default, analyses the attention of each experiment
+    write_ctm(work["dump"] / "raw" / "test_clean", tmp_path / "test_clean.ctm")
+    analysis = subprocess.run(
+        [*command, "--stage", "14", "--stop-stage", "14",
+         "--analysis_alignments", str(tmp_path / "test_clean.ctm")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert analysis.returncode == 0, analysis.stdout[-3000:] + analysis.stderr[-3000:]
+    for name in ("asr_tiny_ctc_raw_en_bpe30_sp", "asr_tiny_ctc_reuse_raw_en_bpe30_sp"):
+        out = work["exp"] / name / "attention_analysis_test_clean"
+        assert (out / "summary.json").exists() and (out / "phoneme_relation_map.png").exists()
+
+    # fine-tuning: convert the trained baseline into the reuse layout and start there
+    finetune = subprocess.run(
+        [*command, "--stage", "11", "--stop-stage", "13",
+         "--asr_config", "tests/conf/tiny_ctc_reuse.yaml", "--asr_tag", "tiny_finetuned",
+         "--init_from_exp", str(work["exp"] / "asr_tiny_ctc_raw_en_bpe30_sp")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert finetune.returncode == 0, finetune.stdout[-3000:] + finetune.stderr[-3000:]
+    tuned = work["exp"] / "asr_tiny_finetuned"
+    assert (tuned / "init_from_baseline" / "valid.loss.best.pth").exists()
+    assert "--init_param" in (tuned / "train.log").read_text()
+    table = (work["exp"] / "RESULTS.md").read_text()
+    assert "|asr_tiny_finetuned|decode_decode_ctc_greedy" in table and "converted baseline" in table
+    assert "|asr_tiny_ctc_raw_en_bpe30_sp|" in table  # earlier experiments stay in the table
 
     # a finished run is safe to repeat: training resumes from its checkpoint
     again = subprocess.run(

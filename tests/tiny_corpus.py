@@ -65,3 +65,19 @@ def write_librispeech_tree(root: Path, parts: Dict[str, Tuple[int, int]]) -> Pat
             (chapter_dir / f"{spk}-{chapter}.trans.txt").write_text("".join(lines))
             idx += 1
     return root / "LibriSpeech"
+
+
+PHONES = ["a", "b", "sil"]
+
+
+def write_ctm(dump_dir: Path, path: Path, seconds_per_phone: float = 0.1) -> None:
+    """A phone CTM that cycles through ``PHONES`` over every utterance of a dump dir."""
+    lines = []
+    for line in (dump_dir / "utt2num_samples").read_text().splitlines():
+        utt, samples = line.split()
+        duration, start, idx = int(samples) / SAMPLE_RATE, 0.0, 0
+        while start < duration - 1e-6:
+            end = min(start + seconds_per_phone, duration)
+            lines.append(f"{utt} 1 {start:.3f} {end - start:.3f} {PHONES[idx % 3]}\n")
+            start, idx = end, idx + 1
+    path.write_text("".join(lines))

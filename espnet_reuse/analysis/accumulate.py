@@ -12,6 +12,7 @@ from espnet_reuse.analysis.metrics import (
     globalness,
     js_divergence,
     normalise_rows,
+    offset_profile,
     phoneme_attention_sums,
     verticality,
 )
@@ -25,10 +26,12 @@ class AttentionStats:
     num_heads: int
     max_range: int
     num_phones: int = 0
+    max_offset: int = 64
     utterances: int = 0
     cad: torch.Tensor = field(init=False)
     head_metrics: Dict[str, torch.Tensor] = field(init=False)
     divergence: torch.Tensor = field(init=False)
+    offsets: torch.Tensor = field(init=False)
     par_sums: Optional[torch.Tensor] = None
     relation_sums: Optional[torch.Tensor] = None
     phone_counts: Optional[torch.Tensor] = None
@@ -38,6 +41,7 @@ class AttentionStats:
         self.cad = torch.zeros(*shape, self.max_range + 1)
         self.head_metrics = {k: torch.zeros(shape) for k in ("globalness", "verticality", "diagonality")}
         self.divergence = torch.zeros(self.num_layers, self.num_layers)
+        self.offsets = torch.zeros(*shape, 2 * self.max_offset + 1)
         if self.num_phones:
             pairs = (*shape, self.num_phones, self.num_phones)
             self.par_sums, self.relation_sums = torch.zeros(pairs), torch.zeros(pairs)
@@ -51,6 +55,7 @@ class AttentionStats:
         self.head_metrics["globalness"] += globalness(maps)
         self.head_metrics["verticality"] += verticality(maps)
         self.head_metrics["diagonality"] += diagonality(maps)
+        self.offsets += offset_profile(maps, self.max_offset)
         for a in range(self.num_layers):
             self.divergence[a] += js_divergence(maps[a : a + 1], maps).mean(dim=-1)
         if labels is not None and self.par_sums is not None:
@@ -67,6 +72,10 @@ class AttentionStats:
     def mean_head_metrics(self) -> Dict[str, torch.Tensor]:
         """Globalness, verticality and diagonality per layer and head."""
         return {k: v / max(self.utterances, 1) for k, v in self.head_metrics.items()}
+
+    def mean_offset_profile(self) -> torch.Tensor:
+        """Attention mass per relative offset, per layer and head: (L, H, 2R+1)."""
+        return self.offsets / max(self.utterances, 1)
 
     def mean_divergence(self) -> torch.Tensor:
         """Jensen-Shannon divergence between layers, averaged over heads: (L, L)."""

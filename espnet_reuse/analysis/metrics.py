@@ -89,3 +89,17 @@ def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         return (a * ((a + EPS).log() - (m + EPS).log())).sum(dim=-1)
 
     return (0.5 * kl(p) + 0.5 * kl(q)).mean(dim=-1)
+
+
+def offset_profile(attn: torch.Tensor, max_offset: int) -> torch.Tensor:
+    """Mean attention mass per relative offset ``key - query`` (clamped to +-R): (..., 2R+1).
+
+    The input-independent summary of a map: ``LearnedRelativeMap.set_from_profile``
+    turns it into learned logits.
+    """
+    time = attn.size(-1)
+    positions = torch.arange(time, device=attn.device)
+    offsets = (positions[None, :] - positions[:, None]).clamp(-max_offset, max_offset)
+    index = (offsets + max_offset).flatten().expand(*attn.shape[:-2], -1)
+    profile = torch.zeros(*attn.shape[:-2], 2 * max_offset + 1, dtype=attn.dtype, device=attn.device)
+    return profile.scatter_add_(-1, index, attn.flatten(-2)) / time

@@ -59,6 +59,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot_utts", type=int, default=2, help="attention-map grids to draw")
     p.add_argument("--per_head_phone_maps", action="store_true")
     p.add_argument("--max_range", type=int, default=20, help="largest r of CAD(r)")
+    p.add_argument("--max_offset", type=int, default=64,
+                   help="offset profiles (for learned maps) cover -R..R")  # fmt: skip
     p.add_argument("--prune_steps", type=int, default=8, help="points of each pruning curve")
     p.add_argument("--target_maps", type=int, default=0, help="suggest reuse_groups with N maps")
     p.add_argument("--batch_size", type=int, default=8)
@@ -168,7 +170,9 @@ def main(cmd: Optional[List[str]] = None) -> None:
     analysis = Analysis(args)
     encoder = analysis.model.encoder
     num_layers, num_heads = len(encoder.encoders), encoder.encoders[0].self_attn.h
-    stats = AttentionStats(num_layers, num_heads, args.max_range, len(analysis.phone_ids))
+    stats = AttentionStats(
+        num_layers, num_heads, args.max_range, len(analysis.phone_ids), args.max_offset
+    )
     test_frames = analysis.collect(args.data_dir, analysis.alignments, stats, args.out_dir)
     summary: dict = {
         "model": str(args.asr_model_file),
@@ -187,6 +191,9 @@ def main(cmd: Optional[List[str]] = None) -> None:
     summary["head_ranking"] = {k: rank_heads(v) for k, v in metrics.items()}
     plots.head_metrics(metrics, args.out_dir / "head_metrics.png")
 
+    summary["offset_profile"] = {
+        "max_offset": args.max_offset, "per_layer_head": stats.mean_offset_profile().tolist(),
+    }  # fmt: skip
     divergence = stats.mean_divergence()
     summary["js_divergence"] = divergence.tolist()
     plots.divergence(divergence, args.out_dir / "js_divergence.png")

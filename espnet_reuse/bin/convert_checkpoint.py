@@ -27,6 +27,15 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--reuse_groups", type=int, nargs="+", required=True, help="group sizes"
     )
+    parser.add_argument(
+        "--learned_map_groups", type=int, nargs="*", default=[],
+        help="groups (from 0) whose map becomes input-independent",
+    )  # fmt: skip
+    parser.add_argument(
+        "--learned_map_profiles", type=Path,
+        help="summary.json of analyze_attention on this model: learned maps start "
+        "from its measured offset profiles",
+    )  # fmt: skip
     parser.add_argument("--out_dir", type=Path, required=True)
     return parser
 
@@ -34,11 +43,16 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd: Optional[List[str]] = None) -> None:
     """Convert and list the dropped parameters."""
     args = get_parser().parse_args(cmd)
-    dropped = convert_experiment(args.config, args.model, args.reuse_groups, args.out_dir)
+    dropped, initialised = convert_experiment(
+        args.config, args.model, args.reuse_groups, args.out_dir,
+        args.learned_map_groups, args.learned_map_profiles,
+    )  # fmt: skip
     print(f"wrote {args.out_dir}/config.yaml and {args.out_dir}/{args.model.name}")
     print(f"dropped {len(dropped)} parameters of reuse layers:")
     for name in dropped:
         print(f"  {name}")
+    for name in initialised:
+        print(f"initialised {name}")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ STAGES = {
     11: "ASR training",
     12: "decoding",
     13: "scoring",
+    14: "attention analysis (off by default: --stop-stage 14)",
 }
 TRAIN_TIME_FILE = "train_seconds"
 log = logging.getLogger("recipe")
@@ -86,12 +87,24 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed_perturb_factors", default="")
     p.add_argument("--asr_tag", default="", help="experiment name (one config only)")
     p.add_argument("--asr_args", default="", help="extra options for asr_train")
+    p.add_argument("--init_from_exp", default="",
+                   help="fine-tune: convert this trained experiment into each "
+                   "config's layout and start from it (--init_param)")  # fmt: skip
+    p.add_argument("--init_learned_maps_from", default="",
+                   help="summary.json of an attention analysis of --init_from_exp: "
+                   "learned maps start from its offset profiles")  # fmt: skip
     p.add_argument("--min_wav_duration", type=float, default=0.1)
     p.add_argument("--max_wav_duration", type=float, default=20.0)
     p.add_argument("--fs", type=int, default=16000)
     p.add_argument("--datadir", type=Path, default=Path("data"))
     p.add_argument("--dumpdir", type=Path, default=Path("dump"))
     p.add_argument("--expdir", type=Path, default=Path("exp"))
+    p.add_argument("--analysis_set", default="", help="stage 14 data (default: first test set)")
+    p.add_argument("--analysis_alignments", default="", help="CTM or TextGrid folder of it")
+    p.add_argument("--analysis_probe_set", default="", help="set the phone probes learn on")
+    p.add_argument("--analysis_probe_alignments", default="")
+    p.add_argument("--analysis_target_maps", type=int, default=0,
+                   help="suggest reuse_groups with this many computed maps")  # fmt: skip
     p.add_argument("--launcher", default="local", choices=espnet_commands.LAUNCHERS)
     p.add_argument("--num_nodes", type=int, default=1)
     p.add_argument("--node_rank", type=int, default=0)
@@ -296,12 +309,34 @@ class Recipe:
             ]  # fmt: skip
         return args + self.args.asr_args.split()
 
+    def init_from_baseline(self, config: Path, exp_dir: Path) -> List[str]:
+        """Convert ``--init_from_exp`` into ``config``'s layout; its ``--init_param``."""
+        from espnet_reuse.convert import convert_experiment
+
+        base = Path(self.args.init_from_exp)
+        model = base / self.args.inference_asr_model
+        out = exp_dir / "init_from_baseline"
+        if not (out / model.name).exists():
+            self._require(base / "config.yaml", model)
+            encoder_conf = yaml.safe_load(config.read_text())["encoder_conf"]
+            profiles = self.args.init_learned_maps_from
+            dropped, initialised = convert_experiment(
+                base / "config.yaml", model, encoder_conf["reuse_groups"], out,
+                encoder_conf.get("learned_map_groups", []), Path(profiles) if profiles else None,
+            )  # fmt: skip
+            log.info("converted %s into %s: dropped %d parameters, initialised %s",
+                     model, out, len(dropped), initialised or "nothing")  # fmt: skip
+        return ["--init_param", str(out / model.name)]
+
     def stage11(self) -> None:
         self._require(self.stats_dir / "train" / "feats_stats.npz")
         for config in self.configs:
             exp_dir = self.exp_dir(config)
             exp_dir.mkdir(parents=True, exist_ok=True)
-            command = espnet_commands.train_command(self.train_args(config), self.launch, exp_dir)
+            args = self.train_args(config)
+            if self.args.init_from_exp:
+                args += self.init_from_baseline(config, exp_dir)
+            command = espnet_commands.train_command(args, self.launch, exp_dir)
             log.info("training %s (log: %s/train.log)", exp_dir, exp_dir)
             log.info("%s", espnet_commands.printable(command))
             start = time.perf_counter()
@@ -332,8 +367,6 @@ class Recipe:
         import sentencepiece as spm
 
         processor = spm.SentencePieceProcessor(model_file=str(self.bpemodel))
-        exp_dirs = []
-        notes: Dict[Path, Dict[str, str]] = {}
         for config in self.configs:
             exp_dir = self.exp_dir(config)
             for text in sorted(exp_dir.glob("decode_*/*/text")):
@@ -345,10 +378,36 @@ class Recipe:
                 save_summary(text.parent, counts)
                 log.info("%s: WER %.1f %%", text.parent, counts["wer"].error_rate)
             (exp_dir / "RESULTS.md").write_text(experiment_results(exp_dir))
-            exp_dirs.append(exp_dir)
-            notes[exp_dir] = _experiment_notes(exp_dir)
+        # every scored experiment of --expdir, this run's and earlier ones
+        exp_dirs = sorted(p.parent for p in self.args.expdir.glob("asr_*/RESULTS.md"))
+        notes = {exp_dir: _experiment_notes(exp_dir) for exp_dir in exp_dirs}
         (self.args.expdir / "RESULTS.md").write_text(side_by_side(exp_dirs, notes))
         log.info("side-by-side table: %s", self.args.expdir / "RESULTS.md")
+
+    def stage14(self) -> None:
+        args = self.args
+        data = self.raw / (args.analysis_set or self.test_sets[0])
+        for config in self.configs:
+            exp_dir = self.exp_dir(config)
+            command = [
+                "--asr_train_config", str(exp_dir / "config.yaml"),
+                "--asr_model_file", str(exp_dir / args.inference_asr_model),
+                "--data_dir", str(data),
+                "--out_dir", str(exp_dir / f"attention_analysis_{data.name}"),
+                "--device", "cuda" if args.ngpu > 0 else "cpu",
+                "--target_maps", str(args.analysis_target_maps),
+            ]  # fmt: skip
+            if args.analysis_alignments:
+                command += ["--alignments", args.analysis_alignments]
+            if args.analysis_probe_set and args.analysis_probe_alignments:
+                command += [
+                    "--probe_train_dir", str(self.raw / args.analysis_probe_set),
+                    "--probe_train_alignments", args.analysis_probe_alignments,
+                ]  # fmt: skip
+            from espnet_reuse.bin.analyze_attention import main as analyze
+
+            log.info("attention analysis of %s on %s", exp_dir, data)
+            analyze(command)
 
 
 def _experiment_notes(exp_dir: Path) -> Dict[str, str]:
@@ -359,7 +418,11 @@ def _experiment_notes(exp_dir: Path) -> Dict[str, str]:
     config = yaml.safe_load((exp_dir / "config.yaml").read_text())
     groups = config.get("encoder_conf", {}).get("reuse_groups")
     blocks = config.get("encoder_conf", {}).get("num_blocks", "?")
-    notes["maps/layers"] = f"{len(groups) if groups else blocks}/{blocks}"
+    learned = len(config.get("encoder_conf", {}).get("learned_map_groups", []))
+    computed = (len(groups) if groups else blocks) - learned
+    notes["maps/layers"] = f"{computed}/{blocks}" + (f" (+{learned} learned)" if learned else "")
+    if (exp_dir / "init_from_baseline").exists():
+        notes["init"] = "converted baseline"
     rtfs = [p.read_text().split()[1].rstrip(":") for p in sorted(exp_dir.glob("decode_*/*/rtf"))]
     if rtfs:
         notes["decode RTF"] = f"{max(float(r) for r in rtfs):.4f} (max)"
