@@ -115,9 +115,7 @@ class ConformerReuseEncoder(ConformerEncoder):
                 layer.self_attn = SharedMapAttention.from_attention(layer.self_attn)
             elif self.map_leaders.count(idx) > 1:
                 # the explicit softmax path is the one that keeps `.attn`
-                attention = layer.self_attn
-                attention.use_flash_attn = attention.use_sdpa = False
-                attention.dropout = torch.nn.Dropout(attention.dropout_rate)
+                layer.self_attn.use_flash_attn = layer.self_attn.use_sdpa = False
                 self.encoders[idx] = MapSourceLayer.from_layer(layer)
 
     def forward(

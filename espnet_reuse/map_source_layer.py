@@ -10,11 +10,22 @@ from espnet_reuse.shared_map_attention import SharedMap
 LayerInput = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
 
 
+class KeptDropout(torch.nn.Dropout):
+    """Dropout that keeps its last output, the attention map as ESPnet applied it."""
+
+    last_output: Optional[torch.Tensor] = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.last_output = super().forward(x)
+        return self.last_output
+
+
 class MapSourceLayer(EncoderLayer):
     """ESPnet's ``EncoderLayer`` that publishes its attention probabilities.
 
     Parameters and computation are exactly ESPnet's. After each call the layer's
-    map is put into ``self.shared_map`` for the other layers of its group.
+    map, and the same map after its attention dropout, are put into
+    ``self.shared_map`` for the other layers of its group.
 
     When stochastic depth skips the layer in training, its residual branches are
     dropped as usual, but the group still needs a map: it is computed from the
@@ -39,6 +50,7 @@ class MapSourceLayer(EncoderLayer):
             layer.stochastic_depth_rate,
         )
         source.load_state_dict(layer.state_dict())
+        source.self_attn.dropout = KeptDropout(layer.self_attn.dropout_rate)
         return source
 
     def forward(
@@ -54,6 +66,8 @@ class MapSourceLayer(EncoderLayer):
             self._compute_map(x_input, mask)
         if self.shared_map is not None:
             self.shared_map.attn = self.self_attn.attn
+            self.shared_map.dropped = self.self_attn.dropout.last_output
+        self.self_attn.dropout.last_output = None
         return output
 
     def _compute_map(self, x_input: LayerInput, mask: Optional[torch.Tensor]) -> None:

@@ -20,6 +20,7 @@ class SharedMap:
 
     def __init__(self, source: Optional[LearnedRelativeMap] = None) -> None:
         self.attn: Optional[torch.Tensor] = None
+        self.dropped: Optional[torch.Tensor] = None  # ``attn`` after attention dropout
         self.source = source
 
     def get(self, time: int, mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
@@ -37,7 +38,9 @@ class SharedMapAttention(MultiHeadedAttention):
     masking or softmax. The map it applies (B, H, T1, T2) comes from
     ``self.shared_map``; padded keys already carry zero probability there.
     ``.attn`` holds the map it applied, as in every ESPnet attention module, so
-    ``calculate_all_attentions`` and attention plots see reuse layers too.
+    ``calculate_all_attentions`` and attention plots see reuse layers too. In
+    training, attention dropout is drawn once a group (by its first layer), so
+    the group's layers apply one tensor and backward stores no copy of it.
     """
 
     def __init__(self, n_head: int, n_feat: int, dropout_rate: float) -> None:
@@ -84,7 +87,10 @@ class SharedMapAttention(MultiHeadedAttention):
         self.attn = attn
         v = self.linear_v(value).view(n_batch, time2, self.h, self.d_k).transpose(1, 2)
         if self.training and self.dropout_rate > 0:
-            attn = self.dropout(attn)
+            # one dropout mask for the whole group, drawn by its first layer
+            if self.shared_map.dropped is None:
+                self.shared_map.dropped = self.dropout(attn)
+            attn = self.shared_map.dropped.expand(n_batch, -1, -1, -1)
         x = torch.matmul(attn, v)  # (batch, head, time1, d_k)
         x = x.transpose(1, 2).reshape(n_batch, -1, self.h * self.d_k)
         return self.linear_out(x)

@@ -223,3 +223,37 @@ def test_config_errors_name_the_key():
         )
     with pytest.raises(TypeError, match="reuse_group"):
         build(ConformerReuseEncoder, 0, reuse_group=[4])
+
+
+def saved_maps(encoder, feats, lengths):
+    """Distinct (B, H, T, T) tensors autograd keeps for backward."""
+    storages = set()
+
+    def pack(tensor):
+        if tensor.dim() == 4 and tensor.size(-1) == tensor.size(-2) and tensor.size(1) == 4:
+            storages.add(tensor.untyped_storage().data_ptr())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        encoder(feats, lengths)
+    return len(storages)
+
+
+def test_reuse_layers_store_no_copy_of_the_map_for_backward(padded_batch):
+    settings = dict(attention_dropout_rate=0.3, use_cnn_module=False)
+    one_layer = build(ConformerReuseEncoder, 0, num_blocks=1, **settings).train()
+    group = build(ConformerReuseEncoder, 0, num_blocks=4, reuse_groups=[4], **settings).train()
+    assert saved_maps(group, *padded_batch) == saved_maps(one_layer, *padded_batch) > 0
+
+
+def test_attention_dropout_is_drawn_once_a_group(padded_batch):
+    encoder = build(ConformerReuseEncoder, 0, reuse_groups=[4], attention_dropout_rate=0.5).train()
+    applied = []
+    for layer in encoder.encoders[1:]:
+        layer.self_attn.register_forward_pre_hook(
+            lambda module, args: applied.append(module.shared_map)
+        )
+    encoder(*padded_batch)
+    dropped = [holder.dropped for holder in applied]
+    assert dropped[0] is not None and all(d is dropped[0] for d in dropped)
+    assert torch.any(dropped[0] == 0) and not torch.equal(dropped[0], applied[0].attn)

@@ -4,9 +4,11 @@
 - ``reuse <layout>``: ``conformer_reuse`` with that ``reuse_groups``;
 - ``ideal <layout>``: the ideal bound of a layout: ESPnet's encoder whose reuse
   layers' attention is cut down, in the simplest way, to
-  ``linear_out(dropout(A) @ linear_v(x))`` with ``A`` read straight from the
-  group's first ESPnet attention module. It has no bookkeeping of any kind, so
-  ``time(ideal) / time(reuse)`` is the share of the possible speed-up achieved.
+  ``linear_out(A @ linear_v(x))`` with ``A`` read straight from the group's
+  first ESPnet attention module (``conformer_reuse`` draws attention dropout
+  once a group too, so reuse layers have no dropout work of their own). It has
+  no bookkeeping of any kind, so ``time(ideal) / time(reuse)`` is the share of
+  the possible speed-up achieved.
 """
 
 import copy
@@ -57,14 +59,13 @@ class _IdealReuseAttention(torch.nn.Module):
     def __init__(self, attention: torch.nn.Module, leader: torch.nn.Module) -> None:
         super().__init__()
         self.linear_v, self.linear_out = attention.linear_v, attention.linear_out
-        self.h, self.d_k, self.p = attention.h, attention.d_k, attention.dropout_rate
+        self.h, self.d_k = attention.h, attention.d_k
         self._leader = (leader,)  # a tuple: not registered as a submodule
 
     def forward(self, query, key, value, *unused):
         b, t, _ = value.shape
         v = self.linear_v(value).view(b, t, self.h, self.d_k).transpose(1, 2)
-        attn = torch.nn.functional.dropout(self._leader[0].attn, self.p, self.training)
-        x = torch.matmul(attn, v).transpose(1, 2).reshape(b, t, -1)
+        x = torch.matmul(self._leader[0].attn, v).transpose(1, 2).reshape(b, t, -1)
         return self.linear_out(x)
 
 

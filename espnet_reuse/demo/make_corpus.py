@@ -7,8 +7,8 @@ Layout (as LibriSpeech)::
     <root>/LibriSpeech/SPEAKERS.TXT
     <root>/alignments/<part>.ctm      # phone alignments: utt 1 start dur phone
 
-Speakers are espeak-ng voices and variants at their own rate and pitch, each part
-with its own speakers; 40 % of the training speakers speak in white noise (15-30 dB
+Speakers are espeak-ng voices and variants at their own rate and pitch (varied a
+little from utterance to utterance), each part with its own speakers; 40 % of the training speakers speak in white noise (15-30 dB
 SNR), and the "other" parts have faster speakers in noise (20 dB SNR).
 """
 
@@ -31,10 +31,22 @@ VOICES = [
     "en-us", "en", "en-gb-x-rp", "en-029", "en-gb-scotland", "en-us-nyc",
     "en-gb-x-gbclan", "en-gb-x-gbcwmd",
 ]  # fmt: skip
-VARIANTS = [f"f{i}" for i in range(1, 6)] + [f"m{i}" for i in range(1, 8)]
+FEMALE_VARIANTS = [
+    "f1", "f2", "f3", "f4", "f5", "Alicia", "Andrea", "Annie", "anika", "aunty",
+    "belinda", "linda", "shelby", "steph",
+]  # fmt: skip
+MALE_VARIANTS = [
+    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "Alex", "Andy", "Denis", "Gene",
+    "Hugo", "Jacky", "Lee", "Marco", "Michael", "Mike", "adam", "antonio", "benjamin",
+    "boris", "caleb", "david", "ed", "edward", "iven", "john", "klatt", "klatt2",
+    "max", "michel", "norbert", "pablo", "paul", "pedro", "quincy", "rob", "robert",
+    "sandro", "travis", "victor", "zac",
+]  # fmt: skip
+VARIANTS = FEMALE_VARIANTS + MALE_VARIANTS
+JITTER = 0.08  # per-utterance spread of rate and pitch around the speaker's
 # part -> (speakers, utterances per speaker, noisy and fast)
 PARTS: Dict[str, Tuple[int, int, bool]] = {
-    "train-clean-100": (64, 28, False),
+    "train-clean-100": (125, 20, False),
     "dev-clean": (3, 12, False),
     "dev-other": (3, 12, True),
     "test-clean": (4, 20, False),
@@ -59,7 +71,7 @@ class Speaker:
 
     @property
     def sex(self) -> str:
-        return "F" if "+f" in self.voice else "M"
+        return "F" if self.voice.split("+")[1] in FEMALE_VARIANTS else "M"
 
 
 def plan_speakers(parts: Dict[str, Tuple[int, int, bool]], seed: int) -> List[Speaker]:
@@ -114,9 +126,9 @@ def _speak_speaker(job: Tuple[Speaker, Path]) -> List[Tuple[str, List[PhoneSegme
     for idx in range(speaker.utterances):
         utt = f"{prefix}-{idx:04d}"
         text = sentence(rng)
-        spoken = _ENGINE.synthesize(
-            text.lower(), speaker.voice, speaker.rate, speaker.pitch, speaker.noise
-        )
+        rate = round(speaker.rate * rng.uniform(1 - JITTER, 1 + JITTER))
+        pitch = min(99, round(speaker.pitch * rng.uniform(1 - JITTER, 1 + JITTER)))
+        spoken = _ENGINE.synthesize(text.lower(), speaker.voice, rate, pitch, speaker.noise)
         soundfile.write(chapter_dir / f"{utt}.flac", spoken.audio, SAMPLE_RATE)
         lines.append(f"{utt} {text}\n")
         alignments.append((utt, spoken.phones))
