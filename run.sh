@@ -18,7 +18,7 @@ if [ -n "${LIBRISPEECH}" ]; then
         --nbpe 5000 --bpemode unigram
         --speed_perturb_factors "0.9 1.0 1.1"
         --asr_config "conf/train_asr_conformer_ctc.yaml conf/train_asr_conformer_reuse_4x4_ctc.yaml conf/train_asr_conformer_reuse_2x8_ctc.yaml"
-        --inference_config "conf/decode_ctc_greedy.yaml conf/decode_ctc_beam.yaml"
+        --inference_config "conf/decode_ctc_greedy.yaml conf/decode_ctc_beam.yaml conf/decode_ctc_beam_lexicon.yaml"
         --inference_asr_model valid.loss.ave.pth
     )
 else
@@ -30,7 +30,7 @@ else
         --test_sets "dev_clean dev_other test_clean test_other"
         --nbpe 60 --bpemode unigram
         --asr_config "conf/demo/train_asr_conformer_ctc.yaml conf/demo/train_asr_conformer_reuse_ctc.yaml"
-        --inference_config "conf/decode_ctc_greedy.yaml conf/decode_ctc_beam.yaml"
+        --inference_config "conf/decode_ctc_greedy.yaml conf/decode_ctc_beam.yaml conf/decode_ctc_beam_lexicon.yaml"
         --inference_asr_model valid.loss.ave.pth
         --analysis_set test_clean
         --analysis_alignments downloads/demo_librispeech/alignments/test-clean.ctm

@@ -55,3 +55,23 @@ def test_decode_config_rejects_unknown_keys_and_decoders(tmp_path):
     path.write_text("decoder: attention\n")
     with pytest.raises(ValueError, match="decoder must be one of"):
         DecodeConfig.from_yaml(path)
+
+
+def test_lexicon_constrained_beam_outputs_only_lexicon_words(tmp_path):
+    # frames: "▁A", then B (0.6) or C (0.4): greedy spells "AB", a word the
+    # lexicon lacks; constrained to {AC, CB} the search must say "AC"
+    probs = torch.full((3, len(TOKENS)), 1e-4)
+    probs[0, 2] = 0.97
+    probs[1, 3], probs[1, 4] = 0.6, 0.4
+    probs[2, 0] = 0.97
+    log_probs = (probs / probs.sum(-1, keepdim=True)).log()[None]
+    lengths = torch.tensor([3])
+    assert greedy_search(log_probs, lengths)[0].token_ids == [2, 3]
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("AC ▁A C\nCB C B\n")
+    hyp = PrefixBeamSearch(TOKENS, beam_size=4, lexicon=lexicon)(log_probs, lengths)[0]
+    assert [TOKENS[i] for i in hyp.token_ids] == ["▁A", "C"]
+    path = tmp_path / "decode.yaml"
+    path.write_text("decoder: greedy\nlexicon: true\n")
+    with pytest.raises(ValueError, match="lexicon: true needs decoder: prefix_beam"):
+        DecodeConfig.from_yaml(path)

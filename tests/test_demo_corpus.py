@@ -31,7 +31,7 @@ def test_speakers_differ_between_parts():
     speakers = plan_speakers({"a": (5, 1, False), "b": (5, 1, True)}, seed=0)
     assert len({s.voice for s in speakers}) == 10
     assert all(s.noise is None for s in speakers[:5])
-    assert all(s.noise == 20.0 for s in speakers[5:])
+    assert all(s.noise == 25.0 for s in speakers[5:])
     training = plan_speakers({"train-clean-100": (40, 1, False)}, seed=0)
     noisy = [s.noise for s in training if s.noise is not None]
     assert 5 < len(noisy) < 30 and all(15 <= n <= 30 for n in noisy)

@@ -121,3 +121,5 @@ def test_token_list_is_espnet_shaped(tmp_path):
     assert tokens[:2] == ["<blank>", "<unk>"] and tokens[-1] == "<sos/eos>"
     assert len(tokens) == 40 + 2 and len(set(tokens)) == len(tokens)
     assert (tmp_path / "tokens" / "bpe.model").exists()
+    lexicon = dict(line.split(" ", 1) for line in (tmp_path / "tokens" / "lexicon.txt").read_text().splitlines())
+    assert "CAT" in lexicon and "".join(lexicon["CAT"].split()).replace("▁", "") == "CAT"

@@ -9,7 +9,7 @@ Layout (as LibriSpeech)::
 
 Speakers are espeak-ng voices and variants at their own rate and pitch (varied a
 little from utterance to utterance), each part with its own speakers; 40 % of the training speakers speak in white noise (15-30 dB
-SNR), and the "other" parts have faster speakers in noise (20 dB SNR).
+SNR), and the "other" parts have faster speakers in noise (25 dB SNR).
 """
 
 import argparse
@@ -92,9 +92,9 @@ def plan_speakers(parts: Dict[str, Tuple[int, int, bool]], seed: int) -> List[Sp
                     chapter=1000 + idx,
                     part=part,
                     voice=combos[idx],
-                    rate=rng.randint(185, 230) if other else rng.randint(130, 210),
+                    rate=rng.randint(180, 215) if other else rng.randint(130, 210),
                     pitch=rng.randint(20, 80),
-                    noise=20.0 if other else _training_noise(rng, part),
+                    noise=25.0 if other else _training_noise(rng, part),
                     utterances=utterances,
                     seed=rng.randrange(2**31),
                 )

@@ -1,8 +1,10 @@
 """Stage 12: fast CTC decoding of ESPnet ASR models.
 
 Two decoders: batched greedy (arg-max, collapse repeats, drop blanks, all on
-tensors) and CTC prefix beam search with flashlight's lexicon-free decoder as
-wrapped by ``torchaudio.models.decoder.ctc_decoder``. Both write ESPnet's
+tensors) and CTC prefix beam search with flashlight's decoder as wrapped by
+``torchaudio.models.decoder.ctc_decoder``, free or constrained to the words of a
+lexicon (``lexicon: true``: the training text's words, spelled in tokens; no
+language model either way). Both write ESPnet's
 1-best layout (``text``, ``token``, ``token_int``, ``score``) and the real-time
 factor; CPU decoding runs ``nj`` worker processes, GPU decoding one process.
 """
@@ -31,6 +33,7 @@ class DecodeConfig:
     decoder: str = "greedy"
     beam_size: int = 10
     batch_size: int = 16
+    lexicon: bool = False
 
     @classmethod
     def from_yaml(cls, path: Optional[Path]) -> "DecodeConfig":
@@ -42,6 +45,8 @@ class DecodeConfig:
         config = cls(**(values or {}))
         if config.decoder not in DECODERS:
             raise ValueError(f"{path}: decoder must be one of {DECODERS}")
+        if config.lexicon and config.decoder != "prefix_beam":
+            raise ValueError(f"{path}: lexicon: true needs decoder: prefix_beam")
         return config
 
 
@@ -83,17 +88,20 @@ def greedy_search(
 
 
 class PrefixBeamSearch:
-    """CTC prefix beam search without lexicon or LM (flashlight through torchaudio).
+    """CTC prefix beam search without LM (flashlight through torchaudio).
 
     Hypotheses that reach the same prefix are merged by adding their
-    probabilities (``log_add``), as prefix beam search requires.
+    probabilities (``log_add``), as prefix beam search requires. With a
+    ``lexicon`` file (``word token token ...`` lines) only its words are output.
     """
 
-    def __init__(self, token_list: Sequence[str], beam_size: int) -> None:
+    def __init__(
+        self, token_list: Sequence[str], beam_size: int, lexicon: Optional[Path] = None
+    ) -> None:
         from torchaudio.models.decoder import ctc_decoder
 
         self._decoder = ctc_decoder(
-            lexicon=None,
+            lexicon=str(lexicon) if lexicon else None,
             tokens=list(token_list),
             lm=None,
             beam_size=beam_size,
@@ -127,29 +135,40 @@ def load_batch(wav: Dict[str, str], utts: List[str]) -> Tuple[torch.Tensor, torc
 
 
 @dataclass
-class _Job:
-    config_file: Path
-    model_file: Path
+class DecodeTask:
+    """One data directory decoded with one inference config into ``out_dir``."""
+
+    data_dir: Path
     decode: DecodeConfig
-    wav: Dict[str, str]
-    lengths: Dict[str, int]
-    device: str
-    threads: int
+    out_dir: Path
 
 
-def _decode_job(job: _Job) -> Tuple[Dict[str, Hypothesis], float]:
-    torch.set_num_threads(job.threads)
-    model = load_asr_model(job.config_file, job.model_file, job.device)
-    if job.decode.decoder == "greedy":
+_WORKER_MODEL: Optional[Tuple[torch.nn.Module, str]] = None
+
+
+def _load_worker_model(config_file: Path, model_file: Path, device: str, threads: int) -> None:
+    """Load the model once a worker process (or once, in process, on GPU)."""
+    global _WORKER_MODEL
+    torch.set_num_threads(threads)
+    _WORKER_MODEL = (load_asr_model(config_file, model_file, device), device)
+
+
+def _decode_shard(
+    shard: Tuple[DecodeConfig, Dict[str, str], Dict[str, int], Optional[Path]],
+) -> Tuple[Dict[str, Hypothesis], float]:
+    assert _WORKER_MODEL is not None
+    model, device = _WORKER_MODEL
+    decode, wav, lengths, lexicon = shard
+    if decode.decoder == "greedy":
         search = greedy_search
     else:
-        search = PrefixBeamSearch(model.token_list, job.decode.beam_size)
+        search = PrefixBeamSearch(model.token_list, decode.beam_size, lexicon if decode.lexicon else None)
     hyps: Dict[str, Hypothesis] = {}
     start = time.perf_counter()
     with torch.inference_mode():
-        for utts in length_sorted_batches(job.lengths, job.decode.batch_size):
-            speech, speech_lengths = load_batch(job.wav, utts)
-            enc, enc_lengths = model.encode(speech.to(job.device), speech_lengths.to(job.device))
+        for utts in length_sorted_batches(lengths, decode.batch_size):
+            speech, speech_lengths = load_batch(wav, utts)
+            enc, enc_lengths = model.encode(speech.to(device), speech_lengths.to(device))
             log_probs = model.ctc.log_softmax(enc)
             for utt, hyp in zip(utts, search(log_probs, enc_lengths)):
                 hyp.tokens = [model.token_list[i] for i in hyp.token_ids]
@@ -157,48 +176,64 @@ def _decode_job(job: _Job) -> Tuple[Dict[str, Hypothesis], float]:
     return hyps, time.perf_counter() - start
 
 
-def decode_data_dir(
-    data_dir: Path,
+def decode_tasks(
+    tasks: Sequence[DecodeTask],
     config_file: Path,
     model_file: Path,
-    decode: DecodeConfig,
-    out_dir: Path,
     bpemodel: Optional[Path],
     ngpu: int = 0,
     nj: int = 1,
     fs: int = 16000,
-) -> float:
-    """Decode every utterance of ``data_dir`` into ``out_dir``; return the RTF.
+    lexicon: Optional[Path] = None,
+) -> List[float]:
+    """Decode every task with one model; return each task's RTF.
 
-    RTF is decoding time (model and search, audio reading included, model
-    loading excluded) summed over workers, divided by the audio duration.
+    ``lexicon`` serves the tasks whose config asks for ``lexicon: true``.
+
+    On CPU, ``nj`` worker processes load the model once and split every task's
+    utterances; with ``ngpu`` > 0 one process decodes on the GPU. RTF is
+    decoding time (model and search, audio reading included, model loading
+    excluded) summed over workers, divided by the audio duration.
     """
-    wav = read_table(data_dir / "wav.scp")
-    lengths = {u: int(n) for u, n in read_table(data_dir / "utt2num_samples").items()}
+    shards, owners = [], []
+    jobs = 1 if ngpu > 0 else max(1, nj)
+    for idx, task in enumerate(tasks):
+        wav = read_table(task.data_dir / "wav.scp")
+        lengths = {u: int(n) for u, n in read_table(task.data_dir / "utt2num_samples").items()}
+        for part in np.array_split(np.array(sorted(lengths)), min(jobs, len(lengths))):
+            shards.append(
+                (task.decode, {u: wav[u] for u in part}, {u: lengths[u] for u in part}, lexicon)
+            )
+            owners.append(idx)
     if ngpu > 0:
-        jobs = [_Job(config_file, model_file, decode, wav, lengths, "cuda", 1)]
-        results = [_decode_job(jobs[0])]
+        _load_worker_model(config_file, model_file, "cuda", 1)
+        results = [_decode_shard(shard) for shard in shards]
     else:
-        nj = max(1, min(nj, len(lengths)))
-        threads = max(1, (os.cpu_count() or 1) // nj)
-        shards = np.array_split(np.array(sorted(lengths)), nj)
-        jobs = [
-            _Job(config_file, model_file, decode, wav, {u: lengths[u] for u in s}, "cpu", threads)
-            for s in shards
-        ]
-        with ProcessPoolExecutor(nj) as pool:
-            results = list(pool.map(_decode_job, jobs))
-    hyps = {u: h for shard, _ in results for u, h in shard.items()}
-    seconds = sum(t for _, t in results)
-    _write_outputs(out_dir, hyps, bpemodel)
-    audio_seconds = sum(lengths.values()) / fs
-    rtf = seconds / audio_seconds if audio_seconds else math.nan
-    device = "cuda" if ngpu > 0 else f"cpu, {len(jobs)} jobs"
-    (out_dir / "rtf").write_text(
-        f"RTF {rtf:.4f}: {seconds:.1f} s decoding for {audio_seconds:.1f} s audio "
-        f"({decode.decoder}, {device})\n"
-    )
-    return rtf
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(
+            jobs, initializer=_load_worker_model,
+            initargs=(config_file, model_file, "cpu", threads),
+        ) as pool:  # fmt: skip
+            results = list(pool.map(_decode_shard, shards))
+    rtfs = []
+    for idx, task in enumerate(tasks):
+        hyps: Dict[str, Hypothesis] = {}
+        seconds, samples = 0.0, 0
+        for (shard_hyps, shard_seconds), (_, _, lengths, _), owner in zip(results, shards, owners):
+            if owner == idx:
+                hyps.update(shard_hyps)
+                seconds += shard_seconds
+                samples += sum(lengths.values())
+        _write_outputs(task.out_dir, hyps, bpemodel)
+        audio_seconds = samples / fs
+        rtf = seconds / audio_seconds if audio_seconds else math.nan
+        device = "cuda" if ngpu > 0 else f"cpu, {owners.count(idx)} jobs"
+        (task.out_dir / "rtf").write_text(
+            f"RTF {rtf:.4f}: {seconds:.1f} s decoding for {audio_seconds:.1f} s audio "
+            f"({task.decode.decoder}, {device})\n"
+        )
+        rtfs.append(rtf)
+    return rtfs
 
 
 def text_from_tokens(bpemodel: Optional[Path]) -> Callable[[List[str]], str]:

@@ -20,7 +20,7 @@ import yaml
 from humanfriendly import format_timespan
 
 from espnet_reuse.recipe import espnet_commands
-from espnet_reuse.recipe.ctc_decode import DecodeConfig, decode_data_dir
+from espnet_reuse.recipe.ctc_decode import DecodeConfig, DecodeTask, decode_tasks
 from espnet_reuse.recipe.filter_data import filter_data_dir
 from espnet_reuse.recipe.format_data import format_data_dir
 from espnet_reuse.recipe.kaldi_data import DataError, read_table
@@ -32,7 +32,7 @@ from espnet_reuse.recipe.results import (
 )
 from espnet_reuse.recipe.scoring import score_decode_dir
 from espnet_reuse.recipe.speed_perturb import perturb_data_dir
-from espnet_reuse.recipe.tokens import train_tokens
+from espnet_reuse.recipe.tokens import LEXICON, train_tokens
 
 STAGES = {
     1: "data preparation",
@@ -181,16 +181,12 @@ class Recipe:
         log.info("%s: %d utterances with factors %s", self.train_set, count, self.factors)
 
     def stage3(self) -> None:
-        for name in [self.train_set, self.args.valid_set]:
-            count = format_data_dir(
-                self.args.datadir / name, self.raw / "org" / name, self.args.fs, self.args.nj
-            )
-            log.info("%s: %d utterances", self.raw / "org" / name, count)
-        for name in self.test_sets:
-            count = format_data_dir(
-                self.args.datadir / name, self.raw / name, self.args.fs, self.args.nj
-            )
-            log.info("%s: %d utterances", self.raw / name, count)
+        # training and validation data are filtered in stage 4, test sets are not
+        targets = [(name, self.raw / "org" / name) for name in [self.train_set, self.args.valid_set]]
+        targets += [(name, self.raw / name) for name in self.test_sets]
+        for name, dst in targets:
+            count = format_data_dir(self.args.datadir / name, dst, self.args.fs, self.args.nj)
+            log.info("%s: %d utterances", dst, count)
 
     def stage4(self) -> None:
         for name in [self.train_set, self.args.valid_set]:
@@ -352,16 +348,21 @@ class Recipe:
             exp_dir = self.exp_dir(config)
             model = exp_dir / self.args.inference_asr_model
             self._require(model)
-            for inference_config in self.inference_configs or [None]:
-                decode = DecodeConfig.from_yaml(inference_config)
-                tag = self.inference_tag(inference_config or Path("ctc_greedy"))
-                for test_set in self.test_sets:
-                    out = exp_dir / tag / test_set
-                    rtf = decode_data_dir(
-                        self.raw / test_set, exp_dir / "config.yaml", model, decode, out,
-                        self.bpemodel, self.args.ngpu, self.args.inference_nj, self.args.fs,
-                    )  # fmt: skip
-                    log.info("%s: RTF %.4f", out, rtf)
+            tasks = [
+                DecodeTask(
+                    self.raw / test_set,
+                    DecodeConfig.from_yaml(inference_config),
+                    exp_dir / self.inference_tag(inference_config or Path("ctc_greedy")) / test_set,
+                )
+                for inference_config in self.inference_configs or [None]
+                for test_set in self.test_sets
+            ]
+            rtfs = decode_tasks(
+                tasks, exp_dir / "config.yaml", model, self.bpemodel,
+                self.args.ngpu, self.args.inference_nj, self.args.fs, self.token_dir / LEXICON,
+            )  # fmt: skip
+            for task, rtf in zip(tasks, rtfs):
+                log.info("%s: RTF %.4f", task.out_dir, rtf)
 
     def stage13(self) -> None:
         import sentencepiece as spm

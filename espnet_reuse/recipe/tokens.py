@@ -7,18 +7,20 @@ import sentencepiece as spm
 from espnet_reuse.recipe.kaldi_data import read_table
 
 BLANK, UNK, SOS_EOS = "<blank>", "<unk>", "<sos/eos>"
+LEXICON = "lexicon.txt"
 
 
 def train_tokens(text_file: Path, out_dir: Path, nbpe: int, bpemode: str) -> Path:
-    """Write ``out_dir/bpe.model`` and ``out_dir/tokens.txt``; return the token list.
+    """Write ``out_dir/{bpe.model,tokens.txt,lexicon.txt}``; return the token list.
 
     The token list is ESPnet's: ``<blank>``, ``<unk>``, the pieces, ``<sos/eos>``.
+    The lexicon spells every word of the training text in pieces, for the
+    lexicon-constrained beam search.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     sentences = out_dir / "train.txt"
-    sentences.write_text(
-        "".join(f"{t}\n" for t in read_table(text_file, allow_empty_values=True).values())
-    )
+    texts = list(read_table(text_file, allow_empty_values=True).values())
+    sentences.write_text("".join(f"{t}\n" for t in texts))
     spm.SentencePieceTrainer.train(
         input=str(sentences),
         model_prefix=str(out_dir / "bpe"),
@@ -35,4 +37,8 @@ def train_tokens(text_file: Path, out_dir: Path, nbpe: int, bpemode: str) -> Pat
     pieces = [processor.id_to_piece(i) for i in range(1, processor.get_piece_size())]
     token_list = out_dir / "tokens.txt"
     token_list.write_text("".join(f"{t}\n" for t in [BLANK, UNK, *pieces, SOS_EOS]))
+    words = sorted({w for t in texts for w in t.split()})
+    (out_dir / LEXICON).write_text(
+        "".join(f"{w} {' '.join(processor.encode(w, out_type=str))}\n" for w in words)
+    )
     return token_list
