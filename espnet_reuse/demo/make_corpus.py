@@ -47,10 +47,10 @@ JITTER = 0.08  # per-utterance spread of rate and pitch around the speaker's
 # part -> (speakers, utterances per speaker, noisy and fast)
 PARTS: Dict[str, Tuple[int, int, bool]] = {
     "train-clean-100": (125, 20, False),
-    "dev-clean": (3, 12, False),
-    "dev-other": (3, 12, True),
-    "test-clean": (4, 20, False),
-    "test-other": (4, 20, True),
+    "dev-clean": (5, 10, False),
+    "dev-other": (5, 10, True),
+    "test-clean": (6, 15, False),
+    "test-other": (6, 15, True),
 }
 COMPLETE = ".complete"
 
