@@ -4,9 +4,10 @@ Reuse layers have no Q, K or positional projections, so converting drops those
 parameters of every layer that is not the first of its group (and of every layer
 of an input-independent group); everything else is copied unchanged. Learned
 input-independent maps start from their configured initialisation, or from the
-offset profiles an attention analysis of the trained model measured. The result is loaded with ``strict=True`` into a model built
-from the new config, so a mismatch is an error, never silently ignored (ESPnet's
-own inference loads with ``strict=False``).
+offset profiles an attention analysis of the trained model measured. The result
+is loaded with ``strict=True`` into a model built from the new config, so a
+mismatch is an error, never silently ignored (ESPnet's own inference loads with
+``strict=False``).
 """
 
 import copy

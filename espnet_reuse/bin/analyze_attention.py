@@ -37,7 +37,7 @@ from espnet_reuse.analysis.capture import capture
 from espnet_reuse.analysis.layout import layout_cost, suggest_layout
 from espnet_reuse.analysis.probing import probe_accuracy
 from espnet_reuse.recipe.ctc_decode import load_asr_model, text_from_tokens
-from espnet_reuse.recipe.kaldi_data import DataError, read_table
+from espnet_reuse.recipe.kaldi_data import DataError, read_num_samples, read_table
 from espnet_reuse.recipe.scoring import align, count_errors, words
 from espnet_reuse.reuse_groups import group_leaders
 
@@ -71,7 +71,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _subset(data_dir: Path, max_utts: int) -> Dict[str, int]:
-    lengths = {u: int(n) for u, n in read_table(data_dir / "utt2num_samples").items()}
+    lengths = read_num_samples(data_dir)
     if max_utts and len(lengths) > max_utts:
         keep = sorted(lengths)[:max_utts]
         lengths = {u: lengths[u] for u in keep}

@@ -21,7 +21,7 @@ from espnet_reuse.recipe.ctc_decode import (
     load_asr_model,
     load_batch,
 )
-from espnet_reuse.recipe.kaldi_data import read_table
+from espnet_reuse.recipe.kaldi_data import read_num_samples, read_table
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -44,7 +44,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     wav = read_table(args.data_dir / "wav.scp")
-    lengths = {u: int(n) for u, n in read_table(args.data_dir / "utt2num_samples").items()}
+    lengths = read_num_samples(args.data_dir)
     lengths = {u: lengths[u] for u in sorted(lengths)[: args.max_utts]}
     audio_seconds = sum(lengths.values()) / args.fs
     model = load_asr_model(args.asr_train_config, args.asr_model_file, "cpu")

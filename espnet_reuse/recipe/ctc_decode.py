@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import yaml
 
-from espnet_reuse.recipe.kaldi_data import read_table, write_table
+from espnet_reuse.recipe.kaldi_data import read_num_samples, read_table, write_table
 
 DECODERS = ("greedy", "prefix_beam")
 
@@ -199,7 +199,7 @@ def decode_tasks(
     jobs = 1 if ngpu > 0 else max(1, nj)
     for idx, task in enumerate(tasks):
         wav = read_table(task.data_dir / "wav.scp")
-        lengths = {u: int(n) for u, n in read_table(task.data_dir / "utt2num_samples").items()}
+        lengths = read_num_samples(task.data_dir)
         for part in np.array_split(np.array(sorted(lengths)), min(jobs, len(lengths))):
             shards.append(
                 (task.decode, {u: wav[u] for u in part}, {u: lengths[u] for u in part}, lexicon)

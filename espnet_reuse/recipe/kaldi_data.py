@@ -37,6 +37,11 @@ def write_table(path: Path, table: Mapping[str, str]) -> None:
             f.write(f"{key} {table[key]}\n")
 
 
+def read_num_samples(data_dir: Path) -> Dict[str, int]:
+    """``utt2num_samples`` of a formatted data directory, as integers."""
+    return {utt: int(n) for utt, n in read_table(data_dir / "utt2num_samples").items()}
+
+
 def spk2utt(utt2spk: Mapping[str, str]) -> Table:
     """Invert ``utt2spk`` into space-separated utterance lists."""
     speakers: Dict[str, list] = defaultdict(list)
