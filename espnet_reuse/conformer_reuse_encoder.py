@@ -10,6 +10,7 @@ from typeguard import typechecked
 
 from espnet_reuse.learned_map import LearnedRelativeMap
 from espnet_reuse.map_source_layer import MapSourceLayer
+from espnet_reuse.rel_position_attention import StridedRelPositionAttention
 from espnet_reuse.reuse_groups import (
     check_reuse_groups,
     check_trim_points,
@@ -49,6 +50,8 @@ class ConformerReuseEncoder(ConformerEncoder):
     Parameter names are those of ``ConformerEncoder``; reuse layers simply lack
     ``linear_q``, ``linear_k``, ``linear_pos`` and ``pos_bias_u/v``.
     ``layer_drop_rate`` is accepted and, as in ESPnet's Conformer, unused.
+    Layers that compute relative-position attention (``rel_pos_type: latest``)
+    use ``StridedRelPositionAttention``, ESPnet's math without its copies.
     """
 
     @typechecked
@@ -113,7 +116,9 @@ class ConformerReuseEncoder(ConformerEncoder):
             layer = self.encoders[idx]
             if leader != idx or str(self.group_index[idx]) in self.learned_maps:
                 layer.self_attn = SharedMapAttention.from_attention(layer.self_attn)
-            elif self.map_leaders.count(idx) > 1:
+                continue
+            StridedRelPositionAttention.from_attention(layer.self_attn)
+            if self.map_leaders.count(idx) > 1:
                 # the explicit softmax path is the one that keeps `.attn`
                 layer.self_attn.use_flash_attn = layer.self_attn.use_sdpa = False
                 self.encoders[idx] = MapSourceLayer.from_layer(layer)

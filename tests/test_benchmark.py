@@ -5,7 +5,9 @@ import json
 import torch
 
 from conftest import SMALL_CONFORMER
+from espnet_reuse.benchmark.measure import Ratio, Timing
 from espnet_reuse.benchmark.models import build_models, layout_name, parse_layout
+from espnet_reuse.benchmark.report import target, verdict
 from espnet_reuse.bin.benchmark import main
 
 TINY = {k: v for k, v in SMALL_CONFORMER.items() if k != "input_size"}
@@ -17,15 +19,35 @@ def test_layout_specs():
     assert layout_name([2] * 8) == "2x8" and layout_name([1, 3]) == "1,3"
 
 
+def test_ratios_pair_rounds_and_bound_the_median():
+    # round 3 is slow for both models (machine noise): pairing cancels it
+    ideal = Timing([1.0, 1.0, 5.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    reuse = Timing([1.02, 1.01, 5.1, 1.03, 1.02, 1.01, 1.02, 1.04])
+    ratio = Ratio.paired(ideal, reuse)
+    assert 0.96 < ratio.low <= ratio.median <= ratio.high < 0.995
+    assert abs(ratio.median - 1 / 1.02) < 1e-9
+    few = Ratio.paired(Timing([1.0, 2.0]), Timing([1.0, 2.0]))
+    assert few.median == 1.0 and few.low != few.low  # NaN: too few rounds
+
+
+def test_targets_and_verdicts():
+    assert target([1, 1, 1, 1]) == 0.98 and target([2, 2]) == 0.95
+    assert verdict(Ratio(1.0, 0.99, 1.01), 0.98) == "met"
+    assert verdict(Ratio(0.9, 0.88, 0.97), 0.98) == "missed"
+    assert verdict(Ratio(0.99, 0.97, 1.01), 0.98) == "unclear"
+    assert verdict(Ratio(1.0, float("nan"), float("nan")), 0.98) == "unclear"
+
+
 def test_all_models_compute_the_same_function_with_the_same_weights():
     built = build_models(20, TINY, ["1x4", "2x2", "1,3"])
     assert list(built.models) == [
-        "espnet", "reuse 1x4", "reuse 2x2", "ideal 2x2", "reuse 1,3", "ideal 1,3",
+        "espnet", "reuse 1x4", "ideal 1x4", "reuse 2x2", "ideal 2x2", "reuse 1,3", "ideal 1,3",
     ]  # fmt: skip
     feats, lengths = torch.randn(2, 50, 20), torch.tensor([50, 41])
     with torch.no_grad():
         out = {n: m.eval()(feats, lengths)[0] for n, m in built.models.items()}
-    assert (out["reuse 1x4"] - out["espnet"]).abs().max() < 1e-5
+    assert torch.equal(out["reuse 1x4"], out["espnet"])
+    assert torch.equal(out["ideal 1x4"], out["espnet"])
     for layout in ("2x2", "1,3"):
         assert (out[f"reuse {layout}"] - out[f"ideal {layout}"]).abs().max() < 1e-5
         assert (out[f"reuse {layout}"] - out["espnet"]).abs().max() > 1e-3
@@ -43,9 +65,11 @@ def test_cli_smoke_run_writes_table_json_and_plot(tmp_path):
     results = json.loads((tmp_path / "benchmark.json").read_text())
     train = results["cases"][-1]
     assert train["kind"] == "train step" and set(train["peak_bytes"]) == {
-        "espnet", "reuse 1x4", "reuse 2x2", "ideal 2x2",
+        "espnet", "reuse 1x4", "ideal 1x4", "reuse 2x2", "ideal 2x2",
     }  # fmt: skip
     assert all(len(s) == 2 for s in train["timings"].values())
+    assert set(train["ratios"]["2x2"]) == {"speedup", "ideal_speedup", "achieved"}
+    assert train["ratios"]["2x2"]["achieved"]["median"] > 0
     first = results["cases"][0]
     assert first["flops"]["reuse 2x2"] < first["flops"]["espnet"]
     assert first["flops"]["reuse 1x4"] == first["flops"]["espnet"]

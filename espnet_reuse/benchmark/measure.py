@@ -8,7 +8,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List
 
+import numpy as np
 import torch
+from scipy.stats import quantile_test
 from torch.utils.flop_counter import FlopCounterMode
 
 FRAMES_PER_SECOND = 100  # 10 ms feature hop
@@ -31,6 +33,31 @@ class Timing:
             return 0.0
         q1, _, q3 = statistics.quantiles(self.samples, n=4)
         return (q3 - q1) / self.median
+
+
+@dataclass
+class Ratio:
+    """Median of per-round time ratios, with a distribution-free 95 % interval.
+
+    Each round times every model once, back to back, so the ratio of two
+    models' times in one round cancels the machine's slow drifts; the interval
+    is the order-statistics confidence interval of the median (NaN with fewer
+    than six rounds).
+    """
+
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def paired(cls, numerator: Timing, denominator: Timing) -> "Ratio":
+        """``numerator / denominator`` round by round."""
+        ratios = np.asarray(numerator.samples) / np.asarray(denominator.samples)
+        median = float(np.median(ratios))
+        if len(ratios) < 2:
+            return cls(median, float("nan"), float("nan"))
+        interval = quantile_test(ratios, q=median, p=0.5).confidence_interval(0.95)
+        return cls(median, float(interval.low), float(interval.high))
 
 
 def make_input(seconds: float, batch: int, input_size: int, device: str):
@@ -74,7 +101,10 @@ def training_step(model: torch.nn.Module, feats, lengths) -> Callable[[], None]:
 def time_interleaved(
     steps: Dict[str, Callable[[], None]], repeats: int, warmup: int, device: str
 ) -> Dict[str, Timing]:
-    """Time every step ``repeats`` times, the models in a new random order each round."""
+    """Time every step ``repeats`` times, the models in a new random order each round.
+
+    The i-th sample of every model comes from round i (see ``Ratio.paired``).
+    """
     for _ in range(warmup):
         for step in steps.values():
             step()

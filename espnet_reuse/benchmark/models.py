@@ -2,13 +2,15 @@
 
 - ``espnet``: ESPnet's ``ConformerEncoder``;
 - ``reuse <layout>``: ``conformer_reuse`` with that ``reuse_groups``;
-- ``ideal <layout>``: the ideal bound of a layout: ESPnet's encoder whose reuse
-  layers' attention is cut down, in the simplest way, to
-  ``linear_out(A @ linear_v(x))`` with ``A`` read straight from the group's
-  first ESPnet attention module (``conformer_reuse`` draws attention dropout
-  once a group too, so reuse layers have no dropout work of their own). It has
-  no bookkeeping of any kind, so ``time(ideal) / time(reuse)`` is the share of
-  the possible speed-up achieved.
+- ``ideal <layout>``: the ideal bound of a layout: ESPnet's encoder, with the
+  attention kernels ``conformer_reuse`` computes maps with
+  (``StridedRelPositionAttention``), whose reuse layers' attention is cut down,
+  in the simplest way, to ``linear_out(A @ linear_v(x))`` with ``A`` read
+  straight from the group's first attention module (``conformer_reuse`` draws
+  attention dropout once a group too, so reuse layers have no dropout work of
+  their own). It has no bookkeeping of any kind, so ``time(ideal) /
+  time(reuse)`` is the share of the possible speed-up achieved; for a layout
+  without reuse it measures the reuse machinery's overhead alone.
 """
 
 import copy
@@ -20,6 +22,7 @@ from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 
 from espnet_reuse.conformer_reuse_encoder import ConformerReuseEncoder
 from espnet_reuse.convert import select_parameters
+from espnet_reuse.rel_position_attention import StridedRelPositionAttention
 from espnet_reuse.reuse_groups import check_reuse_groups, group_leaders
 
 CONFORMER_M = dict(
@@ -74,8 +77,10 @@ def ideal_encoder(base: ConformerEncoder, groups: Sequence[int]) -> ConformerEnc
     model = copy.deepcopy(base)
     leaders = group_leaders(groups)
     for idx, leader in enumerate(leaders):
-        if leader != idx:
-            layer = model.encoders[idx]
+        layer = model.encoders[idx]
+        if leader == idx:
+            StridedRelPositionAttention.from_attention(layer.self_attn)
+        else:
             layer.self_attn = _IdealReuseAttention(layer.self_attn, model.encoders[leader].self_attn)
     return model
 
@@ -104,7 +109,6 @@ def build_models(
         weights, _ = select_parameters(base.state_dict(), reuse.state_dict().keys())
         reuse.load_state_dict(weights, strict=True)
         models[f"reuse {name}"] = reuse
-        if len(groups) < sum(groups):  # some layer reuses a map
-            models[f"ideal {name}"] = ideal_encoder(base, groups)
+        models[f"ideal {name}"] = ideal_encoder(base, groups)
     return BenchmarkModels(models, parsed)
 

@@ -1,13 +1,17 @@
 """Benchmark results as Markdown tables, JSON and a speed-up plot."""
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
-from espnet_reuse.benchmark.measure import Timing
+from espnet_reuse.benchmark.measure import Ratio, Timing
 
 BASELINE = "espnet"
+# achieved / ideal targets: no reuse within 2 % of its bound, reuse within 5 %
+TARGET_NO_REUSE = 0.98
+TARGET_REUSE = 0.95
 
 
 @dataclass
@@ -26,34 +30,59 @@ def _layouts(case: Case) -> List[str]:
     return [name.split(" ", 1)[1] for name in case.timings if name.startswith("reuse ")]
 
 
-def ratios(case: Case, layout: str) -> Dict[str, Optional[float]]:
-    """Speed-up over ESPnet, ideal speed-up, and achieved / ideal for a layout."""
-    base = case.timings[BASELINE].median
-    reuse = case.timings[f"reuse {layout}"].median
-    ideal_timing = case.timings.get(f"ideal {layout}", case.timings[BASELINE])
-    ideal = ideal_timing.median
-    return {"speedup": base / reuse, "ideal_speedup": base / ideal, "achieved": ideal / reuse}
+def ratios(case: Case, layout: str) -> Dict[str, Ratio]:
+    """Speed-up over ESPnet, ideal speed-up, and achieved / ideal, round by round."""
+    base = case.timings[BASELINE]
+    reuse = case.timings[f"reuse {layout}"]
+    ideal = case.timings[f"ideal {layout}"]
+    return {
+        "speedup": Ratio.paired(base, reuse),
+        "ideal_speedup": Ratio.paired(base, ideal),
+        "achieved": Ratio.paired(ideal, reuse),
+    }
 
 
-def markdown(cases: List[Case], device: str, title: str) -> str:
-    """One table row per input and layout; times are medians over the repeats."""
+def target(groups: Sequence[int]) -> float:
+    """The achieved / ideal a layout must reach."""
+    return TARGET_REUSE if len(groups) < sum(groups) else TARGET_NO_REUSE
+
+
+def verdict(achieved: Ratio, goal: float) -> str:
+    """``met`` when the whole interval clears the target, ``missed`` when it lies below."""
+    if achieved.low >= goal:
+        return "met"
+    if achieved.high < goal:
+        return "missed"
+    return "unclear"
+
+
+def markdown(
+    cases: List[Case], device: str, title: str, layouts: Dict[str, List[int]]
+) -> str:
+    """One table row per input and layout."""
     lines = [
         f"### {title}",
         "",
-        f"Device: {device}. Times are medians (± inter-quartile range / median) of "
-        "interleaved repeats; speed-ups are ESPnet's time over the model's; "
-        "achieved/ideal = ideal time / reuse time (1.00: nothing left on the table; "
-        "for `1x16`, no reuse, the ideal is ESPnet's Conformer itself).",
+        f"Device: {device}. Times are medians (± inter-quartile range / median) over "
+        "rounds that run every model once, in random order. Ratios are medians of "
+        "per-round ratios, with a distribution-free 95 % interval in brackets: "
+        "speed-up = ESPnet's time / reuse time, achieved/ideal = ideal time / "
+        "reuse time (1.00: nothing left on the table). Target: achieved/ideal "
+        f">= {TARGET_NO_REUSE} without reuse, >= {TARGET_REUSE} with reuse; `met` "
+        "when the whole interval clears it, `missed` when the whole interval lies "
+        "below, else `unclear`.",
         "",
-        "|step|input|layout|ESPnet ms|reuse ms|ideal ms|speed-up|ideal speed-up|achieved/ideal|GFLOPs ESPnet / reuse|peak MB ESPnet / reuse|",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|step|input|layout|ESPnet ms|reuse ms|ideal ms|speed-up|ideal speed-up"
+        "|achieved/ideal|target|GFLOPs ESPnet / reuse|peak MB ESPnet / reuse|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in cases:
         for layout in _layouts(case):
             r = ratios(case, layout)
+            achieved = r["achieved"]
             base = case.timings[BASELINE]
             reuse = case.timings[f"reuse {layout}"]
-            ideal = case.timings.get(f"ideal {layout}", base)
+            ideal = case.timings[f"ideal {layout}"]
             flops = (
                 f"{case.flops[BASELINE] / 1e9:.1f} / {case.flops[f'reuse {layout}'] / 1e9:.1f}"
                 if case.flops
@@ -70,10 +99,15 @@ def markdown(cases: List[Case], device: str, title: str) -> str:
                 f"|{1e3 * base.median:.1f} ±{base.spread:.0%}"
                 f"|{1e3 * reuse.median:.1f} ±{reuse.spread:.0%}"
                 f"|{1e3 * ideal.median:.1f} ±{ideal.spread:.0%}"
-                f"|{r['speedup']:.2f}|{r['ideal_speedup']:.2f}|{r['achieved']:.3f}"
-                f"|{flops}|{peak}|"
+                f"|{r['speedup'].median:.2f}|{r['ideal_speedup'].median:.2f}"
+                f"|{achieved.median:.3f} [{achieved.low:.3f}, {achieved.high:.3f}]"
+                f"|{verdict(achieved, target(layouts[layout]))}|{flops}|{peak}|"
             )
     return "\n".join(lines) + "\n"
+
+
+def _finite(values: Dict[str, float]) -> Dict[str, Optional[float]]:
+    return {k: None if math.isnan(v) else v for k, v in values.items()}
 
 
 def to_json(cases: List[Case], meta: dict) -> str:
@@ -89,7 +123,10 @@ def to_json(cases: List[Case], meta: dict) -> str:
                     "timings": {k: t.samples for k, t in c.timings.items()},
                     "peak_bytes": c.peak_bytes,
                     "flops": c.flops,
-                    "ratios": {layout: ratios(c, layout) for layout in _layouts(c)},
+                    "ratios": {
+                        layout: {k: _finite(asdict(v)) for k, v in ratios(c, layout).items()}
+                        for layout in _layouts(c)
+                    },
                 }
                 for c in cases
             ],
@@ -113,8 +150,8 @@ def plot_speedup(cases: List[Case], path: Path, device: str) -> None:
         for idx, layout in enumerate(_layouts(shown[0])):
             color = f"C{idx}"
             x = [c.seconds for c in shown]
-            ax.plot(x, [ratios(c, layout)["speedup"] for c in shown], "o-", color=color, label=f"{layout}")
-            ax.plot(x, [ratios(c, layout)["ideal_speedup"] for c in shown], "--", color=color, alpha=0.6)
+            ax.plot(x, [ratios(c, layout)["speedup"].median for c in shown], "o-", color=color, label=f"{layout}")
+            ax.plot(x, [ratios(c, layout)["ideal_speedup"].median for c in shown], "--", color=color, alpha=0.6)
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_xlabel("utterance length (s)")
         ax.set_ylabel("encoder speed-up over ESPnet")

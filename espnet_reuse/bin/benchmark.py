@@ -49,6 +49,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=list(DTYPES),
                    help="autocast dtype (bfloat16/float16: mixed precision)")  # fmt: skip
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--compile", type=lambda s: s.lower() == "true", default=False,
+                   help="time torch.compile'd models (compiled in the warm-up rounds)")  # fmt: skip
     p.add_argument("--memory", type=lambda s: s.lower() == "true", default=True,
                    help="measure peak memory (true/false)")  # fmt: skip
     p.add_argument("--input_size", type=int, default=80)
@@ -66,12 +68,16 @@ def _build_one(input_size: int, encoder_conf: dict, layouts: List[str], name: st
 
 def main(cmd: Optional[List[str]] = None) -> None:
     """Measure, print the table and write Markdown, JSON and a plot to ``--out_dir``."""
-    args = get_parser().parse_args(cmd)
+    parser = get_parser()
+    args = parser.parse_args(cmd)
+    if args.compile and args.warmup < 1:
+        parser.error("--compile true needs --warmup >= 1 (compilation happens there)")
     if args.threads:
         torch.set_num_threads(args.threads)
     encoder_conf = {key: getattr(args, key) for key in CONFORMER_M}
     built = build_models(args.input_size, encoder_conf, args.layouts)
     models = {name: m.to(args.device) for name, m in built.models.items()}
+    timed = {name: torch.compile(m) if args.compile else m for name, m in models.items()}
     autocast = (
         partial(torch.autocast, device_type=args.device.split(":")[0], dtype=DTYPES[args.dtype])
         if args.dtype != "float32"
@@ -91,7 +97,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
     for seconds, batch, kind in shapes:
         feats, lengths = make_input(seconds, batch, args.input_size, args.device)
         make_step = inference_step if kind == "inference" else training_step
-        steps = {n: with_autocast(make_step(m, feats, lengths)) for n, m in models.items()}
+        steps = {n: with_autocast(make_step(m, feats, lengths)) for n, m in timed.items()}
         timings = time_interleaved(steps, args.repeats, args.warmup, args.device)
         flops = peaks = None
         if kind == "inference" and batch == 1:
@@ -118,9 +124,9 @@ def main(cmd: Optional[List[str]] = None) -> None:
     title = (
         f"Conformer encoder ({args.num_blocks} blocks, {args.output_size}, "
         f"{args.attention_heads} heads, FFN {args.linear_units}, kernel "
-        f"{args.cnn_module_kernel}), {args.dtype}"
+        f"{args.cnn_module_kernel}), {args.dtype}{', torch.compile' if args.compile else ''}"
     )
-    table = markdown(cases, device, title)
+    table = markdown(cases, device, title, built.layouts)
     print(table)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "benchmark.md").write_text(table)

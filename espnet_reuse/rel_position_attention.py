@@ -1,0 +1,106 @@
+"""ESPnet's relative-position attention with a copy-free score path.
+
+``RelPositionMultiHeadedAttention`` (``rel_pos_type: latest``) builds its scores as
+``(q_u K^T + shift(q_v P^T)) / sqrt(d_k)``, where ``shift`` pads, concatenates and
+re-views the (T, 2T-1) position scores, two full copies, and every step allocates
+a new (T, T) tensor. Here the shift is a strided view of the position scores (no
+copy), the sum and scaling are done in place on the content scores, and padding
+is masked by an additive bias. Outputs and maps are bitwise equal to ESPnet's (see
+``forward_attention``), gradients equal up to summation order; the parameters
+are the same objects with the same names.
+"""
+
+import math
+from typing import Optional
+
+import torch
+from espnet.nets.pytorch_backend.transformer.attention import (
+    RelPositionMultiHeadedAttention,
+)
+
+
+def rel_shift(position_scores: torch.Tensor) -> torch.Tensor:
+    """Scores by relative offset (..., T, 2T-1) to scores by key (..., T, T), a view.
+
+    Column ``c`` of ``position_scores`` holds relative position ``T - 1 - c``
+    (ESPnet's ``RelPositionalEncoding`` order); entry ``(i, j)`` of the result
+    is column ``T - 1 - i + j`` of row ``i``.
+    """
+    *lead, time1, n_pos = position_scores.shape
+    time2 = n_pos // 2 + 1
+    x = position_scores.contiguous()
+    strides = list(x.stride())
+    strides[-2] -= 1
+    return x.as_strided(
+        (*lead, time1, time2), strides, x.storage_offset() + time1 - 1
+    )
+
+
+class StridedRelPositionAttention(RelPositionMultiHeadedAttention):
+    """``RelPositionMultiHeadedAttention`` with a strided shift and in-place scores.
+
+    ``zero_triu`` is not supported (ESPnet's Conformer never sets it with this
+    module's callers; ``from_attention`` keeps ESPnet's module then).
+    """
+
+    @classmethod
+    def from_attention(
+        cls, attention: RelPositionMultiHeadedAttention
+    ) -> RelPositionMultiHeadedAttention:
+        """Re-class ``attention`` in place when its configuration allows it."""
+        if type(attention) is RelPositionMultiHeadedAttention and not attention.zero_triu:
+            attention.__class__ = cls
+        return attention
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        pos_emb: torch.Tensor,
+        mask: Optional[torch.Tensor],
+    ) -> torch.Tensor:
+        """ESPnet's relative-position attention (same arguments, same result).
+
+        Under ``torch.compile`` ESPnet's own code runs: the compiler fuses it
+        by itself.
+        """
+        if torch.compiler.is_compiling():
+            return super().forward(query, key, value, pos_emb, mask)
+        q, k, v = self.forward_qkv(query, key, value)
+        q = q.transpose(1, 2)  # (batch, time1, head, d_k)
+        p = self.linear_pos(pos_emb).view(pos_emb.size(0), -1, self.h, self.d_k)
+        p = p.transpose(1, 2)  # (batch, head, 2*time1-1, d_k)
+        q_with_bias_u = (q + self.pos_bias_u).transpose(1, 2)
+        q_with_bias_v = (q + self.pos_bias_v).transpose(1, 2)
+        scores = torch.matmul(q_with_bias_u, k.transpose(-2, -1))
+        scores.add_(rel_shift(torch.matmul(q_with_bias_v, p.transpose(-2, -1))))
+        scores.div_(math.sqrt(self.d_k))
+        return self.forward_attention(v, scores, mask)
+
+    def forward_attention(
+        self, value: torch.Tensor, scores: torch.Tensor, mask: Optional[torch.Tensor]
+    ) -> torch.Tensor:
+        """ESPnet's masked softmax and context, with the mask as an additive bias.
+
+        ESPnet fills padded keys' scores with the dtype's minimum, then zeroes
+        them after the softmax. Adding that minimum instead (a broadcast add,
+        several times cheaper than a broadcast ``masked_fill``) gives the same
+        scores, so padded keys get exactly zero probability as before; rows with
+        no valid key at all, which ESPnet zeroes, are zeroed by one multiply.
+        """
+        n_batch = value.size(0)
+        if mask is not None:
+            valid = mask.unsqueeze(1)  # (batch, 1, *, time2)
+            bias = torch.zeros(valid.shape, dtype=scores.dtype, device=scores.device)
+            scores.add_(bias.masked_fill_(~valid, torch.finfo(scores.dtype).min))
+            attn = torch.softmax(scores, dim=-1)
+            has_key = valid.any(dim=-1, keepdim=True).to(attn.dtype)
+            # softmax saves its output for backward: scale a copy when training
+            attn = attn * has_key if attn.requires_grad else attn.mul_(has_key)
+        else:
+            attn = torch.softmax(scores, dim=-1)
+        self.attn = attn
+        x = torch.matmul(self.dropout(attn), value)  # (batch, head, time1, d_k)
+        x = x.transpose(1, 2).reshape(n_batch, -1, self.h * self.d_k)
+        return self.linear_out(x)
