@@ -74,3 +74,25 @@ def test_cli_smoke_run_writes_table_json_and_plot(tmp_path):
     assert first["flops"]["reuse 2x2"] < first["flops"]["espnet"]
     assert first["flops"]["reuse 1x4"] == first["flops"]["espnet"]
     assert (tmp_path / "speedup.png").stat().st_size > 10_000
+
+
+def test_cli_compiles_reuse_and_ideal_models_only(tmp_path, monkeypatch):
+    compiled, compile_ = [], torch.compile
+
+    def eager_compile(model, **kwargs):  # traces with Dynamo, generates no code
+        compiled.append(model)
+        return compile_(model, backend="eager", **kwargs)
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    try:
+        main([
+            "--layouts", "2x2", "--seconds", "0.5", "--batch_sizes", "1", "--train_batch", "0",
+            "--repeats", "2", "--warmup", "1", "--compile", "true", "--input_size", "20",
+            "--num_blocks", "4", "--output_size", "32", "--linear_units", "48",
+            "--out_dir", str(tmp_path),
+        ])  # fmt: skip
+    finally:
+        torch._dynamo.reset()
+    assert len(compiled) == 2  # reuse 2x2 and ideal 2x2; ESPnet stays eager
+    table = (tmp_path / "benchmark.md").read_text()
+    assert "torch.compile (ESPnet eager)" in table and "|train step|" not in table
