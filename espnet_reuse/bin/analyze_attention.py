@@ -18,7 +18,7 @@ import argparse
 import json
 import random
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -78,6 +78,14 @@ def _subset(data_dir: Path, max_utts: int) -> Dict[str, int]:
     return lengths
 
 
+class DataSet(NamedTuple):
+    """``wav.scp``, ``text`` and the lengths of the utterances analysed."""
+
+    wav: Dict[str, str]
+    text: Dict[str, str]
+    lengths: Dict[str, int]
+
+
 class Analysis:
     """One model, its frame mapping and phone inventory."""
 
@@ -94,6 +102,18 @@ class Analysis:
             self.probe_alignments = {}
         self.phone_ids = phone_inventory({**self.alignments, **self.probe_alignments})
         self.groups = getattr(self.model.encoder, "reuse_groups", [1] * len(self.model.encoder.encoders))
+        self.to_text = text_from_tokens(self.config.get("bpemodel"))
+        self._data: Dict[Path, DataSet] = {}
+
+    def data(self, data_dir: Path) -> DataSet:
+        """A data directory's tables and analysed utterances, read once."""
+        if data_dir not in self._data:
+            self._data[data_dir] = DataSet(
+                read_table(data_dir / "wav.scp"),
+                read_table(data_dir / "text", allow_empty_values=True),
+                _subset(data_dir, self.args.max_utts),
+            )
+        return self._data[data_dir]
 
     def labels(self, alignments, utt: str, num_frames: int, samples: int) -> torch.Tensor:
         if utt not in alignments:
@@ -104,8 +124,7 @@ class Analysis:
 
     def collect(self, data_dir: Path, alignments, stats: Optional[AttentionStats], plot_dir: Optional[Path]):
         """Run the data set once; return its probing frames (hidden states, labels)."""
-        wav = read_table(data_dir / "wav.scp")
-        lengths = _subset(data_dir, self.args.max_utts)
+        wav, _, lengths = self.data(data_dir)
         hidden: List[List[np.ndarray]] = []
         targets: List[np.ndarray] = []
         frames = 0
@@ -134,13 +153,10 @@ class Analysis:
 
     def wer(self, data_dir: Path, heads: List[tuple]) -> float:
         """CTC greedy WER (%) of the data set with ``heads`` pruned."""
-        to_text = text_from_tokens(self.config.get("bpemodel"))
-        wav = read_table(data_dir / "wav.scp")
-        refs = read_table(data_dir / "text", allow_empty_values=True)
-        lengths = _subset(data_dir, self.args.max_utts)
+        wav, refs, lengths = self.data(data_dir)
         hyps = {}
         for item in capture(self.model, wav, lengths, self.args.batch_size, self.args.device, False, heads):
-            hyps[item.utt] = to_text([self.model.token_list[t] for t in item.token_ids])
+            hyps[item.utt] = self.to_text([self.model.token_list[t] for t in item.token_ids])
         utts = sorted(hyps)
         return count_errors(align([words(refs[u]) for u in utts], [words(hyps[u]) for u in utts])).error_rate
 
