@@ -8,7 +8,7 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 import torch
 
-from espnet_reuse.recipe.ctc_decode import greedy_search, length_sorted_batches, load_batch
+from espnet_reuse.recipe.ctc_decode import encoded_batches, greedy_search
 
 
 @dataclass
@@ -65,10 +65,7 @@ def capture(
     handles = [layer.register_forward_hook(keep_output) for layer in encoder.encoders] if keep_hidden else []
     try:
         with pruned_heads(encoder, heads_to_prune or []), torch.inference_mode():
-            for utts in length_sorted_batches(lengths, batch_size):
-                hidden.clear()
-                speech, speech_lengths = load_batch(wav, utts)
-                enc, enc_lengths = model.encode(speech.to(device), speech_lengths.to(device))
+            for utts, enc, enc_lengths in encoded_batches(model, wav, lengths, batch_size, device):
                 hyps = greedy_search(model.ctc.log_softmax(enc), enc_lengths)
                 maps = [layer.self_attn.attn for layer in encoder.encoders]
                 for b, utt in enumerate(utts):
@@ -79,6 +76,7 @@ def capture(
                         [h[b, :n].float().cpu() for h in hidden],
                         hyps[b].token_ids,
                     )
+                hidden.clear()  # the next batch's layers append anew
     finally:
         for handle in handles:
             handle.remove()

@@ -70,14 +70,6 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _subset(data_dir: Path, max_utts: int) -> Dict[str, int]:
-    lengths = read_num_samples(data_dir)
-    if max_utts and len(lengths) > max_utts:
-        keep = sorted(lengths)[:max_utts]
-        lengths = {u: lengths[u] for u in keep}
-    return lengths
-
-
 class DataSet(NamedTuple):
     """``wav.scp``, ``text`` and the lengths of the utterances analysed."""
 
@@ -111,7 +103,7 @@ class Analysis:
             self._data[data_dir] = DataSet(
                 read_table(data_dir / "wav.scp"),
                 read_table(data_dir / "text", allow_empty_values=True),
-                _subset(data_dir, self.args.max_utts),
+                read_num_samples(data_dir, self.args.max_utts),
             )
         return self._data[data_dir]
 

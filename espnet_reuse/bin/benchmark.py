@@ -27,6 +27,7 @@ from espnet_reuse.benchmark.measure import (
 )
 from espnet_reuse.benchmark.models import CONFORMER_M, build_models
 from espnet_reuse.benchmark.report import BASELINE, Case, markdown, plot_speedup, to_json
+from espnet_reuse.recipe.run import str2bool
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -49,15 +50,15 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=list(DTYPES),
                    help="autocast dtype (bfloat16/float16: mixed precision)")  # fmt: skip
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    p.add_argument("--compile", type=lambda s: s.lower() == "true", default=False,
+    p.add_argument("--compile", type=str2bool, default=False,
                    help="torch.compile the reuse and ideal models (in the warm-up "
                    "rounds); ESPnet's Conformer stays eager, as ESPnet runs it")  # fmt: skip
-    p.add_argument("--memory", type=lambda s: s.lower() == "true", default=True,
+    p.add_argument("--memory", type=str2bool, default=True,
                    help="measure peak memory (true/false)")  # fmt: skip
     p.add_argument("--input_size", type=int, default=80)
     for key, value in CONFORMER_M.items():
-        p.add_argument(f"--{key}", type=type(value) if not isinstance(value, bool) else
-                       (lambda s: s.lower() == "true"), default=value)  # fmt: skip
+        p.add_argument(f"--{key}", type=str2bool if isinstance(value, bool) else type(value),
+                       default=value)  # fmt: skip
     p.add_argument("--out_dir", type=Path, default=Path("exp/benchmark"))
     return p
 

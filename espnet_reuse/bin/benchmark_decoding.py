@@ -16,8 +16,8 @@ import torch
 
 from espnet_reuse.recipe.ctc_decode import (
     PrefixBeamSearch,
+    encoded_batches,
     greedy_search,
-    length_sorted_batches,
     load_asr_model,
     load_batch,
 )
@@ -30,7 +30,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--asr_train_config", type=Path, required=True)
     p.add_argument("--asr_model_file", type=Path, required=True)
     p.add_argument("--data_dir", type=Path, required=True)
-    p.add_argument("--max_utts", type=int, default=40)
+    p.add_argument("--max_utts", type=int, default=40, help="0: all")
     p.add_argument("--beam_size", type=int, default=10)
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--threads", type=int, default=0)
@@ -44,8 +44,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     wav = read_table(args.data_dir / "wav.scp")
-    lengths = read_num_samples(args.data_dir)
-    lengths = {u: lengths[u] for u in sorted(lengths)[: args.max_utts]}
+    lengths = read_num_samples(args.data_dir, args.max_utts)
     audio_seconds = sum(lengths.values()) / args.fs
     model = load_asr_model(args.asr_train_config, args.asr_model_file, "cpu")
     beam = PrefixBeamSearch(model.token_list, args.beam_size)
@@ -54,9 +53,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
     def batched(name: str, search, batch_size: int) -> None:
         start = time.perf_counter()
         with torch.inference_mode():
-            for utts in length_sorted_batches(lengths, batch_size):
-                speech, speech_lengths = load_batch(wav, utts)
-                enc, enc_lengths = model.encode(speech, speech_lengths)
+            for _, enc, enc_lengths in encoded_batches(model, wav, lengths, batch_size, "cpu"):
                 if search is not None:
                     search(model.ctc.log_softmax(enc), enc_lengths)
         seconds[name] = time.perf_counter() - start

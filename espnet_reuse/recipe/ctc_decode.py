@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -134,6 +134,16 @@ def load_batch(wav: Dict[str, str], utts: List[str]) -> Tuple[torch.Tensor, torc
     return batch, lengths
 
 
+def encoded_batches(
+    model: torch.nn.Module, wav: Dict[str, str], lengths: Dict[str, int], batch_size: int, device: str
+) -> Iterator[Tuple[List[str], torch.Tensor, torch.Tensor]]:
+    """``(utterance ids, encoder output, output lengths)`` of length-sorted batches."""
+    for utts in length_sorted_batches(lengths, batch_size):
+        speech, speech_lengths = load_batch(wav, utts)
+        enc, enc_lengths = model.encode(speech.to(device), speech_lengths.to(device))
+        yield utts, enc, enc_lengths
+
+
 @dataclass
 class DecodeTask:
     """One data directory decoded with one inference config into ``out_dir``."""
@@ -166,11 +176,8 @@ def _decode_shard(
     hyps: Dict[str, Hypothesis] = {}
     start = time.perf_counter()
     with torch.inference_mode():
-        for utts in length_sorted_batches(lengths, decode.batch_size):
-            speech, speech_lengths = load_batch(wav, utts)
-            enc, enc_lengths = model.encode(speech.to(device), speech_lengths.to(device))
-            log_probs = model.ctc.log_softmax(enc)
-            for utt, hyp in zip(utts, search(log_probs, enc_lengths)):
+        for utts, enc, enc_lengths in encoded_batches(model, wav, lengths, decode.batch_size, device):
+            for utt, hyp in zip(utts, search(model.ctc.log_softmax(enc), enc_lengths)):
                 hyp.tokens = [model.token_list[i] for i in hyp.token_ids]
                 hyps[utt] = hyp
     return hyps, time.perf_counter() - start

@@ -37,9 +37,15 @@ def write_table(path: Path, table: Mapping[str, str]) -> None:
             f.write(f"{key} {table[key]}\n")
 
 
-def read_num_samples(data_dir: Path) -> Dict[str, int]:
-    """``utt2num_samples`` of a formatted data directory, as integers."""
-    return {utt: int(n) for utt, n in read_table(data_dir / "utt2num_samples").items()}
+def read_num_samples(data_dir: Path, max_utts: int = 0) -> Dict[str, int]:
+    """``utt2num_samples`` of a formatted data directory, as integers.
+
+    With ``max_utts``, only the first ``max_utts`` utterances by id.
+    """
+    lengths = {utt: int(n) for utt, n in read_table(data_dir / "utt2num_samples").items()}
+    if max_utts and len(lengths) > max_utts:
+        lengths = {utt: lengths[utt] for utt in sorted(lengths)[:max_utts]}
+    return lengths
 
 
 def spk2utt(utt2spk: Mapping[str, str]) -> Table:

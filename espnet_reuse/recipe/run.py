@@ -416,10 +416,10 @@ def _experiment_notes(exp_dir: Path) -> Dict[str, str]:
     train_time = exp_dir / TRAIN_TIME_FILE
     if train_time.exists():
         notes["train time"] = format_timespan(float(train_time.read_text()), max_units=2)
-    config = yaml.safe_load((exp_dir / "config.yaml").read_text())
-    groups = config.get("encoder_conf", {}).get("reuse_groups")
-    blocks = config.get("encoder_conf", {}).get("num_blocks", "?")
-    learned = len(config.get("encoder_conf", {}).get("learned_map_groups", []))
+    encoder_conf = yaml.safe_load((exp_dir / "config.yaml").read_text()).get("encoder_conf", {})
+    groups = encoder_conf.get("reuse_groups")
+    blocks = encoder_conf.get("num_blocks", "?")
+    learned = len(encoder_conf.get("learned_map_groups", []))
     computed = (len(groups) if groups else blocks) - learned
     notes["maps/layers"] = f"{computed}/{blocks}" + (f" (+{learned} learned)" if learned else "")
     if (exp_dir / "init_from_baseline").exists():
