@@ -67,7 +67,7 @@ def reuse_config(
 
 
 def init_from_profiles(encoder: torch.nn.Module, summary_file: Path) -> List[str]:
-    """Set each learned map from the offset profile of its group's first layer.
+    """Set each learned map from the profile of its group's first layer in the analysed model.
 
     ``summary_file`` is the ``summary.json`` of ``analyze_attention`` run on the
     trained model. Returns the names of the maps set.
@@ -114,7 +114,9 @@ def convert_experiment(
     initial = {k: v for k, v in model.state_dict().items() if ".learned_maps." in k}
     converted, dropped = select_parameters(state_dict, model.state_dict().keys(), initial)
     model.load_state_dict(converted, strict=True)
-    initialised = [f"{k} ({config['encoder_conf'].get('learned_map_init', 'patterns')})" for k in initial]
+    initialised = [
+        f"{k} ({config['encoder_conf'].get('learned_map_init', 'patterns')})" for k in initial
+    ]
     if learned_map_profiles is not None:
         initialised = init_from_profiles(model.encoder, learned_map_profiles)
     torch.save(model.state_dict(), out_dir / Path(model_file).name)

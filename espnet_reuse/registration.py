@@ -19,7 +19,7 @@ ENCODER_NAME = "conformer_reuse"
 
 
 def _add_encoder(asr_task_module: ModuleType) -> None:
-    from espnet_reuse.conformer_reuse_encoder import ConformerReuseEncoder
+    from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
 
     asr_task_module.encoder_choices.classes[ENCODER_NAME] = ConformerReuseEncoder
 

@@ -1,20 +1,7 @@
-"""Shared fixtures: a small Conformer configuration and a padded batch."""
+"""Fixtures shared by the test folders (helper code lives in ``helpers.py``)."""
 
 import pytest
 import torch
-
-SMALL_CONFORMER = dict(
-    input_size=20,
-    output_size=32,
-    attention_heads=4,
-    linear_units=48,
-    num_blocks=4,
-    dropout_rate=0.0,
-    positional_dropout_rate=0.0,
-    macaron_style=True,
-    rel_pos_type="latest",
-    cnn_module_kernel=7,
-)
 
 
 @pytest.fixture
@@ -24,3 +11,15 @@ def padded_batch():
     feats = torch.randn(3, 60, 20, generator=generator)
     lengths = torch.tensor([60, 45, 23])
     return feats, lengths
+
+
+@pytest.fixture(scope="session")
+def varied_data(tmp_path_factory):
+    """A tiny corpus (its token list for models) and a data directory of utterances of
+    very different lengths: ``(corpus, data_dir, wav, lengths)``."""
+    from tiny_corpus import write_tiny_corpus, write_varied_data_dir
+
+    root = tmp_path_factory.mktemp("varied")
+    corpus = write_tiny_corpus(root / "corpus")
+    wav, lengths = write_varied_data_dir(root / "data")
+    return corpus, root / "data", wav, lengths

@@ -4,9 +4,10 @@ import pytest
 import torch
 from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 
-from conftest import SMALL_CONFORMER
-from espnet_reuse.conformer_reuse_encoder import ConformerReuseEncoder
 from espnet_reuse.convert import reuse_config, select_parameters
+from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
+
+from helpers import SMALL_CONFORMER
 
 
 def prefixed(module):
@@ -31,9 +32,7 @@ def test_conversion_drops_exactly_the_reuse_layers_q_k_and_position_terms():
         )
     }
     assert set(dropped) == expected
-    reuse.load_state_dict(
-        {k[len("encoder.") :]: v for k, v in converted.items()}, strict=True
-    )
+    reuse.load_state_dict({k[len("encoder.") :]: v for k, v in converted.items()}, strict=True)
     for key, value in reuse.state_dict().items():
         assert torch.equal(value, base.state_dict()[key])
 

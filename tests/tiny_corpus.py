@@ -52,7 +52,7 @@ def write_librispeech_tree(root: Path, parts: Dict[str, Tuple[int, int]]) -> Pat
     rng = random.Random(0)
     idx = 0
     for part, (speakers, utterances) in parts.items():
-        for s in range(speakers):
+        for _ in range(speakers):
             spk, chapter = 10 + idx, 100 + idx
             chapter_dir = root / "LibriSpeech" / part / str(spk) / str(chapter)
             chapter_dir.mkdir(parents=True)
@@ -81,3 +81,23 @@ def write_ctm(dump_dir: Path, path: Path, seconds_per_phone: float = 0.1) -> Non
             lines.append(f"{utt} 1 {start:.3f} {end - start:.3f} {PHONES[idx % 3]}\n")
             start, idx = end, idx + 1
     path.write_text("".join(lines))
+
+
+VARIED_SECONDS = [2.1, 0.35, 1.3, 0.6, 0.9]
+
+
+def write_varied_data_dir(
+    root: Path, seconds=VARIED_SECONDS
+) -> Tuple[Dict[str, str], Dict[str, int]]:
+    """A formatted data directory (``wav.scp``, ``utt2num_samples``, ``text``) of
+    utterances of very different lengths; returns ``wav.scp`` and the lengths."""
+    root.mkdir(parents=True, exist_ok=True)
+    wav, lengths = {}, {}
+    for idx, duration in enumerate(seconds):
+        utt, audio = f"utt{idx}", tone(idx, duration)
+        soundfile.write(root / f"{utt}.wav", audio, SAMPLE_RATE)
+        wav[utt], lengths[utt] = str(root / f"{utt}.wav"), len(audio)
+    (root / "wav.scp").write_text("".join(f"{u} {p}\n" for u, p in wav.items()))
+    (root / "utt2num_samples").write_text("".join(f"{u} {n}\n" for u, n in lengths.items()))
+    (root / "text").write_text("".join(f"{u} A CAT\n" for u in wav))
+    return wav, lengths

@@ -39,7 +39,9 @@ class AttentionStats:
     def __post_init__(self) -> None:
         shape = (self.num_layers, self.num_heads)
         self.cad = torch.zeros(*shape, self.max_range + 1)
-        self.head_metrics = {k: torch.zeros(shape) for k in ("globalness", "verticality", "diagonality")}
+        self.head_metrics = {
+            k: torch.zeros(shape) for k in ("globalness", "verticality", "diagonality")
+        }
         self.divergence = torch.zeros(self.num_layers, self.num_layers)
         self.offsets = torch.zeros(*shape, 2 * self.max_offset + 1)
         if self.num_phones:

@@ -15,7 +15,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import torch
 
-from espnet_reuse.recipe.kaldi_data import DataError
+from espnet_reuse.kaldi_data import DataError
 
 Segment = Tuple[float, float, str]  # start, end (s), phone
 
@@ -76,7 +76,9 @@ def read_textgrids(folder: Path, tier: str = "phones") -> Dict[str, List[Segment
 
 def phone_inventory(alignments: Dict[str, List[Segment]]) -> Dict[str, int]:
     """Index of every phone, in sorted order."""
-    return {p: i for i, p in enumerate(sorted({s[2] for segs in alignments.values() for s in segs}))}
+    return {
+        p: i for i, p in enumerate(sorted({s[2] for segs in alignments.values() for s in segs}))
+    }
 
 
 def read_alignments(path: Path) -> Dict[str, List[Segment]]:
@@ -104,8 +106,7 @@ def frame_labels(
     end = segments[-1][1]
     if abs(end - audio_seconds) > tolerance:
         raise DataError(
-            f"alignment of '{utt}' ends at {end:.2f} s but its audio lasts "
-            f"{audio_seconds:.2f} s"
+            f"alignment of '{utt}' ends at {end:.2f} s but its audio lasts {audio_seconds:.2f} s"
         )
     starts = [s for s, _, _ in segments]
     labels = []

@@ -8,7 +8,7 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 import torch
 
-from espnet_reuse.recipe.ctc_decode import encoded_batches, greedy_search
+from espnet_reuse.inference import encoded_batches, greedy_search
 
 
 @dataclass
@@ -62,7 +62,11 @@ def capture(
         x = output[0]
         hidden.append(x[0] if isinstance(x, tuple) else x)
 
-    handles = [layer.register_forward_hook(keep_output) for layer in encoder.encoders] if keep_hidden else []
+    handles = (
+        [layer.register_forward_hook(keep_output) for layer in encoder.encoders]
+        if keep_hidden
+        else []
+    )
     try:
         with pruned_heads(encoder, heads_to_prune or []), torch.inference_mode():
             for utts, enc, enc_lengths in encoded_batches(model, wav, lengths, batch_size, device):

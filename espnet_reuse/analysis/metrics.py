@@ -1,7 +1,17 @@
-"""Attention-map metrics as plain tensor functions (METHOD.md sections 1, 2, 4).
+"""Attention-map metrics as plain tensor functions.
 
 Every map is a (..., T, T) tensor of attention probabilities of one utterance
-without padding: rows are queries and sum to 1.
+without padding: rows are queries and sum to 1. Sources (formulas in
+``docs/analysis.md``):
+
+- CAD and PAR: Shim, Choi, Sung, "Understanding the Role of Self Attention for
+  Efficient Speech Recognition", ICLR 2022. The paper's exact formulas were not at
+  hand; the ones here are reconstructions from its description, kept simple to change.
+- globalness, verticality, diagonality and phoneme relation maps: Yang, Liu, Lee,
+  "Understanding Self-Attention of Self-Supervised Audio Transformers",
+  Interspeech 2020.
+- Jensen-Shannon divergence between layers' maps, for choosing which layers share:
+  Xiao et al., "Sharing Attention Weights for Fast Transformer", IJCAI 2019.
 """
 
 from typing import Tuple
@@ -23,7 +33,7 @@ def _distance(time: int, device: torch.device) -> torch.Tensor:
 def cumulative_diagonality(attn: torch.Tensor, max_range: int) -> torch.Tensor:
     """CAD(r) = (1/T) sum_i sum_{|i-j| <= r} A[i, j] for r = 0..max_range: (..., R+1).
 
-    (Reconstructed formula, METHOD.md section 1.) 1 at r = 0 for the identity map.
+    (Reconstructed from Shim et al. 2022.) 1 at r = 0 for the identity map.
     """
     time = attn.size(-1)
     distance = _distance(time, attn.device)
@@ -66,8 +76,8 @@ def phoneme_attention_sums(
     (..., C, C) and ``counts`` (C,) of query frames per class, to accumulate over
     utterances: PAR is ``sums / counts[:, None]``. With ``exclude_same_run``,
     the mass a frame puts on its own run of consecutive same-class frames is
-    left out (PAR, METHOD.md section 1, reconstructed); without, the result is
-    the phoneme relation map of Yang et al. (section 2).
+    left out (PAR, reconstructed from Shim et al. 2022); without, the result is
+    the phoneme relation map of Yang et al. 2020.
     """
     if exclude_same_run:
         attn = attn.masked_fill(same_run_mask(labels), 0.0)
@@ -101,5 +111,7 @@ def offset_profile(attn: torch.Tensor, max_offset: int) -> torch.Tensor:
     positions = torch.arange(time, device=attn.device)
     offsets = (positions[None, :] - positions[:, None]).clamp(-max_offset, max_offset)
     index = (offsets + max_offset).flatten().expand(*attn.shape[:-2], -1)
-    profile = torch.zeros(*attn.shape[:-2], 2 * max_offset + 1, dtype=attn.dtype, device=attn.device)
+    profile = torch.zeros(
+        *attn.shape[:-2], 2 * max_offset + 1, dtype=attn.dtype, device=attn.device
+    )
     return profile.scatter_add_(-1, index, attn.flatten(-2)) / time

@@ -16,20 +16,25 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def attention_grid(maps: Sequence[torch.Tensor], utt: str, path: Path, reused: Sequence[bool]) -> None:
+def attention_grid(
+    maps: Sequence[torch.Tensor], utt: str, path: Path, reused: Sequence[bool]
+) -> None:
     """Every layer (rows) and head (columns) of one utterance."""
     layers, heads = len(maps), maps[0].size(0)
     fig, axes = plt.subplots(layers, heads, figsize=(2.2 * heads, 2.0 * layers), squeeze=False)
-    for l, layer_maps in enumerate(maps):
+    for layer, layer_maps in enumerate(maps):
         for h in range(heads):
-            ax = axes[l][h]
+            ax = axes[layer][h]
             image = ax.imshow(layer_maps[h].numpy(), origin="lower", aspect="auto", cmap="viridis")
             ax.set_xticks([]), ax.set_yticks([])
             if h == 0:
-                ax.set_ylabel(f"layer {l + 1}" + (" (reused)" if reused[l] else "") + "\nquery", fontsize=8)
-            if l == 0:
+                ax.set_ylabel(
+                    f"layer {layer + 1}" + (" (reused)" if reused[layer] else "") + "\nquery",
+                    fontsize=8,
+                )
+            if layer == 0:
                 ax.set_title(f"head {h + 1}", fontsize=9)
-            if l == layers - 1:
+            if layer == layers - 1:
                 ax.set_xlabel("key", fontsize=8)
     fig.colorbar(image, ax=axes, shrink=0.6, label="attention probability")
     fig.suptitle(f"attention maps of {utt}")
@@ -42,14 +47,23 @@ def cad_curves(cad: torch.Tensor, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     cmap = plt.get_cmap("coolwarm")
     layers = cad.size(0)
-    for l in range(layers):
-        left.plot(range(cad.size(1)), cad[l].numpy(), color=cmap(l / max(layers - 1, 1)), label=f"layer {l + 1}")
+    for layer in range(layers):
+        left.plot(
+            range(cad.size(1)),
+            cad[layer].numpy(),
+            color=cmap(layer / max(layers - 1, 1)),
+            label=f"layer {layer + 1}",
+        )
     left.set_xlabel("range r (encoder frames)")
     left.set_ylabel("cumulative attention diagonality")
     left.set_title("CAD(r): attention mass within r frames of the query")
     left.legend(fontsize=7, ncol=2)
     left.grid(alpha=0.3)
-    right.bar(range(1, layers + 1), cad.mean(dim=1).numpy(), color=[cmap(l / max(layers - 1, 1)) for l in range(layers)])
+    right.bar(
+        range(1, layers + 1),
+        cad.mean(dim=1).numpy(),
+        color=[cmap(layer / max(layers - 1, 1)) for layer in range(layers)],
+    )
     right.set_xlabel("layer")
     right.set_ylabel("mean CAD over r")
     right.set_title("diagonality per layer (low: phonetic, high: linguistic)")
@@ -65,7 +79,7 @@ def head_metrics(metrics: Dict[str, torch.Tensor], path: Path) -> None:
         ax.set_xlabel("head")
         ax.set_ylabel("layer")
         ax.set_xticks(range(values.size(1)), [str(h + 1) for h in range(values.size(1))])
-        ax.set_yticks(range(values.size(0)), [str(l + 1) for l in range(values.size(0))])
+        ax.set_yticks(range(values.size(0)), [str(layer + 1) for layer in range(values.size(0))])
         fig.colorbar(image, ax=ax)
     _save(fig, path)
 
@@ -76,13 +90,13 @@ def phone_maps(values: torch.Tensor, phones: List[str], title: str, path: Path) 
     cols = min(4, layers)
     rows = (layers + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
-    for l in range(rows * cols):
-        ax = axes[l // cols][l % cols]
-        if l >= layers:
+    for layer in range(rows * cols):
+        ax = axes[layer // cols][layer % cols]
+        if layer >= layers:
             ax.axis("off")
             continue
-        image = ax.imshow(values[l].numpy(), cmap="viridis")
-        ax.set_title(f"layer {l + 1}", fontsize=9)
+        image = ax.imshow(values[layer].numpy(), cmap="viridis")
+        ax.set_title(f"layer {layer + 1}", fontsize=9)
         ax.set_xticks(range(len(phones)), phones, fontsize=5, rotation=90)
         ax.set_yticks(range(len(phones)), phones, fontsize=5)
         ax.set_xlabel("key phone", fontsize=8)

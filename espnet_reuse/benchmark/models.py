@@ -20,10 +20,10 @@ from typing import Dict, List, Sequence
 import torch
 from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 
-from espnet_reuse.conformer_reuse_encoder import ConformerReuseEncoder
 from espnet_reuse.convert import select_parameters
-from espnet_reuse.rel_position_attention import StridedRelPositionAttention
-from espnet_reuse.reuse_groups import check_reuse_groups, group_leaders
+from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
+from espnet_reuse.encoder.rel_position_attention import StridedRelPositionAttention
+from espnet_reuse.encoder.reuse_groups import check_reuse_groups, map_sources
 
 CONFORMER_M = dict(
     output_size=256,
@@ -59,29 +59,30 @@ def layout_name(groups: Sequence[int]) -> str:
 class _IdealReuseAttention(torch.nn.Module):
     """A reuse layer's attention with nothing but its own work."""
 
-    def __init__(self, attention: torch.nn.Module, leader: torch.nn.Module) -> None:
+    def __init__(self, attention: torch.nn.Module, source: torch.nn.Module) -> None:
         super().__init__()
         self.linear_v, self.linear_out = attention.linear_v, attention.linear_out
         self.h, self.d_k = attention.h, attention.d_k
-        self._leader = (leader,)  # a tuple: not registered as a submodule
+        self._source = (source,)  # a tuple: not registered as a submodule
 
     def forward(self, query, key, value, *unused):
         b, t, _ = value.shape
         v = self.linear_v(value).view(b, t, self.h, self.d_k).transpose(1, 2)
-        x = torch.matmul(self._leader[0].attn, v).transpose(1, 2).reshape(b, t, -1)
+        x = torch.matmul(self._source[0].attn, v).transpose(1, 2).reshape(b, t, -1)
         return self.linear_out(x)
 
 
 def ideal_encoder(base: ConformerEncoder, groups: Sequence[int]) -> ConformerEncoder:
     """A copy of ``base`` with the reuse layers' skipped work removed."""
     model = copy.deepcopy(base)
-    leaders = group_leaders(groups)
-    for idx, leader in enumerate(leaders):
+    for idx, source in enumerate(map_sources(groups)):
         layer = model.encoders[idx]
-        if leader == idx:
-            StridedRelPositionAttention.from_attention(layer.self_attn)
+        if source == idx:
+            StridedRelPositionAttention.convert_in_place(layer.self_attn)
         else:
-            layer.self_attn = _IdealReuseAttention(layer.self_attn, model.encoders[leader].self_attn)
+            layer.self_attn = _IdealReuseAttention(
+                layer.self_attn, model.encoders[source].self_attn
+            )
     return model
 
 
@@ -111,4 +112,3 @@ def build_models(
         models[f"reuse {name}"] = reuse
         models[f"ideal {name}"] = ideal_encoder(base, groups)
     return BenchmarkModels(models, parsed)
-

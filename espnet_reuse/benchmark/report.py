@@ -56,9 +56,7 @@ def verdict(achieved: Ratio, goal: float) -> str:
     return "unclear"
 
 
-def markdown(
-    cases: List[Case], device: str, title: str, layouts: Dict[str, List[int]]
-) -> str:
+def markdown(cases: List[Case], device: str, title: str, layouts: Dict[str, List[int]]) -> str:
     """One table row per input and layout."""
     lines = [
         f"### {title}",
@@ -150,8 +148,20 @@ def plot_speedup(cases: List[Case], path: Path, device: str) -> None:
         for idx, layout in enumerate(_layouts(shown[0])):
             color = f"C{idx}"
             x = [c.seconds for c in shown]
-            ax.plot(x, [ratios(c, layout)["speedup"].median for c in shown], "o-", color=color, label=f"{layout}")
-            ax.plot(x, [ratios(c, layout)["ideal_speedup"].median for c in shown], "--", color=color, alpha=0.6)
+            ax.plot(
+                x,
+                [ratios(c, layout)["speedup"].median for c in shown],
+                "o-",
+                color=color,
+                label=f"{layout}",
+            )
+            ax.plot(
+                x,
+                [ratios(c, layout)["ideal_speedup"].median for c in shown],
+                "--",
+                color=color,
+                alpha=0.6,
+            )
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_xlabel("utterance length (s)")
         ax.set_ylabel("encoder speed-up over ESPnet")

@@ -36,10 +36,10 @@ from espnet_reuse.analysis.alignments import (
 from espnet_reuse.analysis.capture import capture
 from espnet_reuse.analysis.layout import layout_cost, suggest_layout
 from espnet_reuse.analysis.probing import probe_accuracy
-from espnet_reuse.recipe.ctc_decode import load_asr_model, text_from_tokens
-from espnet_reuse.recipe.kaldi_data import DataError, read_num_samples, read_table
-from espnet_reuse.recipe.scoring import align, count_errors, words
-from espnet_reuse.reuse_groups import group_leaders
+from espnet_reuse.encoder.reuse_groups import map_sources
+from espnet_reuse.error_counts import align, count_errors, words
+from espnet_reuse.inference import load_asr_model, tokens_to_text
+from espnet_reuse.kaldi_data import DataError, read_num_samples, read_table
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -59,8 +59,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot_utts", type=int, default=2, help="attention-map grids to draw")
     p.add_argument("--per_head_phone_maps", action="store_true")
     p.add_argument("--max_range", type=int, default=20, help="largest r of CAD(r)")
-    p.add_argument("--max_offset", type=int, default=64,
-                   help="offset profiles (for learned maps) cover -R..R")  # fmt: skip
+    p.add_argument(
+        "--max_offset", type=int, default=64, help="offset profiles (for learned maps) cover -R..R"
+    )
     p.add_argument("--prune_steps", type=int, default=8, help="points of each pruning curve")
     p.add_argument("--target_maps", type=int, default=0, help="suggest reuse_groups with N maps")
     p.add_argument("--batch_size", type=int, default=8)
@@ -93,8 +94,10 @@ class Analysis:
         else:
             self.probe_alignments = {}
         self.phone_ids = phone_inventory({**self.alignments, **self.probe_alignments})
-        self.groups = getattr(self.model.encoder, "reuse_groups", [1] * len(self.model.encoder.encoders))
-        self.to_text = text_from_tokens(self.config.get("bpemodel"))
+        self.groups = getattr(
+            self.model.encoder, "reuse_groups", [1] * len(self.model.encoder.encoders)
+        )
+        self.to_text = tokens_to_text(args.asr_train_config)
         self._data: Dict[Path, DataSet] = {}
 
     def data(self, data_dir: Path) -> DataSet:
@@ -114,25 +117,31 @@ class Analysis:
             utt, alignments[utt], num_frames, self.mapping, self.phone_ids, samples / self.args.fs
         )
 
-    def collect(self, data_dir: Path, alignments, stats: Optional[AttentionStats], plot_dir: Optional[Path]):
+    def collect(
+        self, data_dir: Path, alignments, stats: Optional[AttentionStats], plot_dir: Optional[Path]
+    ):
         """Run the data set once; return its probing frames (hidden states, labels)."""
         wav, _, lengths = self.data(data_dir)
         hidden: List[List[np.ndarray]] = []
         targets: List[np.ndarray] = []
         frames = 0
         plotted = 0
-        reused = [leader != idx for idx, leader in enumerate(group_leaders(self.groups))]
+        reused = [source != idx for idx, source in enumerate(map_sources(self.groups))]
         for item in tqdm(
             capture(self.model, wav, lengths, self.args.batch_size, self.args.device),
-            total=len(lengths), desc=f"encoding {data_dir.name}", unit="utt",
-        ):  # fmt: skip
+            total=len(lengths),
+            desc=f"encoding {data_dir.name}",
+            unit="utt",
+        ):
             labels = None
             if alignments:
                 labels = self.labels(alignments, item.utt, item.maps[0].size(-1), lengths[item.utt])
             if stats is not None:
                 stats.add(item, labels)
             if plot_dir is not None and plotted < self.args.plot_utts:
-                plots.attention_grid(item.maps, item.utt, plot_dir / f"attention_maps_{item.utt}.png", reused)
+                plots.attention_grid(
+                    item.maps, item.utt, plot_dir / f"attention_maps_{item.utt}.png", reused
+                )
                 plotted += 1
             if labels is not None and frames < self.args.probe_max_frames:
                 hidden.append([h.numpy() for h in item.hidden])
@@ -140,25 +149,31 @@ class Analysis:
                 frames += len(labels)
         if not hidden:
             return None
-        per_layer = [np.concatenate([h[l] for h in hidden]) for l in range(len(hidden[0]))]
+        per_layer = [np.concatenate([h[layer] for h in hidden]) for layer in range(len(hidden[0]))]
         return per_layer, np.concatenate(targets)
 
     def wer(self, data_dir: Path, heads: List[tuple]) -> float:
         """CTC greedy WER (%) of the data set with ``heads`` pruned."""
         wav, refs, lengths = self.data(data_dir)
         hyps = {}
-        for item in capture(self.model, wav, lengths, self.args.batch_size, self.args.device, False, heads):
+        for item in capture(
+            self.model, wav, lengths, self.args.batch_size, self.args.device, False, heads
+        ):
             hyps[item.utt] = self.to_text([self.model.token_list[t] for t in item.token_ids])
         utts = sorted(hyps)
-        return count_errors(align([words(refs[u]) for u in utts], [words(hyps[u]) for u in utts])).error_rate
+        return count_errors(
+            align([words(refs[u]) for u in utts], [words(hyps[u]) for u in utts])
+        ).error_rate
 
 
-def pruning_curves(analysis: Analysis, metrics: Dict[str, torch.Tensor], steps: int) -> Dict[str, List[tuple]]:
+def pruning_curves(
+    analysis: Analysis, metrics: Dict[str, torch.Tensor], steps: int
+) -> Dict[str, List[tuple]]:
     """WER after pruning the k highest heads of each metric (and a random order)."""
     layers, heads = next(iter(metrics.values())).shape
     total = layers * heads
     orders = {name: rank_heads(values) for name, values in metrics.items()}
-    random_order = [(l, h) for l in range(layers) for h in range(heads)]
+    random_order = [(layer, h) for layer in range(layers) for h in range(heads)]
     random.Random(0).shuffle(random_order)
     orders["random"] = random_order
     counts = sorted({round(i * total / steps) for i in range(steps + 1)})
@@ -200,8 +215,9 @@ def main(cmd: Optional[List[str]] = None) -> None:
     plots.head_metrics(metrics, args.out_dir / "head_metrics.png")
 
     summary["offset_profile"] = {
-        "max_offset": args.max_offset, "per_layer_head": stats.mean_offset_profile().tolist(),
-    }  # fmt: skip
+        "max_offset": args.max_offset,
+        "per_layer_head": stats.mean_offset_profile().tolist(),
+    }
     divergence = stats.mean_divergence()
     summary["js_divergence"] = divergence.tolist()
     plots.divergence(divergence, args.out_dir / "js_divergence.png")
@@ -211,15 +227,27 @@ def main(cmd: Optional[List[str]] = None) -> None:
         summary["phones"] = phones
         summary["par"] = stats.par().tolist()
         summary["relation_map"] = stats.relation_map().tolist()
-        plots.phone_maps(stats.par(), phones, "phoneme attention relationship (own run excluded)",
-                         args.out_dir / "phoneme_attention_relationship.png")  # fmt: skip
-        plots.phone_maps(stats.relation_map(), phones, "phoneme relation map",
-                         args.out_dir / "phoneme_relation_map.png")  # fmt: skip
+        plots.phone_maps(
+            stats.par(),
+            phones,
+            "phoneme attention relationship (own run excluded)",
+            args.out_dir / "phoneme_attention_relationship.png",
+        )
+        plots.phone_maps(
+            stats.relation_map(),
+            phones,
+            "phoneme relation map",
+            args.out_dir / "phoneme_relation_map.png",
+        )
         if args.per_head_phone_maps:
             per_head = stats.par(per_head=True)
             for h in range(num_heads):
-                plots.phone_maps(per_head[:, h], phones, f"PAR, head {h + 1}",
-                                 args.out_dir / f"phoneme_attention_relationship_head{h + 1}.png")  # fmt: skip
+                plots.phone_maps(
+                    per_head[:, h],
+                    phones,
+                    f"PAR, head {h + 1}",
+                    args.out_dir / f"phoneme_attention_relationship_head{h + 1}.png",
+                )
 
     if args.probe_train_dir and test_frames is not None:
         train_frames = analysis.collect(args.probe_train_dir, analysis.probe_alignments, None, None)
@@ -241,10 +269,12 @@ def main(cmd: Optional[List[str]] = None) -> None:
             "uniform_reuse_groups": uniform,
             "uniform_divergence_cost": layout_cost(divergence, uniform) if uniform else None,
             "rule": "consecutive groups minimising the summed JS divergence between each "
-            "reuse layer's own map and its group's first layer's map (exact, dynamic programming)",
+            "reuse layer's own map and its group's map source's map (exact, dynamic programming)",
         }
-        print(f"suggested layout for {args.target_maps} computed maps:\n"
-              f"encoder: conformer_reuse\nencoder_conf:\n    reuse_groups: {groups}")  # fmt: skip
+        print(
+            f"suggested layout for {args.target_maps} computed maps:\n"
+            f"encoder: conformer_reuse\nencoder_conf:\n    reuse_groups: {groups}"
+        )
 
     (args.out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     print(f"wrote {args.out_dir}/summary.json and figures")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import torch
+from espnet2.utils.types import str2bool
 
 from espnet_reuse.benchmark.measure import (
     cpu_peak_memory,
@@ -27,7 +28,6 @@ from espnet_reuse.benchmark.measure import (
 )
 from espnet_reuse.benchmark.models import CONFORMER_M, build_models
 from espnet_reuse.benchmark.report import BASELINE, Case, markdown, plot_speedup, to_json
-from espnet_reuse.recipe.run import str2bool
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -39,26 +39,38 @@ def get_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--layouts", nargs="+", default=["1x16", "2x8", "4x4"],
-                   help="reuse_groups: SxN (N groups of S) or comma-separated sizes")  # fmt: skip
+    p.add_argument(
+        "--layouts",
+        nargs="+",
+        default=["1x16", "2x8", "4x4"],
+        help="reuse_groups: SxN (N groups of S) or comma-separated sizes",
+    )
     p.add_argument("--seconds", type=float, nargs="+", default=[5, 15, 30])
     p.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 8])
     p.add_argument("--train_seconds", type=float, default=15)
     p.add_argument("--train_batch", type=int, default=4, help="0: no training step")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--dtype", default="float32", choices=list(DTYPES),
-                   help="autocast dtype (bfloat16/float16: mixed precision)")  # fmt: skip
+    p.add_argument(
+        "--dtype",
+        default="float32",
+        choices=list(DTYPES),
+        help="autocast dtype (bfloat16/float16: mixed precision)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    p.add_argument("--compile", type=str2bool, default=False,
-                   help="torch.compile the reuse and ideal models (in the warm-up "
-                   "rounds); ESPnet's Conformer stays eager, as ESPnet runs it")  # fmt: skip
-    p.add_argument("--memory", type=str2bool, default=True,
-                   help="measure peak memory (true/false)")  # fmt: skip
+    p.add_argument(
+        "--compile",
+        type=str2bool,
+        default=False,
+        help="torch.compile the reuse and ideal models (in the warm-up "
+        "rounds); ESPnet's Conformer stays eager, as ESPnet runs it",
+    )
+    p.add_argument("--memory", type=str2bool, default=True, help="measure peak memory (true/false)")
     p.add_argument("--input_size", type=int, default=80)
     for key, value in CONFORMER_M.items():
-        p.add_argument(f"--{key}", type=str2bool if isinstance(value, bool) else type(value),
-                       default=value)  # fmt: skip
+        p.add_argument(
+            f"--{key}", type=str2bool if isinstance(value, bool) else type(value), default=value
+        )
     p.add_argument("--out_dir", type=Path, default=Path("exp/benchmark"))
     return p
 
@@ -115,29 +127,37 @@ def main(cmd: Optional[List[str]] = None) -> None:
                 peaks = {
                     n: cpu_peak_memory(
                         partial(_build_one, args.input_size, encoder_conf, args.layouts, n),
-                        "train", (seconds, batch, args.input_size),
-                    )  # fmt: skip
+                        "train",
+                        (seconds, batch, args.input_size),
+                    )
                     for n in models
                 }
         cases.append(Case(kind, seconds, batch, timings, peaks, flops))
         print(f"measured {kind} {seconds:g} s × {batch}", flush=True)
 
-    device = (
-        torch.cuda.get_device_name(args.device)
-        if args.device.startswith("cuda")
-        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    )
+    if args.device.startswith("cuda"):
+        device = torch.cuda.get_device_name(args.device)
+    else:
+        cpu = platform.processor() or platform.machine()
+        device = f"CPU ({cpu}, {torch.get_num_threads()} threads)"
+    compiled = ", torch.compile (ESPnet eager)" if args.compile else ""
     title = (
         f"Conformer encoder ({args.num_blocks} blocks, {args.output_size}, "
         f"{args.attention_heads} heads, FFN {args.linear_units}, kernel "
-        f"{args.cnn_module_kernel}), {args.dtype}{', torch.compile (ESPnet eager)' if args.compile else ''}"
+        f"{args.cnn_module_kernel}), {args.dtype}{compiled}"
     )
     table = markdown(cases, device, title, built.layouts)
     print(table)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "benchmark.md").write_text(table)
-    meta = {"device": device, "torch": torch.__version__, "args": vars(args) | {"out_dir": str(args.out_dir)}}
-    (args.out_dir / "benchmark.json").write_text(to_json(cases, json.loads(json.dumps(meta, default=str))))
+    meta = {
+        "device": device,
+        "torch": torch.__version__,
+        "args": vars(args) | {"out_dir": str(args.out_dir)},
+    }
+    (args.out_dir / "benchmark.json").write_text(
+        to_json(cases, json.loads(json.dumps(meta, default=str)))
+    )
     plot_speedup(cases, args.out_dir / "speedup.png", device)
 
 

@@ -24,18 +24,20 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True, help="config.yaml")
     parser.add_argument("--model", type=Path, required=True, help="model .pth")
+    parser.add_argument("--reuse_groups", type=int, nargs="+", required=True, help="group sizes")
     parser.add_argument(
-        "--reuse_groups", type=int, nargs="+", required=True, help="group sizes"
+        "--learned_map_groups",
+        type=int,
+        nargs="*",
+        default=[],
+        help="groups (from 0) whose map becomes input-independent",
     )
     parser.add_argument(
-        "--learned_map_groups", type=int, nargs="*", default=[],
-        help="groups (from 0) whose map becomes input-independent",
-    )  # fmt: skip
-    parser.add_argument(
-        "--learned_map_profiles", type=Path,
+        "--learned_map_profiles",
+        type=Path,
         help="summary.json of analyze_attention on this model: learned maps start "
         "from its measured offset profiles",
-    )  # fmt: skip
+    )
     parser.add_argument("--out_dir", type=Path, required=True)
     return parser
 
@@ -44,9 +46,13 @@ def main(cmd: Optional[List[str]] = None) -> None:
     """Convert and list the dropped parameters."""
     args = get_parser().parse_args(cmd)
     dropped, initialised = convert_experiment(
-        args.config, args.model, args.reuse_groups, args.out_dir,
-        args.learned_map_groups, args.learned_map_profiles,
-    )  # fmt: skip
+        args.config,
+        args.model,
+        args.reuse_groups,
+        args.out_dir,
+        args.learned_map_groups,
+        args.learned_map_profiles,
+    )
     print(f"wrote {args.out_dir}/config.yaml and {args.out_dir}/{args.model.name}")
     print(f"dropped {len(dropped)} parameters of reuse layers:")
     for name in dropped:

@@ -81,8 +81,7 @@ class Espeak:
             self._lib = ctypes.cdll.LoadLibrary(path)
         except OSError as error:
             raise RuntimeError(
-                "libespeak-ng is missing: install Debian's espeak-ng "
-                "(apt-get install espeak-ng)"
+                "libespeak-ng is missing: install Debian's espeak-ng (apt-get install espeak-ng)"
             ) from error
         self.native_rate = self._lib.espeak_Initialize(
             _AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_PHONEME_EVENTS

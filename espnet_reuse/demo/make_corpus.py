@@ -8,8 +8,9 @@ Layout (as LibriSpeech)::
     <root>/alignments/<part>.ctm      # phone alignments: utt 1 start dur phone
 
 Speakers are espeak-ng voices and variants at their own rate and pitch (varied a
-little from utterance to utterance), each part with its own speakers; 40 % of the training speakers speak in white noise (15-30 dB
-SNR), and the "other" parts have faster speakers in noise (25 dB SNR).
+little from utterance to utterance), each part with its own speakers; 40 % of
+the training speakers speak in white noise (15-30 dB SNR), and the "other" parts
+have faster speakers in noise (25 dB SNR).
 """
 
 import argparse
@@ -28,20 +29,76 @@ from espnet_reuse.demo.espeak import SAMPLE_RATE, Espeak, PhoneSegment
 from espnet_reuse.demo.sentences import sentence
 
 VOICES = [
-    "en-us", "en", "en-gb-x-rp", "en-029", "en-gb-scotland", "en-us-nyc",
-    "en-gb-x-gbclan", "en-gb-x-gbcwmd",
-]  # fmt: skip
+    "en-us",
+    "en",
+    "en-gb-x-rp",
+    "en-029",
+    "en-gb-scotland",
+    "en-us-nyc",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+]
 FEMALE_VARIANTS = [
-    "f1", "f2", "f3", "f4", "f5", "Alicia", "Andrea", "Annie", "anika", "aunty",
-    "belinda", "linda", "shelby", "steph",
-]  # fmt: skip
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "Alicia",
+    "Andrea",
+    "Annie",
+    "anika",
+    "aunty",
+    "belinda",
+    "linda",
+    "shelby",
+    "steph",
+]
 MALE_VARIANTS = [
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "Alex", "Andy", "Denis", "Gene",
-    "Hugo", "Jacky", "Lee", "Marco", "Michael", "Mike", "adam", "antonio", "benjamin",
-    "boris", "caleb", "david", "ed", "edward", "iven", "john", "klatt", "klatt2",
-    "max", "michel", "norbert", "pablo", "paul", "pedro", "quincy", "rob", "robert",
-    "sandro", "travis", "victor", "zac",
-]  # fmt: skip
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "m8",
+    "Alex",
+    "Andy",
+    "Denis",
+    "Gene",
+    "Hugo",
+    "Jacky",
+    "Lee",
+    "Marco",
+    "Michael",
+    "Mike",
+    "adam",
+    "antonio",
+    "benjamin",
+    "boris",
+    "caleb",
+    "david",
+    "ed",
+    "edward",
+    "iven",
+    "john",
+    "klatt",
+    "klatt2",
+    "max",
+    "michel",
+    "norbert",
+    "pablo",
+    "paul",
+    "pedro",
+    "quincy",
+    "rob",
+    "robert",
+    "sandro",
+    "travis",
+    "victor",
+    "zac",
+]
 VARIANTS = FEMALE_VARIANTS + MALE_VARIANTS
 JITTER = 0.08  # per-utterance spread of rate and pitch around the speaker's
 # part -> (speakers, utterances per speaker, noisy and fast)

@@ -7,7 +7,7 @@ import numpy as np
 import soundfile
 from scipy.signal import resample_poly
 
-from espnet_reuse.recipe.kaldi_data import DataError
+from espnet_reuse.kaldi_data import DataError
 
 
 def read_audio(path: str, utt: str, fs: int) -> np.ndarray:

@@ -6,24 +6,34 @@ tensors) and CTC prefix beam search with flashlight's decoder as wrapped by
 lexicon (``lexicon: true``: the training text's words, spelled in tokens; no
 language model either way). Both write ESPnet's
 1-best layout (``text``, ``token``, ``token_int``, ``score``) and the real-time
-factor; CPU decoding runs ``nj`` worker processes, GPU decoding one process.
+factor (``rtf.json``); CPU decoding runs ``nj`` worker processes, GPU decoding one process.
 """
 
+import json
 import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import yaml
 
-from espnet_reuse.recipe.kaldi_data import read_num_samples, read_table, write_table
+from espnet_reuse.inference import (
+    Hypothesis,
+    PrefixBeamSearch,
+    encoded_batches,
+    greedy_search,
+    load_asr_model,
+    tokens_to_text,
+)
+from espnet_reuse.kaldi_data import read_num_samples, read_table, write_table
 
 DECODERS = ("greedy", "prefix_beam")
+RTF_FILE = "rtf.json"
 
 
 @dataclass
@@ -48,100 +58,6 @@ class DecodeConfig:
         if config.lexicon and config.decoder != "prefix_beam":
             raise ValueError(f"{path}: lexicon: true needs decoder: prefix_beam")
         return config
-
-
-@dataclass
-class Hypothesis:
-    """One decoded utterance."""
-
-    token_ids: List[int]
-    score: float
-    tokens: Optional[List[str]] = None
-
-
-def load_asr_model(config_file: Path, model_file: Path, device: str) -> torch.nn.Module:
-    """Build an ESPnet ASR model and load its weights with ``strict=True``."""
-    import espnet_reuse.registration as registration
-
-    registration.register()
-    from espnet2.tasks.asr import ASRTask
-
-    model, _ = ASRTask.build_model_from_file(config_file, None, device)
-    state_dict = torch.load(model_file, map_location=device, weights_only=False)
-    model.load_state_dict(state_dict, strict=True)
-    return model.eval()
-
-
-def greedy_search(
-    log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0
-) -> List[Hypothesis]:
-    """Arg-max CTC decoding of a padded batch (B, T, V)."""
-    best_scores, best = log_probs.max(dim=-1)
-    valid = torch.arange(best.size(1), device=best.device)[None, :] < lengths[:, None]
-    previous = torch.nn.functional.pad(best[:, :-1], (1, 0), value=blank)
-    keep = valid & (best != blank) & (best != previous)
-    scores = (best_scores * valid).sum(dim=1)
-    return [
-        Hypothesis(best[b][keep[b]].tolist(), float(scores[b]))
-        for b in range(best.size(0))
-    ]
-
-
-class PrefixBeamSearch:
-    """CTC prefix beam search without LM (flashlight through torchaudio).
-
-    Hypotheses that reach the same prefix are merged by adding their
-    probabilities (``log_add``), as prefix beam search requires. With a
-    ``lexicon`` file (``word token token ...`` lines) only its words are output.
-    """
-
-    def __init__(
-        self, token_list: Sequence[str], beam_size: int, lexicon: Optional[Path] = None
-    ) -> None:
-        from torchaudio.models.decoder import ctc_decoder
-
-        self._decoder = ctc_decoder(
-            lexicon=str(lexicon) if lexicon else None,
-            tokens=list(token_list),
-            lm=None,
-            beam_size=beam_size,
-            blank_token=token_list[0],
-            sil_token=token_list[0],
-            unk_word=token_list[1],
-            log_add=True,
-        )
-
-    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> List[Hypothesis]:
-        results = self._decoder(log_probs.float().cpu(), lengths.int().cpu())
-        return [Hypothesis(r[0].tokens.tolist(), float(r[0].score)) for r in results]
-
-
-def length_sorted_batches(lengths: Dict[str, int], batch_size: int) -> List[List[str]]:
-    """Utterance ids in batches, longest first (little padding)."""
-    ordered = sorted(lengths, key=lambda u: -lengths[u])
-    return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
-
-
-def load_batch(wav: Dict[str, str], utts: List[str]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Zero-padded waveforms (B, samples) and their lengths."""
-    import soundfile
-
-    audio = [soundfile.read(wav[u], dtype="float32")[0] for u in utts]
-    lengths = torch.tensor([len(a) for a in audio])
-    batch = torch.zeros(len(audio), int(lengths.max()))
-    for i, a in enumerate(audio):
-        batch[i, : len(a)] = torch.from_numpy(a)
-    return batch, lengths
-
-
-def encoded_batches(
-    model: torch.nn.Module, wav: Dict[str, str], lengths: Dict[str, int], batch_size: int, device: str
-) -> Iterator[Tuple[List[str], torch.Tensor, torch.Tensor]]:
-    """``(utterance ids, encoder output, output lengths)`` of length-sorted batches."""
-    for utts in length_sorted_batches(lengths, batch_size):
-        speech, speech_lengths = load_batch(wav, utts)
-        enc, enc_lengths = model.encode(speech.to(device), speech_lengths.to(device))
-        yield utts, enc, enc_lengths
 
 
 @dataclass
@@ -172,11 +88,15 @@ def _decode_shard(
     if decode.decoder == "greedy":
         search = greedy_search
     else:
-        search = PrefixBeamSearch(model.token_list, decode.beam_size, lexicon if decode.lexicon else None)
+        search = PrefixBeamSearch(
+            model.token_list, decode.beam_size, lexicon if decode.lexicon else None
+        )
     hyps: Dict[str, Hypothesis] = {}
     start = time.perf_counter()
     with torch.inference_mode():
-        for utts, enc, enc_lengths in encoded_batches(model, wav, lengths, decode.batch_size, device):
+        for utts, enc, enc_lengths in encoded_batches(
+            model, wav, lengths, decode.batch_size, device
+        ):
             for utt, hyp in zip(utts, search(model.ctc.log_softmax(enc), enc_lengths)):
                 hyp.tokens = [model.token_list[i] for i in hyp.token_ids]
                 hyps[utt] = hyp
@@ -187,7 +107,6 @@ def decode_tasks(
     tasks: Sequence[DecodeTask],
     config_file: Path,
     model_file: Path,
-    bpemodel: Optional[Path],
     ngpu: int = 0,
     nj: int = 1,
     fs: int = 16000,
@@ -218,11 +137,13 @@ def decode_tasks(
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         with ProcessPoolExecutor(
-            jobs, initializer=_load_worker_model,
+            jobs,
+            initializer=_load_worker_model,
             initargs=(config_file, model_file, "cpu", threads),
-        ) as pool:  # fmt: skip
+        ) as pool:
             results = list(pool.map(_decode_shard, shards))
     rtfs = []
+    to_text = tokens_to_text(config_file)
     for idx, task in enumerate(tasks):
         hyps: Dict[str, Hypothesis] = {}
         seconds, samples = 0.0, 0
@@ -231,34 +152,31 @@ def decode_tasks(
                 hyps.update(shard_hyps)
                 seconds += shard_seconds
                 samples += sum(lengths.values())
-        _write_outputs(task.out_dir, hyps, bpemodel)
+        _write_outputs(task.out_dir, hyps, to_text)
         audio_seconds = samples / fs
         rtf = seconds / audio_seconds if audio_seconds else math.nan
         device = "cuda" if ngpu > 0 else f"cpu, {owners.count(idx)} jobs"
-        (task.out_dir / "rtf").write_text(
-            f"RTF {rtf:.4f}: {seconds:.1f} s decoding for {audio_seconds:.1f} s audio "
-            f"({task.decode.decoder}, {device})\n"
-        )
+        timing = {
+            "rtf": rtf,
+            "decode_seconds": seconds,
+            "audio_seconds": audio_seconds,
+            "decoder": task.decode.decoder,
+            "batch_size": task.decode.batch_size,
+            "device": device,
+        }
+        (task.out_dir / RTF_FILE).write_text(json.dumps(timing, indent=2) + "\n")
         rtfs.append(rtf)
     return rtfs
 
 
-def text_from_tokens(bpemodel: Optional[Path]) -> Callable[[List[str]], str]:
-    """Tokens to text: sentencepiece pieces with ``bpemodel``, else characters."""
-    if bpemodel:
-        import sentencepiece as spm
-
-        return spm.SentencePieceProcessor(model_file=str(bpemodel)).decode_pieces
-    return lambda tokens: "".join(tokens).replace("<space>", " ")
-
-
 def _write_outputs(
-    out_dir: Path, hyps: Dict[str, Hypothesis], bpemodel: Optional[Path]
+    out_dir: Path, hyps: Dict[str, Hypothesis], to_text: Callable[[List[str]], str]
 ) -> None:
-    to_text = text_from_tokens(bpemodel)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokens = {u: h.tokens or [] for u, h in hyps.items()}
     write_table(out_dir / "token", {u: " ".join(t) for u, t in tokens.items()})
-    write_table(out_dir / "token_int", {u: " ".join(map(str, h.token_ids)) for u, h in hyps.items()})
+    write_table(
+        out_dir / "token_int", {u: " ".join(map(str, h.token_ids)) for u, h in hyps.items()}
+    )
     write_table(out_dir / "score", {u: f"{h.score:.4f}" for u, h in hyps.items()})
     write_table(out_dir / "text", {u: to_text(t) for u, t in tokens.items()})

@@ -1,4 +1,4 @@
-"""Command lines for ESPnet's trainer: statistics, training, and their launchers.
+"""ESPnet's trainer: command lines, launchers, and running it with a readable log.
 
 Launchers (``--launcher``):
 
@@ -12,12 +12,15 @@ Launchers (``--launcher``):
   through a file on the shared file system.
 """
 
+import logging
+import re
 import shlex
+import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import Iterable, List, Mapping, Optional, Tuple, Union
 
 LAUNCHERS = ("local", "torchrun", "slurm")
 TRAIN_MODULE = "espnet_reuse.bin.asr_train"
@@ -45,53 +48,103 @@ class LaunchOptions:
 def train_command(args: List[str], launch: LaunchOptions, exp_dir: Path) -> List[str]:
     """The full command that runs ``asr_train`` with ``args`` under ``launch``."""
     python = [sys.executable, "-m", TRAIN_MODULE]
-    gloo = ["--dist_backend", "gloo"] if launch.ngpu == 0 else []
+    gloo = flags({"dist_backend": "gloo"}) if launch.ngpu == 0 else []
     if launch.launcher == "local":
         distributed = "true" if launch.ngpu > 1 else "false"
-        return [*python, *args, "--ngpu", str(launch.ngpu),
-                "--multiprocessing_distributed", distributed]  # fmt: skip
+        return [
+            *python,
+            *args,
+            *flags({"ngpu": launch.ngpu, "multiprocessing_distributed": distributed}),
+        ]
     if launch.launcher == "torchrun":
         nproc = launch.nproc_per_node or max(launch.ngpu, 1)
         if launch.num_nodes > 1:
-            rendezvous = [
-                "--nnodes", str(launch.num_nodes),
-                "--node_rank", str(launch.node_rank),
-                "--master_addr", launch.master_addr,
-                "--master_port", str(launch.master_port),
-            ]  # fmt: skip
+            rendezvous = flags(
+                {
+                    "nnodes": launch.num_nodes,
+                    "node_rank": launch.node_rank,
+                    "master_addr": launch.master_addr,
+                    "master_port": launch.master_port,
+                }
+            )
         else:
             rendezvous = ["--standalone"]
         return [
-            sys.executable, "-m", "torch.distributed.run", *rendezvous,
-            "--nproc_per_node", str(nproc), "-m", TRAIN_MODULE, *args,
-            "--ngpu", str(min(launch.ngpu, 1)),
-            "--multiprocessing_distributed", "false", *gloo,
-        ]  # fmt: skip
+            *(sys.executable, "-m", "torch.distributed.run", *rendezvous),
+            *(*flags({"nproc_per_node": nproc}), "-m", TRAIN_MODULE, *args),
+            *flags({"ngpu": min(launch.ngpu, 1), "multiprocessing_distributed": "false"}),
+            *gloo,
+        ]
     init_file = (exp_dir / f".dist_init_{uuid.uuid4()}").absolute()
+    srun = flags({"nodes": launch.num_nodes, "ntasks-per-node": 1})
     return [
-        "srun", "--nodes", str(launch.num_nodes), "--ntasks-per-node", "1",
-        "--export=ALL", *python, *args,
-        "--ngpu", str(launch.ngpu), "--multiprocessing_distributed", "true",
-        "--dist_launcher", "slurm", "--dist_init_method", f"file://{init_file}", *gloo,
-    ]  # fmt: skip
+        *("srun", *srun, "--export=ALL", *python, *args),
+        *flags(
+            {
+                "ngpu": launch.ngpu,
+                "multiprocessing_distributed": "true",
+                "dist_launcher": "slurm",
+                "dist_init_method": f"file://{init_file}",
+            }
+        ),
+        *gloo,
+    ]
+
+
+def flags(options: Union[Mapping[str, object], Iterable[Tuple[str, object]]]) -> List[str]:
+    """``--name value`` words of a command line; a list of pairs may repeat a name."""
+    items = options.items() if isinstance(options, Mapping) else options
+    return [word for name, value in items for word in (f"--{name}", str(value))]
 
 
 def data_path_args(prefix: str, dump_dir: Path) -> List[str]:
     """``--<prefix>_data_path_and_name_and_type`` options of a ``dump/raw`` set."""
-    return [
-        f"--{prefix}_data_path_and_name_and_type", f"{dump_dir}/wav.scp,speech,sound",
-        f"--{prefix}_data_path_and_name_and_type", f"{dump_dir}/text,text,text",
-    ]  # fmt: skip
+    name = f"{prefix}_data_path_and_name_and_type"
+    return flags([(name, f"{dump_dir}/wav.scp,speech,sound"), (name, f"{dump_dir}/text,text,text")])
 
 
 def shape_args(prefix: str, stats_dir: Path, token_type: str) -> List[str]:
     """``--<prefix>_shape_file`` options from collected statistics."""
-    return [
-        f"--{prefix}_shape_file", f"{stats_dir}/{prefix}/speech_shape",
-        f"--{prefix}_shape_file", f"{stats_dir}/{prefix}/text_shape.{token_type}",
-    ]  # fmt: skip
+    shapes = stats_dir / prefix
+    name = f"{prefix}_shape_file"
+    return flags([(name, shapes / "speech_shape"), (name, shapes / f"text_shape.{token_type}")])
 
 
 def printable(command: List[str]) -> str:
     """A command as it would be typed in a shell."""
     return shlex.join(command)
+
+
+def epoch_summary(line: str) -> Optional[str]:
+    """A short progress line from ESPnet's ``Nepoch results:`` log line, else None."""
+    found = re.search(r"(\d+)epoch results: \[train\](.*?)\[valid\](.*?)(\[|$)", line)
+    if not found:
+        return None
+    epoch, train, valid = found.group(1), found.group(2), found.group(3)
+
+    def value(part: str, key: str) -> str:
+        match = re.search(rf"(?:^|, | ){key}=([^,]+)", part)
+        return match.group(1).strip() if match else "?"
+
+    return (
+        f"epoch {epoch}: train loss {value(train, 'loss')}, valid loss "
+        f"{value(valid, 'loss')}, valid cer_ctc {value(valid, 'cer_ctc')} "
+        f"({value(train, 'time')})"
+    )
+
+
+def run_logged(command: List[str], log_file: Path, log: logging.Logger) -> int:
+    """Run ``command``, appending its output to ``log_file`` and logging epoch results."""
+    with open(log_file, "a", encoding="utf-8") as f:
+        f.write(f"# {printable(command)}\n")
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            f.write(line)
+            f.flush()
+            summary = epoch_summary(line)
+            if summary:
+                log.info("%s", summary)
+        return process.wait()

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from espnet_reuse.recipe.kaldi_data import read_data_dir, write_data_dir
+from espnet_reuse.kaldi_data import read_data_dir, write_data_dir
 
 TABLES = ["wav.scp", "text", "utt2spk", "utt2num_samples"]
 

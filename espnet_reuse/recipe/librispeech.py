@@ -9,7 +9,7 @@ works unchanged.
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from espnet_reuse.recipe.kaldi_data import DataError, write_data_dir
+from espnet_reuse.kaldi_data import DataError, write_data_dir
 
 TRAIN_PARTS = ["train-clean-100", "train-clean-360", "train-other-500"]
 DEV_PARTS = ["dev-clean", "dev-other"]
@@ -45,9 +45,7 @@ def select_parts(root: Path, requested: Optional[Sequence[str]]) -> List[str]:
         return present
     missing = [part for part in requested if not (root / part).is_dir()]
     if missing:
-        raise DataError(
-            f"{root} has no part {', '.join(missing)}; it has {', '.join(present)}"
-        )
+        raise DataError(f"{root} has no part {', '.join(missing)}; it has {', '.join(present)}")
     return list(requested)
 
 
@@ -73,9 +71,7 @@ def read_part(part_dir: Path) -> Dict[str, Dict[str, str]]:
             utt2spk[utt] = "-".join(utt.split("-")[:2])
     for audio in sorted(part_dir.glob("*/*/*.flac")):
         if audio.stem not in text:
-            raise DataError(
-                f"{audio} has no transcript line in {audio.parent}/*.trans.txt"
-            )
+            raise DataError(f"{audio} has no transcript line in {audio.parent}/*.trans.txt")
     if not wav:
         raise DataError(f"{part_dir} holds no utterances (<spk>/<chapter>/*.trans.txt)")
     return {"wav.scp": wav, "text": text, "utt2spk": utt2spk}
@@ -94,8 +90,7 @@ def prepare(corpus: Path, parts: Optional[Sequence[str]], data_dir: Path) -> Lis
         present = [tables[p] for p in members if p in tables]
         if present:
             merged = {
-                name: {k: v for t in present for k, v in t[name].items()}
-                for name in present[0]
+                name: {k: v for t in present for k, v in t[name].items()} for name in present[0]
             }
             write_data_dir(data_dir / union, merged)
             written.append(union)

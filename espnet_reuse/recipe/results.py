@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from espnet_reuse.recipe.scoring import HEADER, ErrorCounts
+from espnet_reuse.error_counts import HEADER, ErrorCounts
 
 SUMMARY = "score_summary.json"
 METRICS = ("wer", "cer", "ter")
@@ -26,18 +26,19 @@ def load_summaries(exp_dir: Path) -> Dict[str, Dict[str, ErrorCounts]]:
     found = {}
     for path in sorted(exp_dir.glob(f"*/*/{SUMMARY}")):
         label = f"{path.parent.parent.name}/{path.parent.name}"
-        found[label] = {
-            m: ErrorCounts(**c) for m, c in json.loads(path.read_text()).items()
-        }
+        found[label] = {m: ErrorCounts(**c) for m, c in json.loads(path.read_text()).items()}
     return found
 
 
 def _git(*args: str) -> str:
     try:
         return subprocess.run(
-            ["git", *args], capture_output=True, text=True, check=True,
+            ["git", *args],
+            capture_output=True,
+            text=True,
+            check=True,
             cwd=Path(__file__).parent,
-        ).stdout.strip()  # fmt: skip
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -72,9 +73,7 @@ def experiment_results(exp_dir: Path) -> str:
     return text
 
 
-def side_by_side(
-    exp_dirs: List[Path], notes: Optional[Dict[Path, Dict[str, str]]] = None
-) -> str:
+def side_by_side(exp_dirs: List[Path], notes: Optional[Dict[Path, Dict[str, str]]] = None) -> str:
     """WER of every experiment and decoding on every test set, in one table.
 
     ``notes`` adds columns per experiment (e.g. training time).
@@ -101,7 +100,5 @@ def side_by_side(
         cells += [note.get(k, "-") for k in note_names]
         lines.append("|" + "|".join(cells) + "|")
     return (
-        f"# RESULTS\n{environment_block()}\n## WER (%) side by side\n\n"
-        + "\n".join(lines)
-        + "\n"
+        f"# RESULTS\n{environment_block()}\n## WER (%) side by side\n\n" + "\n".join(lines) + "\n"
     )

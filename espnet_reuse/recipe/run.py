@@ -6,24 +6,23 @@ demo) defaults; every option can be overridden there, e.g.
 """
 
 import argparse
+import json
 import logging
 import re
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
 import yaml
+from espnet2.utils.types import str2bool
 from humanfriendly import format_timespan
 
+from espnet_reuse.kaldi_data import DataError
 from espnet_reuse.recipe import espnet_commands
-from espnet_reuse.recipe.ctc_decode import DecodeConfig, DecodeTask, decode_tasks
+from espnet_reuse.recipe.ctc_decode import RTF_FILE, DecodeConfig, DecodeTask, decode_tasks
 from espnet_reuse.recipe.filter_data import filter_data_dir
 from espnet_reuse.recipe.format_data import format_data_dir
-from espnet_reuse.recipe.kaldi_data import DataError, read_table
 from espnet_reuse.recipe.librispeech import prepare
 from espnet_reuse.recipe.results import (
     experiment_results,
@@ -32,6 +31,7 @@ from espnet_reuse.recipe.results import (
 )
 from espnet_reuse.recipe.scoring import score_decode_dir
 from espnet_reuse.recipe.speed_perturb import perturb_data_dir
+from espnet_reuse.recipe.stats import collect_stats
 from espnet_reuse.recipe.tokens import LEXICON, train_tokens
 
 STAGES = {
@@ -54,13 +54,6 @@ TRAIN_TIME_FILE = "train_seconds"
 log = logging.getLogger("recipe")
 
 
-def str2bool(value: str) -> bool:
-    """ESPnet's ``true``/``false`` option values."""
-    if value.lower() not in ("true", "false"):
-        raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
-    return value.lower() == "true"
-
-
 def get_parser() -> argparse.ArgumentParser:
     """Options, spelled as ESPnet's ``asr.sh`` spells them."""
     p = argparse.ArgumentParser(
@@ -74,8 +67,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--inference_nj", type=int, default=2, help="parallel CPU decoding jobs")
     p.add_argument("--corpus", type=Path, default=Path(""), help="LibriSpeech root")
     p.add_argument("--librispeech_parts", default="", help="parts to use (default: all found)")
-    p.add_argument("--make_demo_corpus", type=str2bool, default=False,
-                   help="synthesise the demo corpus into --corpus first")  # fmt: skip
+    p.add_argument(
+        "--make_demo_corpus",
+        type=str2bool,
+        default=False,
+        help="synthesise the demo corpus into --corpus first",
+    )
     p.add_argument("--asr_config", default="", help="training configs, space separated")
     p.add_argument("--inference_config", default="", help="decoding configs, space separated")
     p.add_argument("--inference_asr_model", default="valid.loss.ave.pth")
@@ -87,12 +84,18 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed_perturb_factors", default="")
     p.add_argument("--asr_tag", default="", help="experiment name (one config only)")
     p.add_argument("--asr_args", default="", help="extra options for asr_train")
-    p.add_argument("--init_from_exp", default="",
-                   help="fine-tune: convert this trained experiment into each "
-                   "config's layout and start from it (--init_param)")  # fmt: skip
-    p.add_argument("--init_learned_maps_from", default="",
-                   help="summary.json of an attention analysis of --init_from_exp: "
-                   "learned maps start from its offset profiles")  # fmt: skip
+    p.add_argument(
+        "--init_from_exp",
+        default="",
+        help="fine-tune: convert this trained experiment into each "
+        "config's layout and start from it (--init_param)",
+    )
+    p.add_argument(
+        "--init_learned_maps_from",
+        default="",
+        help="summary.json of an attention analysis of --init_from_exp: "
+        "learned maps start from its offset profiles",
+    )
     p.add_argument("--min_wav_duration", type=float, default=0.1)
     p.add_argument("--max_wav_duration", type=float, default=20.0)
     p.add_argument("--fs", type=int, default=16000)
@@ -103,13 +106,21 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--analysis_alignments", default="", help="CTM or TextGrid folder of it")
     p.add_argument("--analysis_probe_set", default="", help="set the phone probes learn on")
     p.add_argument("--analysis_probe_alignments", default="")
-    p.add_argument("--analysis_target_maps", type=int, default=0,
-                   help="suggest reuse_groups with this many computed maps")  # fmt: skip
+    p.add_argument(
+        "--analysis_target_maps",
+        type=int,
+        default=0,
+        help="suggest reuse_groups with this many computed maps",
+    )
     p.add_argument("--launcher", default="local", choices=espnet_commands.LAUNCHERS)
     p.add_argument("--num_nodes", type=int, default=1)
     p.add_argument("--node_rank", type=int, default=0)
-    p.add_argument("--nproc_per_node", type=int, default=0,
-                   help="torchrun workers a node (default: ngpu, or 1 on CPU)")  # fmt: skip
+    p.add_argument(
+        "--nproc_per_node",
+        type=int,
+        default=0,
+        help="torchrun workers a node (default: ngpu, or 1 on CPU)",
+    )
     p.add_argument("--master_addr", default="localhost")
     p.add_argument("--master_port", type=int, default=29500)
     return p
@@ -137,9 +148,14 @@ class Recipe:
         self.token_list = self.token_dir / "tokens.txt"
         self.stats_dir = args.expdir / f"asr_stats_raw_en_bpe{args.nbpe}{suffix}"
         self.launch = espnet_commands.LaunchOptions(
-            args.launcher, args.ngpu, args.num_nodes, args.node_rank,
-            args.nproc_per_node, args.master_addr, args.master_port,
-        )  # fmt: skip
+            args.launcher,
+            args.ngpu,
+            args.num_nodes,
+            args.node_rank,
+            args.nproc_per_node,
+            args.master_addr,
+            args.master_port,
+        )
         self._suffix = suffix
 
     # -- naming ------------------------------------------------------------
@@ -182,7 +198,9 @@ class Recipe:
 
     def stage3(self) -> None:
         # training and validation data are filtered in stage 4, test sets are not
-        targets = [(name, self.raw / "org" / name) for name in [self.train_set, self.args.valid_set]]
+        targets = [
+            (name, self.raw / "org" / name) for name in [self.train_set, self.args.valid_set]
+        ]
         targets += [(name, self.raw / name) for name in self.test_sets]
         for name, dst in targets:
             count = format_data_dir(self.args.datadir / name, dst, self.args.fs, self.args.nj)
@@ -191,9 +209,12 @@ class Recipe:
     def stage4(self) -> None:
         for name in [self.train_set, self.args.valid_set]:
             counts = filter_data_dir(
-                self.raw / "org" / name, self.raw / name,
-                self.args.min_wav_duration, self.args.max_wav_duration, self.args.fs,
-            )  # fmt: skip
+                self.raw / "org" / name,
+                self.raw / name,
+                self.args.min_wav_duration,
+                self.args.max_wav_duration,
+                self.args.fs,
+            )
             log.info("%s: %s", name, counts)
 
     def stage5(self) -> None:
@@ -205,16 +226,18 @@ class Recipe:
 
     def common_train_args(self) -> List[str]:
         """Options shared by statistics and training, as ESPnet's asr.sh sets them."""
-        return [
-            "--use_preprocessor", "true",
-            "--token_type", "bpe",
-            "--bpemodel", str(self.bpemodel),
-            "--token_list", str(self.token_list),
-            "--non_linguistic_symbols", "none",
-            "--cleaner", "none",
-            "--g2p", "none",
-            "--frontend_conf", f"fs={self.args.fs}",
-        ]  # fmt: skip
+        return espnet_commands.flags(
+            {
+                "use_preprocessor": "true",
+                "token_type": "bpe",
+                "bpemodel": self.bpemodel,
+                "token_list": self.token_list,
+                "non_linguistic_symbols": "none",
+                "cleaner": "none",
+                "g2p": "none",
+                "frontend_conf": f"fs={self.args.fs}",
+            }
+        )
 
     def stage10(self) -> None:
         self._require(self.token_list, self.raw / self.train_set, self.raw / self.args.valid_set)
@@ -224,53 +247,14 @@ class Recipe:
         if (self.stats_dir / "train" / "feats_stats.npz").exists():
             log.info("%s exists: statistics already collected", self.stats_dir)
             return
-        logdir = self.stats_dir / "logdir"
-        shutil.rmtree(logdir, ignore_errors=True)
-        logdir.mkdir(parents=True)
-        splits = {
-            name: sorted(read_table(self.raw / key / "wav.scp"))
-            for name, key in (("train", self.train_set), ("valid", self.args.valid_set))
-        }
-        nj = max(1, min(self.args.nj, *(len(keys) for keys in splits.values())))
-        for name, keys in splits.items():
-            for job, shard in enumerate(np.array_split(keys, nj), 1):
-                (logdir / f"{name}.{job}.scp").write_text("".join(f"{k}\n" for k in shard))
-        jobs = list(range(1, nj + 1))
-        processes = []
-        for job in jobs:
-            command = [
-                sys.executable, "-m", espnet_commands.TRAIN_MODULE,
-                "--collect_stats", "true", *self.common_train_args(),
-                *espnet_commands.data_path_args("train", self.raw / self.train_set),
-                *espnet_commands.data_path_args("valid", self.raw / self.args.valid_set),
-                "--train_shape_file", str(logdir / f"train.{job}.scp"),
-                "--valid_shape_file", str(logdir / f"valid.{job}.scp"),
-                "--output_dir", str(logdir / f"stats.{job}"),
-                "--config", str(self.configs[0]), "--ngpu", "0", "--num_workers", "0",
-            ]  # fmt: skip
-            with open(logdir / f"stats.{job}.log", "w") as log_file:
-                processes.append(
-                    subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-                )
-        failed = [job for job, process in zip(jobs, processes) if process.wait() != 0]
-        if failed:
-            raise RuntimeError(f"statistics jobs {failed} failed: see {logdir}/stats.N.log")
-        tmp = self.stats_dir / "aggregated.tmp"
-        subprocess.run(
-            [sys.executable, "-m", "espnet2.bin.aggregate_stats_dirs",
-             *(a for j in jobs for a in ("--input_dir", str(logdir / f"stats.{j}"))),
-             "--output_dir", str(tmp)],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        num_tokens = len(self.token_list.read_text().split())
-        for name in ("train", "valid"):
-            shapes = read_table(tmp / name / "text_shape")
-            (tmp / name / "text_shape.bpe").write_text(
-                "".join(f"{u} {s},{num_tokens}\n" for u, s in sorted(shapes.items()))
-            )
-            shutil.rmtree(self.stats_dir / name, ignore_errors=True)
-            (tmp / name).rename(self.stats_dir / name)
-        shutil.rmtree(tmp)
+        collect_stats(
+            self.common_train_args(),
+            {"train": self.raw / self.train_set, "valid": self.raw / self.args.valid_set},
+            self.configs[0],
+            self.stats_dir,
+            len(self.token_list.read_text().split()),
+            self.args.nj,
+        )
         log.info("statistics in %s", self.stats_dir)
 
     def _check_same_frontend(self) -> None:
@@ -293,16 +277,21 @@ class Recipe:
             *espnet_commands.data_path_args("valid", self.raw / self.args.valid_set),
             *espnet_commands.shape_args("train", self.stats_dir, "bpe"),
             *espnet_commands.shape_args("valid", self.stats_dir, "bpe"),
-            "--resume", "true",
-            "--fold_length", "80000", "--fold_length", "150",
-            "--output_dir", str(self.exp_dir(config)),
-            "--config", str(config),
-        ]  # fmt: skip
+            *espnet_commands.flags(
+                [
+                    ("resume", "true"),
+                    ("fold_length", 80000),
+                    ("fold_length", 150),
+                    ("output_dir", self.exp_dir(config)),
+                    ("config", config),
+                ]
+            ),
+        ]
         if yaml.safe_load(config.read_text()).get("normalize", "global_mvn") == "global_mvn":
-            args += [
-                "--normalize", "global_mvn",
-                "--normalize_conf", f"stats_file={self.stats_dir}/train/feats_stats.npz",
-            ]  # fmt: skip
+            stats = self.stats_dir / "train" / "feats_stats.npz"
+            args += espnet_commands.flags(
+                {"normalize": "global_mvn", "normalize_conf": f"stats_file={stats}"}
+            )
         return args + self.args.asr_args.split()
 
     def init_from_baseline(self, config: Path, exp_dir: Path) -> List[str]:
@@ -317,11 +306,20 @@ class Recipe:
             encoder_conf = yaml.safe_load(config.read_text())["encoder_conf"]
             profiles = self.args.init_learned_maps_from
             dropped, initialised = convert_experiment(
-                base / "config.yaml", model, encoder_conf["reuse_groups"], out,
-                encoder_conf.get("learned_map_groups", []), Path(profiles) if profiles else None,
-            )  # fmt: skip
-            log.info("converted %s into %s: dropped %d parameters, initialised %s",
-                     model, out, len(dropped), initialised or "nothing")  # fmt: skip
+                base / "config.yaml",
+                model,
+                encoder_conf["reuse_groups"],
+                out,
+                encoder_conf.get("learned_map_groups", []),
+                Path(profiles) if profiles else None,
+            )
+            log.info(
+                "converted %s into %s: dropped %d parameters, initialised %s",
+                model,
+                out,
+                len(dropped),
+                initialised or "nothing",
+            )
         return ["--init_param", str(out / model.name)]
 
     def stage11(self) -> None:
@@ -337,7 +335,7 @@ class Recipe:
             log.info("%s", espnet_commands.printable(command))
             start = time.perf_counter()
             try:
-                code = _run_logged(command, exp_dir / "train.log")
+                code = espnet_commands.run_logged(command, exp_dir / "train.log", log)
             finally:
                 _add_seconds(exp_dir / TRAIN_TIME_FILE, time.perf_counter() - start)
             if code != 0:
@@ -358,9 +356,14 @@ class Recipe:
                 for test_set in self.test_sets
             ]
             rtfs = decode_tasks(
-                tasks, exp_dir / "config.yaml", model, self.bpemodel,
-                self.args.ngpu, self.args.inference_nj, self.args.fs, self.token_dir / LEXICON,
-            )  # fmt: skip
+                tasks,
+                exp_dir / "config.yaml",
+                model,
+                self.args.ngpu,
+                self.args.inference_nj,
+                self.args.fs,
+                self.token_dir / LEXICON,
+            )
             for task, rtf in zip(tasks, rtfs):
                 log.info("%s: RTF %.4f", task.out_dir, rtf)
 
@@ -373,9 +376,10 @@ class Recipe:
             for text in sorted(exp_dir.glob("decode_*/*/text")):
                 test_set = text.parent.name
                 counts = score_decode_dir(
-                    text.parent, self.raw / test_set / "text",
+                    text.parent,
+                    self.raw / test_set / "text",
                     lambda t: processor.encode(t, out_type=str),
-                )  # fmt: skip
+                )
                 save_summary(text.parent, counts)
                 log.info("%s: WER %.1f %%", text.parent, counts["wer"].error_rate)
             (exp_dir / "RESULTS.md").write_text(experiment_results(exp_dir))
@@ -390,25 +394,23 @@ class Recipe:
         data = self.raw / (args.analysis_set or self.test_sets[0])
         for config in self.configs:
             exp_dir = self.exp_dir(config)
-            command = [
-                "--asr_train_config", str(exp_dir / "config.yaml"),
-                "--asr_model_file", str(exp_dir / args.inference_asr_model),
-                "--data_dir", str(data),
-                "--out_dir", str(exp_dir / f"attention_analysis_{data.name}"),
-                "--device", "cuda" if args.ngpu > 0 else "cpu",
-                "--target_maps", str(args.analysis_target_maps),
-            ]  # fmt: skip
+            options = {
+                "asr_train_config": exp_dir / "config.yaml",
+                "asr_model_file": exp_dir / args.inference_asr_model,
+                "data_dir": data,
+                "out_dir": exp_dir / f"attention_analysis_{data.name}",
+                "device": "cuda" if args.ngpu > 0 else "cpu",
+                "target_maps": args.analysis_target_maps,
+            }
             if args.analysis_alignments:
-                command += ["--alignments", args.analysis_alignments]
+                options["alignments"] = args.analysis_alignments
             if args.analysis_probe_set and args.analysis_probe_alignments:
-                command += [
-                    "--probe_train_dir", str(self.raw / args.analysis_probe_set),
-                    "--probe_train_alignments", args.analysis_probe_alignments,
-                ]  # fmt: skip
+                options["probe_train_dir"] = self.raw / args.analysis_probe_set
+                options["probe_train_alignments"] = args.analysis_probe_alignments
             from espnet_reuse.bin.analyze_attention import main as analyze
 
             log.info("attention analysis of %s on %s", exp_dir, data)
-            analyze(command)
+            analyze(espnet_commands.flags(options))
 
 
 def _experiment_notes(exp_dir: Path) -> Dict[str, str]:
@@ -424,50 +426,15 @@ def _experiment_notes(exp_dir: Path) -> Dict[str, str]:
     notes["maps/layers"] = f"{computed}/{blocks}" + (f" (+{learned} learned)" if learned else "")
     if (exp_dir / "init_from_baseline").exists():
         notes["init"] = "converted baseline"
-    rtfs = [p.read_text().split()[1].rstrip(":") for p in sorted(exp_dir.glob("decode_*/*/rtf"))]
+    rtfs = [json.loads(p.read_text())["rtf"] for p in exp_dir.glob(f"decode_*/*/{RTF_FILE}")]
     if rtfs:
-        notes["decode RTF"] = f"{max(float(r) for r in rtfs):.4f} (max)"
+        notes["decode RTF"] = f"{max(rtfs):.4f} (max)"
     return notes
 
 
 def _add_seconds(path: Path, seconds: float) -> None:
     previous = float(path.read_text()) if path.exists() else 0.0
     path.write_text(f"{previous + seconds:.1f}\n")
-
-
-def epoch_summary(line: str) -> Optional[str]:
-    """A short progress line from ESPnet's ``Nepoch results:`` log line, else None."""
-    found = re.search(r"(\d+)epoch results: \[train\](.*?)\[valid\](.*?)(\[|$)", line)
-    if not found:
-        return None
-    epoch, train, valid = found.group(1), found.group(2), found.group(3)
-
-    def value(part: str, key: str) -> str:
-        match = re.search(rf"(?:^|, | ){key}=([^,]+)", part)
-        return match.group(1).strip() if match else "?"
-
-    return (
-        f"epoch {epoch}: train loss {value(train, 'loss')}, valid loss "
-        f"{value(valid, 'loss')}, valid cer_ctc {value(valid, 'cer_ctc')} "
-        f"({value(train, 'time')})"
-    )
-
-
-def _run_logged(command: List[str], log_file: Path) -> int:
-    """Run ``command``, appending its output to ``log_file`` and echoing epoch results."""
-    with open(log_file, "a", encoding="utf-8") as f:
-        f.write(f"# {espnet_commands.printable(command)}\n")
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        assert process.stdout is not None
-        for line in process.stdout:
-            f.write(line)
-            f.flush()
-            summary = epoch_summary(line)
-            if summary:
-                log.info("%s", summary)
-        return process.wait()
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -485,8 +452,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         start = time.perf_counter()
         getattr(recipe, f"stage{stage}", lambda: None)()
         log.info("stage %d done in %s", stage, format_timespan(time.perf_counter() - start))
-    log.info("stages %d-%d done in %s", args.stage, args.stop_stage,
-             format_timespan(time.perf_counter() - total))  # fmt: skip
+    log.info(
+        "stages %d-%d done in %s",
+        args.stage,
+        args.stop_stage,
+        format_timespan(time.perf_counter() - total),
+    )
 
 
 if __name__ == "__main__":

@@ -1,14 +1,13 @@
 """Stage 2: speed perturbation of the training set (``sp<factor>-`` copies)."""
 
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Sequence, Tuple
 
-from tqdm import tqdm
+from tqdm.contrib.concurrent import process_map
 
+from espnet_reuse.kaldi_data import read_data_dir, write_data_dir
 from espnet_reuse.recipe.audio import read_audio, speed_perturb, write_flac
-from espnet_reuse.recipe.kaldi_data import read_data_dir, write_data_dir
 
 
 def _perturb_one(job: Tuple[str, str, float], out_dir: Path, fs: int) -> str:
@@ -33,15 +32,14 @@ def perturb_data_dir(
     wav, text, utt2spk = tables["wav.scp"], tables["text"], tables["utt2spk"]
     jobs = [(utt, wav[utt], f) for f in factors if f != 1.0 for utt in sorted(wav)]
     audio_dir = dst.with_name(dst.name + ".audio")
-    with ProcessPoolExecutor(nj) as pool:
-        paths = list(
-            tqdm(
-                pool.map(partial(_perturb_one, out_dir=audio_dir, fs=fs), jobs, chunksize=16),
-                total=len(jobs),
-                desc=f"speed perturbation {src.name}",
-                unit="utt",
-            )
-        )
+    paths = process_map(
+        partial(_perturb_one, out_dir=audio_dir, fs=fs),
+        jobs,
+        max_workers=nj,
+        chunksize=16,
+        desc=f"speed perturbation {src.name}",
+        unit="utt",
+    )
     out = {"wav.scp": {}, "text": {}, "utt2spk": {}}
     for factor in factors:
         prefix = "" if factor == 1.0 else f"sp{factor}-"

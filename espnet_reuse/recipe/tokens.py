@@ -4,7 +4,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from espnet_reuse.recipe.kaldi_data import read_table
+from espnet_reuse.kaldi_data import read_table
 
 BLANK, UNK, SOS_EOS = "<blank>", "<unk>", "<sos/eos>"
 LEXICON = "lexicon.txt"

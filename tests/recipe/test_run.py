@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from espnet_reuse.recipe.kaldi_data import read_table
-from espnet_reuse.recipe.run import Recipe, epoch_summary, get_parser
+from espnet_reuse.kaldi_data import read_table
+from espnet_reuse.recipe.espnet_commands import epoch_summary, flags
+from espnet_reuse.recipe.run import Recipe, get_parser
+
+from helpers import REPO
 from tiny_corpus import write_ctm, write_librispeech_tree
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIG_PAIRS = [
     ("conf/train_asr_conformer_ctc.yaml", "conf/train_asr_conformer_reuse_4x4_ctc.yaml"),
     ("conf/train_asr_conformer_ctc.yaml", "conf/train_asr_conformer_reuse_2x8_ctc.yaml"),
@@ -35,9 +37,15 @@ def test_unknown_options_are_errors(capsys):
 
 def test_names_follow_espnet():
     args = get_parser().parse_args(
-        ["--asr_config", "conf/train_asr_conformer_ctc.yaml", "--speed_perturb_factors",
-         "0.9 1.0 1.1", "--inference_asr_model", "valid.loss.ave.pth"]
-    )  # fmt: skip
+        [
+            "--asr_config",
+            "conf/train_asr_conformer_ctc.yaml",
+            "--speed_perturb_factors",
+            "0.9 1.0 1.1",
+            "--inference_asr_model",
+            "valid.loss.ave.pth",
+        ]
+    )
     recipe = Recipe(args)
     assert recipe.train_set == "train_960_sp"
     assert recipe.exp_dir(recipe.configs[0]) == Path(
@@ -88,17 +96,26 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
         {"train-clean-100": (3, 4), "dev-clean": (1, 3), "dev-other": (1, 3), "test-clean": (1, 3)},
     )
     work = {name: tmp_path / name for name in ("data", "dump", "exp")}
-    command = [
-        str(REPO / "run.sh"), "--nbpe", "30", "--nj", "2", "--inference_nj", "2",
-        "--speed_perturb_factors", "0.9 1.0",
-        "--asr_config", "tests/conf/tiny_ctc.yaml tests/conf/tiny_ctc_reuse.yaml",
-        "--test_sets", "test_clean dev_other",
-        "--inference_asr_model", "valid.loss.best.pth",
-        *(a for name, path in work.items() for a in (f"--{name}dir", str(path))),
-    ]  # fmt: skip
+    options = {
+        "nbpe": 30,
+        "nj": 2,
+        "inference_nj": 2,
+        "speed_perturb_factors": "0.9 1.0",
+        "asr_config": "tests/conf/tiny_ctc.yaml tests/conf/tiny_ctc_reuse.yaml",
+        "test_sets": "test_clean dev_other",
+        "inference_asr_model": "valid.loss.best.pth",
+        **{f"{name}dir": path for name, path in work.items()},
+    }
     env = dict(os.environ, LIBRISPEECH=str(tree))
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    def run_sh(**overrides):
+        """``./run.sh`` with ``options``; it must succeed."""
+        command = [str(REPO / "run.sh"), *flags({**options, **overrides})]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+
+    result = run_sh()
     for stage in range(1, 14):
         assert f"stage {stage} done in" in result.stdout
     assert "epoch 1: train loss" in result.stdout
@@ -113,7 +130,7 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
         assert "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|" in results
         assert "### WER" in results and "### CER" in results and "### TER" in results
         decode = exp / "decode_decode_ctc_beam_asr_model_valid.loss.best" / "test_clean"
-        for name in ("text", "token", "token_int", "score", "rtf", "score_wer/result.txt"):
+        for name in ("text", "token", "token_int", "score", "rtf.json", "score_wer/result.txt"):
             assert (decode / name).exists(), name
         assert set(read_table(decode / "text", allow_empty_values=True)) == set(
             read_table(work["dump"] / "raw" / "test_clean" / "text")
@@ -121,24 +138,17 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
 
     # stage 14, off by default, analyses the attention of each experiment
     write_ctm(work["dump"] / "raw" / "test_clean", tmp_path / "test_clean.ctm")
-    analysis = subprocess.run(
-        [*command, "--stage", "14", "--stop-stage", "14",
-         "--analysis_alignments", str(tmp_path / "test_clean.ctm")],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert analysis.returncode == 0, analysis.stdout[-3000:] + analysis.stderr[-3000:]
+    run_sh(**{"stage": 14, "stop-stage": 14, "analysis_alignments": tmp_path / "test_clean.ctm"})
     for name in ("asr_tiny_ctc_raw_en_bpe30_sp", "asr_tiny_ctc_reuse_raw_en_bpe30_sp"):
         out = work["exp"] / name / "attention_analysis_test_clean"
         assert (out / "summary.json").exists() and (out / "phoneme_relation_map.png").exists()
 
     # fine-tuning: convert the trained baseline into the reuse layout and start there
-    finetune = subprocess.run(
-        [*command, "--stage", "11", "--stop-stage", "13",
-         "--asr_config", "tests/conf/tiny_ctc_reuse.yaml", "--asr_tag", "tiny_finetuned",
-         "--init_from_exp", str(work["exp"] / "asr_tiny_ctc_raw_en_bpe30_sp")],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert finetune.returncode == 0, finetune.stdout[-3000:] + finetune.stderr[-3000:]
+    run_sh(
+        **{"stage": 11, "stop-stage": 13, "asr_config": "tests/conf/tiny_ctc_reuse.yaml"},
+        asr_tag="tiny_finetuned",
+        init_from_exp=work["exp"] / "asr_tiny_ctc_raw_en_bpe30_sp",
+    )
     tuned = work["exp"] / "asr_tiny_finetuned"
     assert (tuned / "init_from_baseline" / "valid.loss.best.pth").exists()
     assert "--init_param" in (tuned / "train.log").read_text()
@@ -147,10 +157,6 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
     assert "|asr_tiny_ctc_raw_en_bpe30_sp|" in table  # earlier experiments stay in the table
 
     # a finished run is safe to repeat: training resumes from its checkpoint
-    again = subprocess.run(
-        [*command, "--stage", "11", "--stop-stage", "11"],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert again.returncode == 0, again.stdout[-3000:]
+    run_sh(**{"stage": 11, "stop-stage": 11})
     log = (work["exp"] / "asr_tiny_ctc_raw_en_bpe30_sp" / "train.log").read_text()
     assert "The training was finished at 1 epochs" in log

@@ -3,19 +3,16 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
+from helpers import REPO, train_args
 from tiny_corpus import write_tiny_corpus
-
-TINY_CONFIG = Path(__file__).parent / "conf" / "tiny_ctc_reuse.yaml"
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_python(args, tmp_path, **kwargs):
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONPATH=str(REPO))
     return subprocess.run(
         [sys.executable, *args],
         env=env,
@@ -32,7 +29,7 @@ def test_importing_the_package_is_light_and_registers_lazily(tmp_path):
         "assert 'espnet2.tasks.asr' not in sys.modules\n"
         "from espnet2.bin.asr_inference import Speech2Text\n"
         "from espnet2.tasks.asr import encoder_choices\n"
-        "from espnet_reuse.conformer_reuse_encoder import ConformerReuseEncoder\n"
+        "from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder\n"
         "assert encoder_choices.get_class('conformer_reuse') is ConformerReuseEncoder\n"
     )
     result = run_python(["-c", script], tmp_path)
@@ -59,30 +56,11 @@ def corpus(tmp_path_factory):
     return write_tiny_corpus(tmp_path_factory.mktemp("tiny_corpus"))
 
 
-def train_args(corpus, output_dir):
-    return [
-        "--config", str(TINY_CONFIG),
-        "--token_type", "char",
-        "--token_list", str(corpus["token_list"]),
-        "--train_data_path_and_name_and_type", f"{corpus['wav_scp']},speech,sound",
-        "--train_data_path_and_name_and_type", f"{corpus['text']},text,text",
-        "--valid_data_path_and_name_and_type", f"{corpus['wav_scp']},speech,sound",
-        "--valid_data_path_and_name_and_type", f"{corpus['text']},text,text",
-        "--train_shape_file", str(corpus["wav_scp"]),
-        "--valid_shape_file", str(corpus["wav_scp"]),
-        "--batch_type", "unsorted",
-        "--batch_size", "3",
-        "--max_epoch", "1",
-        "--num_workers", "0",
-        "--ngpu", "0",
-        "--output_dir", str(output_dir),
-    ]  # fmt: skip
-
-
 def test_yaml_config_builds_the_reuse_encoder(corpus):
-    from espnet_reuse.bin.asr_train import get_parser
     from espnet2.tasks.asr import ASRTask
-    from espnet_reuse.conformer_reuse_encoder import ConformerReuseEncoder
+
+    from espnet_reuse.bin.asr_train import get_parser
+    from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
 
     args = get_parser().parse_args(train_args(corpus, "unused"))
     assert args.encoder == "conformer_reuse"
@@ -94,9 +72,7 @@ def test_yaml_config_builds_the_reuse_encoder(corpus):
 @pytest.mark.slow
 def test_train_one_epoch_then_decode(corpus, tmp_path):
     exp = tmp_path / "exp"
-    result = run_python(
-        ["-m", "espnet_reuse.bin.asr_train", *train_args(corpus, exp)], tmp_path
-    )
+    result = run_python(["-m", "espnet_reuse.bin.asr_train", *train_args(corpus, exp)], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     model_file = exp / "valid.loss.best.pth"
     assert model_file.exists()
@@ -110,15 +86,23 @@ def test_train_one_epoch_then_decode(corpus, tmp_path):
     decode_dir = tmp_path / "decode"
     result = run_python(
         [
-            "-m", "espnet_reuse.bin.asr_inference",
-            "--asr_train_config", str(exp / "config.yaml"),
-            "--asr_model_file", str(model_file),
-            "--data_path_and_name_and_type", f"{corpus['wav_scp']},speech,sound",
-            "--output_dir", str(decode_dir),
-            "--ctc_weight", "1.0",
-            "--beam_size", "2",
-            "--ngpu", "0",
-        ],  # fmt: skip
+            "-m",
+            "espnet_reuse.bin.asr_inference",
+            "--asr_train_config",
+            str(exp / "config.yaml"),
+            "--asr_model_file",
+            str(model_file),
+            "--data_path_and_name_and_type",
+            f"{corpus['wav_scp']},speech,sound",
+            "--output_dir",
+            str(decode_dir),
+            "--ctc_weight",
+            "1.0",
+            "--beam_size",
+            "2",
+            "--ngpu",
+            "0",
+        ],
         tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]

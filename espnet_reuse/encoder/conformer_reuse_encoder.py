@@ -8,20 +8,19 @@ from espnet2.asr.ctc import CTC
 from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 from typeguard import typechecked
 
-from espnet_reuse.learned_map import LearnedRelativeMap
-from espnet_reuse.map_source_layer import MapSourceLayer
-from espnet_reuse.rel_position_attention import StridedRelPositionAttention
-from espnet_reuse.reuse_groups import (
+from espnet_reuse.encoder.learned_map import LearnedRelativeMap
+from espnet_reuse.encoder.map_source_layer import MapSourceLayer
+from espnet_reuse.encoder.padding import mask_padding as mask_padding_hooks
+from espnet_reuse.encoder.rel_position_attention import StridedRelPositionAttention
+from espnet_reuse.encoder.reuse_groups import (
     check_reuse_groups,
     check_trim_points,
-    group_leaders,
+    map_sources,
 )
-from espnet_reuse.shared_map_attention import SharedMap, SharedMapAttention
+from espnet_reuse.encoder.shared_map_attention import SharedMap, SharedMapAttention
 
 _CONFORMER_ARGS = [
-    name
-    for name in inspect.signature(ConformerEncoder.__init__).parameters
-    if name != "self"
+    name for name in inspect.signature(ConformerEncoder.__init__).parameters if name != "self"
 ]
 
 
@@ -37,15 +36,22 @@ class ConformerReuseEncoder(ConformerEncoder):
             layer of a group computes its attention probabilities; each other
             layer projects only V, applies those probabilities (per head) and
             ``linear_out``. Gradients of every layer of a group flow into the
-            map, hence into the first layer's Q, K and positional projections.
+            map, hence into the map source's Q, K and positional projections.
         learned_map_groups: indices (from 0) of groups whose map is
             input-independent: per head, learned logits over relative offsets
-            (``espnet_reuse.learned_map``); every layer of such a group,
+            (``espnet_reuse.encoder.learned_map``); every layer of such a group,
             the first included, projects only V.
         learned_map_max_offset: largest relative offset with its own logit;
             farther keys share the edge logit.
         learned_map_init: ``patterns`` (identity, previous, next, left,
             right, global, head by head) or ``uniform``.
+        mask_padding: in training and inference, take the output lengths and
+            masks from each utterance's true length and zero padded frames at
+            the input of every depthwise convolution
+            (``espnet_reuse.encoder.padding``), so that padding never reaches an
+            utterance's frames (BatchNorm's training statistics aside). Off by
+            default: ESPnet's Conformer lets padding leak, and off keeps it
+            bitwise. No parameters change, so checkpoints load either way.
 
     Parameter names are those of ``ConformerEncoder``; reuse layers simply lack
     ``linear_q``, ``linear_k``, ``linear_pos`` and ``pos_bias_u/v``.
@@ -91,6 +97,7 @@ class ConformerReuseEncoder(ConformerEncoder):
         learned_map_groups: List[int] = [],
         learned_map_max_offset: int = 64,
         learned_map_init: str = "patterns",
+        mask_padding: bool = False,
     ):
         arguments = locals()
         groups = check_reuse_groups(reuse_groups, num_blocks)
@@ -103,25 +110,30 @@ class ConformerReuseEncoder(ConformerEncoder):
             )
         super().__init__(**{name: arguments[name] for name in _CONFORMER_ARGS})
         self.reuse_groups = groups
-        self.map_leaders = group_leaders(groups)
+        self.map_sources = map_sources(groups)
         self.learned_maps = torch.nn.ModuleDict(
             {
-                str(g): LearnedRelativeMap(attention_heads, learned_map_max_offset, learned_map_init)
+                str(g): LearnedRelativeMap(
+                    attention_heads, learned_map_max_offset, learned_map_init
+                )
                 for g in sorted(learned_map_groups)
             }
         )
         self.group_index = [g for g, size in enumerate(groups) for _ in range(size)]
+        self.mask_padding = mask_padding
 
-        for idx, leader in enumerate(self.map_leaders):
+        for idx, source in enumerate(self.map_sources):
             layer = self.encoders[idx]
-            if leader != idx or str(self.group_index[idx]) in self.learned_maps:
-                layer.self_attn = SharedMapAttention.from_attention(layer.self_attn)
+            if source != idx or str(self.group_index[idx]) in self.learned_maps:
+                layer.self_attn = SharedMapAttention.with_projections_of(layer.self_attn)
                 continue
-            StridedRelPositionAttention.from_attention(layer.self_attn)
-            if self.map_leaders.count(idx) > 1:
+            StridedRelPositionAttention.convert_in_place(layer.self_attn)
+            if self.map_sources.count(idx) > 1:
                 # the explicit softmax path is the one that keeps `.attn`
                 layer.self_attn.use_flash_attn = layer.self_attn.use_sdpa = False
                 self.encoders[idx] = MapSourceLayer.from_layer(layer)
+        if mask_padding:
+            mask_padding_hooks(self)
 
     def forward(
         self,
@@ -135,15 +147,13 @@ class ConformerReuseEncoder(ConformerEncoder):
         """Encode as ``ConformerEncoder.forward``, sharing maps within groups."""
         self._attach_shared_maps()
         try:
-            return super().forward(
-                xs_pad, ilens, prev_states, masks, ctc, return_all_hs
-            )
+            return super().forward(xs_pad, ilens, prev_states, masks, ctc, return_all_hs)
         finally:
             self._detach_shared_maps()
 
     def _attach_shared_maps(self) -> None:
         maps = [
-            SharedMap(self.learned_maps[str(g)] if str(g) in self.learned_maps else None)
+            SharedMap(self.learned_maps[str(g)] if str(g) in self.learned_maps else None)  # noqa: SIM401 (no ModuleDict.get)
             for g in range(len(self.reuse_groups))
         ]
         for layer, group in zip(self.encoders, self.group_index):

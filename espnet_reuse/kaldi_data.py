@@ -4,7 +4,7 @@ import os
 import shutil
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, Iterable, Mapping
+from typing import Dict, Iterable, Mapping, Optional
 
 Table = Dict[str, str]
 
@@ -14,7 +14,12 @@ class DataError(ValueError):
 
 
 def read_table(path: Path, allow_empty_values: bool = False) -> Table:
-    """Read ``key value`` lines; duplicate keys and missing values are errors."""
+    """Read ``key value`` lines; duplicate keys and missing values are errors.
+
+    ESPnet's ``read_2columns_text`` reads the same files but takes a missing value
+    silently and fails on a blank line; here blank lines are skipped and errors name
+    the file and line.
+    """
     table: Table = {}
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -42,7 +47,12 @@ def read_num_samples(data_dir: Path, max_utts: int = 0) -> Dict[str, int]:
 
     With ``max_utts``, only the first ``max_utts`` utterances by id.
     """
-    lengths = {utt: int(n) for utt, n in read_table(data_dir / "utt2num_samples").items()}
+    path = data_dir / "utt2num_samples"
+    lengths = {}
+    for utt, n in read_table(path).items():
+        if not n.isdigit():
+            raise DataError(f"{path}: '{utt}' has length {n!r}, not a number of samples")
+        lengths[utt] = int(n)
     if max_utts and len(lengths) > max_utts:
         lengths = {utt: lengths[utt] for utt in sorted(lengths)[:max_utts]}
     return lengths
@@ -56,8 +66,12 @@ def spk2utt(utt2spk: Mapping[str, str]) -> Table:
     return {spk: " ".join(utts) for spk, utts in speakers.items()}
 
 
-def write_data_dir(directory: Path, tables: Mapping[str, Mapping[str, str]]) -> None:
-    """Write the tables (file name -> table) as a data directory, atomically.
+def write_data_dir(
+    directory: Path,
+    tables: Mapping[str, Mapping[str, str]],
+    files: Optional[Mapping[str, str]] = None,
+) -> None:
+    """Write the tables (file name -> table) and plain ``files`` (name -> text) atomically.
 
     ``spk2utt`` is derived when ``utt2spk`` is given. The directory is built
     beside its target and renamed into place, so an interrupted write never
@@ -70,6 +84,8 @@ def write_data_dir(directory: Path, tables: Mapping[str, Mapping[str, str]]) -> 
         write_table(tmp / name, table)
     if "utt2spk" in tables:
         write_table(tmp / "spk2utt", spk2utt(tables["utt2spk"]))
+    for name, text in (files or {}).items():
+        (tmp / name).write_text(text)
     if directory.exists():
         shutil.rmtree(directory)
     os.replace(tmp, directory)
@@ -80,15 +96,13 @@ def read_data_dir(directory: Path, names: Iterable[str]) -> Dict[str, Table]:
     if not directory.is_dir():
         raise DataError(f"data directory {directory} does not exist")
     tables = {
-        name: read_table(directory / name, allow_empty_values=name == "text")
-        for name in names
+        name: read_table(directory / name, allow_empty_values=name == "text") for name in names
     }
     reference_name, reference = next(iter(tables.items()))
     for name, table in tables.items():
         if table.keys() != reference.keys():
             extra = sorted(table.keys() ^ reference.keys())[:5]
             raise DataError(
-                f"{directory}: {name} and {reference_name} list different "
-                f"utterances, e.g. {extra}"
+                f"{directory}: {name} and {reference_name} list different utterances, e.g. {extra}"
             )
     return tables

@@ -8,13 +8,14 @@ import pytest
 import soundfile
 
 from espnet_reuse.demo.sentences import sentence
+from espnet_reuse.kaldi_data import DataError, read_table
 from espnet_reuse.recipe.audio import speed_perturb
 from espnet_reuse.recipe.filter_data import filter_data_dir
 from espnet_reuse.recipe.format_data import format_data_dir
-from espnet_reuse.recipe.kaldi_data import DataError, read_table
 from espnet_reuse.recipe.librispeech import prepare
 from espnet_reuse.recipe.speed_perturb import perturb_data_dir
 from espnet_reuse.recipe.tokens import train_tokens
+
 from tiny_corpus import write_librispeech_tree
 
 PARTS = {"train-clean-100": (2, 3), "dev-clean": (1, 2), "test-other": (1, 2)}
@@ -47,7 +48,9 @@ def test_prepare_accepts_the_librispeech_folder_itself(tree, tmp_path):
     [
         (lambda t: (t / "dev-clean/12/102/12-102-0001.flac").unlink(), "has no audio file"),
         (
-            lambda t: soundfile.write(t / "dev-clean/12/102/12-102-0009.flac", np.zeros(800), 16000),
+            lambda t: soundfile.write(
+                t / "dev-clean/12/102/12-102-0009.flac", np.zeros(800), 16000
+            ),
             "12-102-0009.flac has no transcript line",
         ),
     ],
@@ -121,5 +124,8 @@ def test_token_list_is_espnet_shaped(tmp_path):
     assert tokens[:2] == ["<blank>", "<unk>"] and tokens[-1] == "<sos/eos>"
     assert len(tokens) == 40 + 2 and len(set(tokens)) == len(tokens)
     assert (tmp_path / "tokens" / "bpe.model").exists()
-    lexicon = dict(line.split(" ", 1) for line in (tmp_path / "tokens" / "lexicon.txt").read_text().splitlines())
+    lexicon = dict(
+        line.split(" ", 1)
+        for line in (tmp_path / "tokens" / "lexicon.txt").read_text().splitlines()
+    )
     assert "CAT" in lexicon and "".join(lexicon["CAT"].split()).replace("▁", "") == "CAT"

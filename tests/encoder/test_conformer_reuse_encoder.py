@@ -9,9 +9,10 @@ from espnet.nets.pytorch_backend.transformer.attention import MultiHeadedAttenti
 from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 from espnet2.main_funcs.calculate_all_attentions import calculate_all_attentions
 
-from conftest import SMALL_CONFORMER
-from espnet_reuse.conformer_reuse_encoder import ConformerReuseEncoder
-from espnet_reuse.shared_map_attention import SharedMapAttention
+from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
+from espnet_reuse.encoder.shared_map_attention import SharedMapAttention
+
+from helpers import SMALL_CONFORMER
 
 REUSE_ONLY_PARAMETERS = ("linear_q", "linear_k", "linear_pos", "pos_bias_u", "pos_bias_v")
 
@@ -28,8 +29,12 @@ def test_signature_is_a_superset_of_conformer():
         assert name in reuse, name
         assert reuse[name].default == parameter.default, name
     assert set(reuse) - set(base) == {
-        "reuse_groups", "learned_map_groups", "learned_map_max_offset", "learned_map_init",
-    }  # fmt: skip
+        "reuse_groups",
+        "learned_map_groups",
+        "learned_map_max_offset",
+        "learned_map_init",
+        "mask_padding",
+    }
 
 
 @pytest.mark.parametrize(
@@ -68,16 +73,16 @@ def reference_forward(encoder, feats, lengths):
     n_batch, time, _ = x.shape
     maps = {}
     for idx, layer in enumerate(encoder.encoders):
-        leader = encoder.map_leaders[idx]
+        source = encoder.map_sources[idx]
         attention = layer.self_attn
         x = x + 0.5 * layer.feed_forward_macaron(layer.norm_ff_macaron(x))
         xn = layer.norm_mha(x)
-        if leader == idx:
+        if source == idx:
             attention_out = attention(xn, xn, xn, pos_emb, masks)
             maps[idx] = attention.attn
         else:
             v = attention.linear_v(xn).view(n_batch, time, attention.h, -1)
-            context = torch.einsum("bhqk,bkhd->bqhd", maps[leader], v)
+            context = torch.einsum("bhqk,bkhd->bqhd", maps[source], v)
             attention_out = attention.linear_out(context.reshape(n_batch, time, -1))
         x = x + attention_out
         x = x + layer.conv_module(layer.norm_conv(x))
@@ -132,14 +137,13 @@ def test_espnet_attention_capture_sees_every_layer(padded_batch):
 
     model = Wrapper(build(ConformerReuseEncoder, 0, reuse_groups=[1, 3])).eval()
     feats, lengths = padded_batch
-    attentions = calculate_all_attentions(
-        model, {"speech": feats, "speech_lengths": lengths}
-    )
+    attentions = calculate_all_attentions(model, {"speech": feats, "speech_lengths": lengths})
     expected = {f"encoder.encoders.{i}.self_attn" for i in range(4)}
     assert expected <= set(attentions)
-    assert all(isinstance(m, MultiHeadedAttention) for m in [
-        layer.self_attn for layer in model.encoder.encoders
-    ])
+    assert all(
+        isinstance(m, MultiHeadedAttention)
+        for m in [layer.self_attn for layer in model.encoder.encoders]
+    )
     for i in (1, 2, 3):
         assert torch.equal(
             attentions[f"encoder.encoders.{i}.self_attn"][0],
@@ -165,7 +169,7 @@ def test_padding_does_not_change_valid_frames():
     assert (batched[1, : out_lens[1]] - alone[0]).abs().max() < 1e-5
 
 
-def test_gradients_reach_every_computing_layer(padded_batch):
+def test_gradients_reach_every_map_source(padded_batch):
     encoder = build(ConformerReuseEncoder, 0, reuse_groups=[1, 3]).train()
     feats, lengths = padded_batch
     encoder(feats, lengths)[0].pow(2).mean().backward()
@@ -179,7 +183,7 @@ def test_gradients_reach_every_computing_layer(padded_batch):
 
 def test_shared_map_receives_gradients_from_reuse_layers(padded_batch):
     encoder = build(ConformerReuseEncoder, 0, reuse_groups=[1, 3]).train()
-    # silence the first layer's own attention output: its Q and K can then only
+    # silence the map source's own attention output: its Q and K can then only
     # learn through the layers that reuse its map
     with torch.no_grad():
         encoder.encoders[1].self_attn.linear_out.weight.zero_()
@@ -189,17 +193,22 @@ def test_shared_map_receives_gradients_from_reuse_layers(padded_batch):
     assert encoder.encoders[1].self_attn.linear_q.weight.grad.abs().sum() > 0
 
 
-def test_skipped_first_layer_still_computes_the_map(padded_batch):
+def test_skipped_first_layer_still_computes_the_map(padded_batch, monkeypatch):
     encoder = build(
-        ConformerReuseEncoder,
-        0,
-        reuse_groups=[2, 2],
-        stochastic_depth_rate=[0.0, 0.0, 0.999999, 0.0],
+        ConformerReuseEncoder, 0, reuse_groups=[2, 2], stochastic_depth_rate=[0.0, 0.0, 0.5, 0.0]
     ).train()
+    monkeypatch.setattr(torch, "rand", lambda *size: torch.zeros(*size))  # every draw skips
+    source = encoder.encoders[2]
+    inputs = {}
+    source.register_forward_pre_hook(lambda module, args: inputs.update(x=args[0], mask=args[1]))
     feats, lengths = padded_batch
     out, _, _ = encoder(feats, lengths)
-    leader, follower = encoder.encoders[2].self_attn, encoder.encoders[3].self_attn
-    assert leader.attn is not None and follower.attn is leader.attn
+    (x, pos_emb), mask = inputs["x"], inputs["mask"]
+    published = encoder.encoders[3].self_attn.attn
+    assert published is source.self_attn.attn
+    with torch.no_grad():  # the map as the attention branch would compute it
+        source.self_attn(source.norm_mha(x), source.norm_mha(x), source.norm_mha(x), pos_emb, mask)
+    torch.testing.assert_close(published, source.self_attn.attn)
     assert torch.isfinite(out).all()
 
 

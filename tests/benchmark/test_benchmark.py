@@ -4,11 +4,12 @@ import json
 
 import torch
 
-from conftest import SMALL_CONFORMER
 from espnet_reuse.benchmark.measure import Ratio, Timing
 from espnet_reuse.benchmark.models import build_models, layout_name, parse_layout
 from espnet_reuse.benchmark.report import target, verdict
 from espnet_reuse.bin.benchmark import main
+
+from helpers import SMALL_CONFORMER
 
 TINY = {k: v for k, v in SMALL_CONFORMER.items() if k != "input_size"}
 
@@ -41,8 +42,14 @@ def test_targets_and_verdicts():
 def test_all_models_compute_the_same_function_with_the_same_weights():
     built = build_models(20, TINY, ["1x4", "2x2", "1,3"])
     assert list(built.models) == [
-        "espnet", "reuse 1x4", "ideal 1x4", "reuse 2x2", "ideal 2x2", "reuse 1,3", "ideal 1,3",
-    ]  # fmt: skip
+        "espnet",
+        "reuse 1x4",
+        "ideal 1x4",
+        "reuse 2x2",
+        "ideal 2x2",
+        "reuse 1,3",
+        "ideal 1,3",
+    ]
     feats, lengths = torch.randn(2, 50, 20), torch.tensor([50, 41])
     with torch.no_grad():
         out = {n: m.eval()(feats, lengths)[0] for n, m in built.models.items()}
@@ -54,19 +61,48 @@ def test_all_models_compute_the_same_function_with_the_same_weights():
 
 
 def test_cli_smoke_run_writes_table_json_and_plot(tmp_path):
-    sizes = [f"--{k}={v}" for k, v in TINY.items() if k in ("output_size", "linear_units", "num_blocks", "cnn_module_kernel")]
-    main([
-        "--layouts", "1x4", "2x2", "--seconds", "0.5", "1", "--batch_sizes", "1", "2",
-        "--train_seconds", "0.5", "--train_batch", "2", "--repeats", "2", "--warmup", "0",
-        "--input_size", "20", "--out_dir", str(tmp_path), *sizes,
-    ])  # fmt: skip
+    sizes = [
+        f"--{k}={v}"
+        for k, v in TINY.items()
+        if k in ("output_size", "linear_units", "num_blocks", "cnn_module_kernel")
+    ]
+    main(
+        [
+            "--layouts",
+            "1x4",
+            "2x2",
+            "--seconds",
+            "0.5",
+            "1",
+            "--batch_sizes",
+            "1",
+            "2",
+            "--train_seconds",
+            "0.5",
+            "--train_batch",
+            "2",
+            "--repeats",
+            "2",
+            "--warmup",
+            "0",
+            "--input_size",
+            "20",
+            "--out_dir",
+            str(tmp_path),
+            *sizes,
+        ]
+    )
     table = (tmp_path / "benchmark.md").read_text()
     assert table.count("|inference|") == 8 and table.count("|train step|") == 2
     results = json.loads((tmp_path / "benchmark.json").read_text())
     train = results["cases"][-1]
     assert train["kind"] == "train step" and set(train["peak_bytes"]) == {
-        "espnet", "reuse 1x4", "ideal 1x4", "reuse 2x2", "ideal 2x2",
-    }  # fmt: skip
+        "espnet",
+        "reuse 1x4",
+        "ideal 1x4",
+        "reuse 2x2",
+        "ideal 2x2",
+    }
     assert all(len(s) == 2 for s in train["timings"].values())
     assert set(train["ratios"]["2x2"]) == {"speedup", "ideal_speedup", "achieved"}
     assert train["ratios"]["2x2"]["achieved"]["median"] > 0
@@ -85,12 +121,34 @@ def test_cli_compiles_reuse_and_ideal_models_only(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "compile", eager_compile)
     try:
-        main([
-            "--layouts", "2x2", "--seconds", "0.5", "--batch_sizes", "1", "--train_batch", "0",
-            "--repeats", "2", "--warmup", "1", "--compile", "true", "--input_size", "20",
-            "--num_blocks", "4", "--output_size", "32", "--linear_units", "48",
-            "--out_dir", str(tmp_path),
-        ])  # fmt: skip
+        main(
+            [
+                "--layouts",
+                "2x2",
+                "--seconds",
+                "0.5",
+                "--batch_sizes",
+                "1",
+                "--train_batch",
+                "0",
+                "--repeats",
+                "2",
+                "--warmup",
+                "1",
+                "--compile",
+                "true",
+                "--input_size",
+                "20",
+                "--num_blocks",
+                "4",
+                "--output_size",
+                "32",
+                "--linear_units",
+                "48",
+                "--out_dir",
+                str(tmp_path),
+            ]
+        )
     finally:
         torch._dynamo.reset()
     assert len(compiled) == 2  # reuse 2x2 and ideal 2x2; ESPnet stays eager

@@ -31,20 +31,18 @@ def rel_shift(position_scores: torch.Tensor) -> torch.Tensor:
     x = position_scores.contiguous()
     strides = list(x.stride())
     strides[-2] -= 1
-    return x.as_strided(
-        (*lead, time1, time2), strides, x.storage_offset() + time1 - 1
-    )
+    return x.as_strided((*lead, time1, time2), strides, x.storage_offset() + time1 - 1)
 
 
 class StridedRelPositionAttention(RelPositionMultiHeadedAttention):
     """``RelPositionMultiHeadedAttention`` with a strided shift and in-place scores.
 
     ``zero_triu`` is not supported (ESPnet's Conformer never sets it with this
-    module's callers; ``from_attention`` keeps ESPnet's module then).
+    module's callers; ``convert_in_place`` leaves ESPnet's module as it is then).
     """
 
     @classmethod
-    def from_attention(
+    def convert_in_place(
         cls, attention: RelPositionMultiHeadedAttention
     ) -> RelPositionMultiHeadedAttention:
         """Re-class ``attention`` in place when its configuration allows it."""

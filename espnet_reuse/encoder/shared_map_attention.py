@@ -5,13 +5,13 @@ from typing import Optional
 import torch
 from espnet.nets.pytorch_backend.transformer.attention import MultiHeadedAttention
 
-from espnet_reuse.learned_map import LearnedRelativeMap
+from espnet_reuse.encoder.learned_map import LearnedRelativeMap
 
 
 class SharedMap:
     """The attention probabilities a group uses in one forward.
 
-    A computed group's first layer stores its map in ``attn``; an
+    A computed group's map source stores its map in ``attn``; an
     input-independent group has a ``source`` that makes the map on first use,
     from the batch's length and padding mask. ``ConformerReuseEncoder.forward``
     makes one per group and call, so replicas of the model (``DataParallel``)
@@ -39,7 +39,7 @@ class SharedMapAttention(MultiHeadedAttention):
     ``self.shared_map``; padded keys already carry zero probability there.
     ``.attn`` holds the map it applied, as in every ESPnet attention module, so
     ``calculate_all_attentions`` and attention plots see reuse layers too. In
-    training, attention dropout is drawn once a group (by its first layer), so
+    training, attention dropout is drawn once a group (by its map source), so
     the group's layers apply one tensor and backward stores no copy of it.
     """
 
@@ -49,7 +49,7 @@ class SharedMapAttention(MultiHeadedAttention):
         self.shared_map: Optional[SharedMap] = None
 
     @classmethod
-    def from_attention(cls, attention: MultiHeadedAttention) -> "SharedMapAttention":
+    def with_projections_of(cls, attention: MultiHeadedAttention) -> "SharedMapAttention":
         """Build a reuse module that keeps ``attention``'s V and output projections."""
         module = cls(attention.h, attention.h * attention.d_k, attention.dropout_rate)
         module.linear_v = attention.linear_v
@@ -75,7 +75,7 @@ class SharedMapAttention(MultiHeadedAttention):
         if attn is None:
             raise RuntimeError(
                 "a reuse layer ran without its group's map: run it through "
-                "ConformerReuseEncoder.forward, after its group's first layer"
+                "ConformerReuseEncoder.forward, after its group's map source"
             )
         if attn.size(0) == 1:  # a learned map of an unpadded batch
             attn = attn.expand(n_batch, -1, -1, -1)
@@ -87,7 +87,7 @@ class SharedMapAttention(MultiHeadedAttention):
         self.attn = attn
         v = self.linear_v(value).view(n_batch, time2, self.h, self.d_k).transpose(1, 2)
         if self.training and self.dropout_rate > 0:
-            # one dropout mask for the whole group, drawn by its first layer
+            # one dropout mask for the whole group, drawn by its map source
             if self.shared_map.dropped is None:
                 self.shared_map.dropped = self.dropout(attn)
             attn = self.shared_map.dropped.expand(n_batch, -1, -1, -1)

@@ -2,11 +2,11 @@
 
 import pytest
 
-from espnet_reuse.reuse_groups import (
+from espnet_reuse.encoder.reuse_groups import (
     check_reuse_groups,
     check_trim_points,
-    group_leaders,
     group_starts,
+    map_sources,
 )
 
 
@@ -32,8 +32,8 @@ def test_bad_layouts_are_value_errors_naming_the_key(groups, message):
     assert message in str(error.value)
 
 
-def test_leaders_and_starts():
-    assert group_leaders([1, 3, 2]) == [0, 1, 1, 1, 4, 4]
+def test_map_sources_and_group_starts():
+    assert map_sources([1, 3, 2]) == [0, 1, 1, 1, 4, 4]
     assert group_starts([1, 3, 2]) == [0, 1, 4]
 
 

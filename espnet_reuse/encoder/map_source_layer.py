@@ -1,11 +1,11 @@
-"""The first layer of a reuse group: an ESPnet Conformer layer that shares its map."""
+"""A group's map source: the ESPnet Conformer layer that computes the map its group shares."""
 
 from typing import Optional, Tuple, Union
 
 import torch
 from espnet.nets.pytorch_backend.conformer.encoder_layer import EncoderLayer
 
-from espnet_reuse.shared_map_attention import SharedMap
+from espnet_reuse.encoder.shared_map_attention import SharedMap
 
 LayerInput = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
 

@@ -4,7 +4,14 @@ Each head owns one logit per relative offset ``d = key - query`` in
 ``-max_offset..max_offset``; offsets beyond that range share the logit of the
 nearest edge, so the map is defined for any length (far keys keep a constant
 logit, the way a learned "rest of the context" weight would). The map of a
-batch is ``softmax`` over the unpadded keys, masked like ESPnet's maps.
+batch is ``softmax`` over the unpadded keys, masked like ESPnet's maps:
+``A[h, i, j] = softmax_j(w[h, clamp(j - i, -R, R)])``.
+
+After Wu, Hsieh, Chen, Chi, Lee, "Input-independent Attention Weights Are
+Expressive Enough: A Study of Attention in Self-supervised Audio Transformers"
+(2020): a trainable map per head (their "random synthesizer"), only V projected,
+heads started from fixed patterns. Their maps are absolute (H x T x T); relative
+offsets are used here so that no maximum length exists.
 """
 
 from typing import Optional
@@ -16,7 +23,7 @@ PEAK = 8.0  # logit margin of a pattern's preferred offsets
 
 
 def pattern_logits(pattern: str, max_offset: int) -> torch.Tensor:
-    """Logits (2R+1,) of one fixed pattern of Wu et al. (section 3 of METHOD.md).
+    """Logits (2R+1,) of one fixed pattern of Wu et al. 2020 (input-independent attention).
 
     ``identity``, ``previous`` and ``next`` frame; ``left`` and ``right``
     context (all preceding or following frames alike); ``global`` (uniform).

@@ -13,10 +13,20 @@ EXP = Path("exp/asr_x")
 
 def test_local_cpu_and_single_gpu_run_one_process():
     assert train_command(ARGS, LaunchOptions(ngpu=0), EXP) == [
-        sys.executable, "-m", "espnet_reuse.bin.asr_train", *ARGS,
-        "--ngpu", "0", "--multiprocessing_distributed", "false",
-    ]  # fmt: skip
-    assert train_command(ARGS, LaunchOptions(ngpu=1), EXP)[-3:] == ["1", "--multiprocessing_distributed", "false"]
+        sys.executable,
+        "-m",
+        "espnet_reuse.bin.asr_train",
+        *ARGS,
+        "--ngpu",
+        "0",
+        "--multiprocessing_distributed",
+        "false",
+    ]
+    assert train_command(ARGS, LaunchOptions(ngpu=1), EXP)[-3:] == [
+        "1",
+        "--multiprocessing_distributed",
+        "false",
+    ]
 
 
 def test_local_multi_gpu_uses_espnet_distributed_workers():
@@ -26,8 +36,19 @@ def test_local_multi_gpu_uses_espnet_distributed_workers():
 
 def test_torchrun_single_and_multi_node():
     single = train_command(ARGS, LaunchOptions("torchrun", ngpu=8), EXP)
-    assert single[:5] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
-    assert single[5] == "8" and single[-4:] == ["--ngpu", "1", "--multiprocessing_distributed", "false"]
+    assert single[:5] == [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+    ]
+    assert single[5] == "8" and single[-4:] == [
+        "--ngpu",
+        "1",
+        "--multiprocessing_distributed",
+        "false",
+    ]
     multi = train_command(
         ARGS, LaunchOptions("torchrun", ngpu=4, num_nodes=2, node_rank=1, master_addr="node0"), EXP
     )
@@ -35,15 +56,35 @@ def test_torchrun_single_and_multi_node():
     assert "--nnodes 2 --node_rank 1 --master_addr node0 --master_port 29500" in joined
     assert "--nproc_per_node 4 -m espnet_reuse.bin.asr_train --config conf/x.yaml" in joined
     cpu = train_command(ARGS, LaunchOptions("torchrun", ngpu=0, nproc_per_node=2), EXP)
-    assert cpu[-6:] == ["--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_backend", "gloo"]
+    assert cpu[-6:] == [
+        "--ngpu",
+        "0",
+        "--multiprocessing_distributed",
+        "false",
+        "--dist_backend",
+        "gloo",
+    ]
 
 
 def test_slurm_uses_srun_and_espnets_launcher():
     command = train_command(ARGS, LaunchOptions("slurm", ngpu=4, num_nodes=3), EXP)
-    assert command[:7] == ["srun", "--nodes", "3", "--ntasks-per-node", "1", "--export=ALL", sys.executable]
+    assert command[:7] == [
+        "srun",
+        "--nodes",
+        "3",
+        "--ntasks-per-node",
+        "1",
+        "--export=ALL",
+        sys.executable,
+    ]
     assert command[-8:-2] == [
-        "--ngpu", "4", "--multiprocessing_distributed", "true", "--dist_launcher", "slurm",
-    ]  # fmt: skip
+        "--ngpu",
+        "4",
+        "--multiprocessing_distributed",
+        "true",
+        "--dist_launcher",
+        "slurm",
+    ]
     assert command[-1].startswith(f"file://{EXP.absolute()}/.dist_init_")
 
 

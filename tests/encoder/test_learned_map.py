@@ -3,10 +3,11 @@
 import pytest
 import torch
 
-from conftest import SMALL_CONFORMER
-from espnet_reuse.conformer_reuse_encoder import ConformerReuseEncoder
-from espnet_reuse.learned_map import PATTERNS, LearnedRelativeMap
-from espnet_reuse.shared_map_attention import SharedMapAttention
+from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
+from espnet_reuse.encoder.learned_map import PATTERNS, LearnedRelativeMap
+from espnet_reuse.encoder.shared_map_attention import SharedMapAttention
+
+from helpers import SMALL_CONFORMER
 
 
 def test_pattern_initialisation_gives_the_paper_patterns():

@@ -11,13 +11,13 @@ from espnet.nets.pytorch_backend.transformer.attention import (
 )
 from espnet.nets.pytorch_backend.transformer.embedding import RelPositionalEncoding
 
-from espnet_reuse.rel_position_attention import StridedRelPositionAttention, rel_shift
+from espnet_reuse.encoder.rel_position_attention import StridedRelPositionAttention, rel_shift
 
 
 def attention_pair(dropout_rate: float = 0.0):
     torch.manual_seed(0)
     espnet = RelPositionMultiHeadedAttention(4, 32, dropout_rate)
-    strided = StridedRelPositionAttention.from_attention(copy.deepcopy(espnet))
+    strided = StridedRelPositionAttention.convert_in_place(copy.deepcopy(espnet))
     assert type(strided) is StridedRelPositionAttention
     return espnet, strided
 
@@ -81,5 +81,11 @@ def test_bfloat16_autocast_matches_espnet():
 def test_other_attention_kinds_are_left_alone():
     legacy = LegacyRelPositionMultiHeadedAttention(4, 32, 0.0)
     zero_triu = RelPositionMultiHeadedAttention(4, 32, 0.0, zero_triu=True)
-    assert type(StridedRelPositionAttention.from_attention(legacy)) is LegacyRelPositionMultiHeadedAttention
-    assert type(StridedRelPositionAttention.from_attention(zero_triu)) is RelPositionMultiHeadedAttention
+    assert (
+        type(StridedRelPositionAttention.convert_in_place(legacy))
+        is LegacyRelPositionMultiHeadedAttention
+    )
+    assert (
+        type(StridedRelPositionAttention.convert_in_place(zero_triu))
+        is RelPositionMultiHeadedAttention
+    )

@@ -1,8 +1,8 @@
 """Validation and bookkeeping of ``reuse_groups`` layouts.
 
 A layout is a list of positive group sizes that sums to ``num_blocks``. The first
-layer of each group computes its attention probabilities ("leader"); the other
-layers of the group ("followers") reuse them.
+layer of each group, its *map source*, computes its attention probabilities; the
+other layers of the group, its *reuse layers*, apply them.
 """
 
 from typing import Any, List, Sequence
@@ -16,14 +16,10 @@ def check_reuse_groups(reuse_groups: Any, num_blocks: int) -> List[int]:
     if reuse_groups is None:
         return [1] * num_blocks
     if not isinstance(reuse_groups, (list, tuple)):
-        raise ValueError(
-            f"reuse_groups must be a list of group sizes, got {reuse_groups!r}"
-        )
+        raise ValueError(f"reuse_groups must be a list of group sizes, got {reuse_groups!r}")
     for size in reuse_groups:
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise ValueError(
-                f"reuse_groups must hold positive integers, got {list(reuse_groups)}"
-            )
+            raise ValueError(f"reuse_groups must hold positive integers, got {list(reuse_groups)}")
     if sum(reuse_groups) != num_blocks:
         raise ValueError(
             f"reuse_groups {list(reuse_groups)} sums to {sum(reuse_groups)}, "
@@ -32,19 +28,19 @@ def check_reuse_groups(reuse_groups: Any, num_blocks: int) -> List[int]:
     return list(reuse_groups)
 
 
-def group_leaders(reuse_groups: Sequence[int]) -> List[int]:
-    """Index of the layer that computes the map used by each layer."""
-    leaders: List[int] = []
+def map_sources(reuse_groups: Sequence[int]) -> List[int]:
+    """For each layer, the index of its group's map source (the layer whose map it uses)."""
+    sources: List[int] = []
     start = 0
     for size in reuse_groups:
-        leaders.extend([start] * size)
+        sources.extend([start] * size)
         start += size
-    return leaders
+    return sources
 
 
 def group_starts(reuse_groups: Sequence[int]) -> List[int]:
-    """Index of the first layer of each group."""
-    return sorted(set(group_leaders(reuse_groups)))
+    """Index of each group's map source (its first layer)."""
+    return sorted(set(map_sources(reuse_groups)))
 
 
 def check_trim_points(
@@ -66,4 +62,3 @@ def check_trim_points(
             f"which fall inside a group of reuse_groups {list(reuse_groups)}; "
             "start a new group after each intermediate-CTC layer"
         )
-

@@ -1,0 +1,125 @@
+"""Batch-invariant encoding: padding in a batch must not change any utterance's output.
+
+ESPnet's Conformer lets padding leak in two places:
+
+- **Lengths.** ``Conv2dSubsampling`` derives its output mask by slicing the padded
+  input mask (``mask[:, :, :-2:2][:, :, :-2:2]``), so a shorter utterance in a
+  padded batch keeps up to 2 more frames than when encoded alone; they are made
+  from padding and attended to as valid keys.
+- **Convolution.** The convolution module never masks, so its depthwise
+  convolution mixes padded frames into the last frames of every shorter utterance.
+
+``mask_padding(encoder)`` fixes both with hooks, without touching parameters:
+the subsampling's output mask is rebuilt from each utterance's true length (its
+convolutions' length arithmetic), and the input of every depthwise convolution
+is zeroed at padded frames, as wenet and icefall mask their convolution modules.
+An unpadded batch is unchanged, bit for bit. BatchNorm in training still takes
+statistics over all frames, padded ones included.
+"""
+
+from typing import List, Optional, Tuple
+
+import torch
+from torch.utils.hooks import RemovableHandle
+
+
+def subsampled_lengths(embed: torch.nn.Module, lengths: torch.Tensor) -> torch.Tensor:
+    """Frames each utterance has after ``embed`` when encoded alone.
+
+    Applies ``L' = (L + 2p - d (k - 1) - 1) // s + 1`` for the time axis of every
+    convolution of ``embed`` in order (ESPnet's convolutional subsamplings put
+    time first in their kernels); an embedding without convolutions keeps ``L``.
+    """
+    for module in embed.modules():
+        if isinstance(module, (torch.nn.Conv1d, torch.nn.Conv2d)):
+            kernel, stride = module.kernel_size[0], module.stride[0]
+            padding, dilation = module.padding[0], module.dilation[0]
+            lengths = (lengths + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    return lengths
+
+
+def _true_length_mask(embed, inputs, output):
+    """Forward hook of ``embed``: its output mask from the true lengths."""
+    if len(inputs) < 2 or inputs[1] is None or not isinstance(output, tuple):
+        return output
+    x, mask = output
+    frames = (x[0] if isinstance(x, tuple) else x).size(1)
+    lengths = subsampled_lengths(embed, inputs[1].sum(dim=-1).squeeze(-1)).clamp(0, frames)
+    positions = torch.arange(frames, device=mask.device)
+    return x, (positions[None, :] < lengths[:, None]).unsqueeze(1)
+
+
+def _keep_layer_mask(layer, inputs):
+    """Forward pre-hook of a layer: hand its (B, 1, T) mask to its depthwise convolution."""
+    mask = inputs[1] if len(inputs) > 1 else None
+    layer.conv_module.depthwise_conv.padding_mask = mask
+
+
+def _drop_layer_mask(layer, inputs, output):
+    layer.conv_module.depthwise_conv.padding_mask = None
+
+
+def _zero_padded_frames(conv, inputs):
+    """Forward pre-hook of a depthwise convolution: zero its (B, C, T) input at padding."""
+    mask: Optional[torch.Tensor] = getattr(conv, "padding_mask", None)
+    x = inputs[0]
+    if mask is None or mask.size(-1) != x.size(-1):
+        return None
+    return (x.masked_fill(~mask, 0.0),) + tuple(inputs[1:])
+
+
+def mask_padding(encoder: torch.nn.Module) -> List[RemovableHandle]:
+    """Make an ESPnet Conformer-style encoder batch-invariant, in place.
+
+    Works on ``conformer`` and ``conformer_reuse`` (any encoder with ``embed``
+    and ``encoders`` whose layers hold a ``conv_module``). Returns the hook
+    handles; ``handle.remove()`` restores ESPnet's behaviour.
+    """
+    handles = [encoder.embed.register_forward_hook(_true_length_mask)]
+    for layer in encoder.encoders:
+        if getattr(layer, "conv_module", None) is None:
+            continue
+        handles += [
+            layer.register_forward_pre_hook(_keep_layer_mask),
+            layer.register_forward_hook(_drop_layer_mask),
+            layer.conv_module.depthwise_conv.register_forward_pre_hook(_zero_padded_frames),
+        ]
+    return handles
+
+
+def features_one_by_one(
+    model: torch.nn.Module, speech: torch.Tensor, lengths: torch.Tensor
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The frontend features of each utterance computed alone, zero-padded.
+
+    A batched STFT (``center=True``) reflects the *batch* at its end, so the last
+    frames of a shorter utterance see padding instead of its own reflection.
+    """
+    feats = [
+        model._extract_feats(speech[i : i + 1, : int(n)], lengths[i : i + 1])
+        for i, n in enumerate(lengths)
+    ]
+    feat_lengths = torch.cat([f[1] for f in feats])
+    padded = speech.new_zeros(len(feats), int(feat_lengths.max()), *feats[0][0].shape[2:])
+    for i, (f, n) in enumerate(feats):
+        padded[i, : int(n)] = f[0, : int(n)]
+    return padded, feat_lengths
+
+
+def encode_batch(
+    model: torch.nn.Module, speech: torch.Tensor, lengths: torch.Tensor
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``model.encode`` (ESPnet's ASR model) with features made one utterance at a time.
+
+    With ``mask_padding(model.encoder)`` applied, each utterance's encoder output
+    and length equal those of encoding it alone, to float tolerance.
+    """
+    if model.frontend is None:
+        return model.encode(speech, lengths)
+    feats, feat_lengths = features_one_by_one(model, speech, lengths)
+    frontend = model.frontend
+    model.frontend = None  # ESPnet's encode then takes the features as they are
+    try:
+        return model.encode(feats, feat_lengths)
+    finally:
+        model.frontend = frontend

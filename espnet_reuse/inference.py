@@ -1,0 +1,124 @@
+"""Batched inference with trained ESPnet ASR models: loading, batching, encoding, CTC search.
+
+The core that the recipe's decoding, the attention analysis and the benchmarks
+share. Every batch is encoded batch-invariantly (``espnet_reuse.encoder.padding``): an
+utterance gets the same encoder output, hence the same hypothesis, whichever
+utterances share its batch.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+import yaml
+from espnet.nets.pytorch_backend.nets_utils import pad_list
+
+from espnet_reuse.encoder.padding import encode_batch, mask_padding
+
+
+@dataclass
+class Hypothesis:
+    """One decoded utterance."""
+
+    token_ids: List[int]
+    score: float
+    tokens: Optional[List[str]] = None
+
+
+def load_asr_model(config_file: Path, model_file: Path, device: str) -> torch.nn.Module:
+    """Build an ESPnet ASR model, load its weights with ``strict=True``, mask padding.
+
+    The encoder gets ``mask_padding`` (true-length masks, masked depthwise
+    convolutions): parameters are untouched and an unpadded batch is encoded
+    exactly as ESPnet encodes it.
+    """
+    import espnet_reuse.registration as registration
+
+    registration.register()
+    from espnet2.tasks.asr import ASRTask
+
+    model, _ = ASRTask.build_model_from_file(config_file, None, device)
+    state_dict = torch.load(model_file, map_location=device, weights_only=False)
+    model.load_state_dict(state_dict, strict=True)
+    if not getattr(model.encoder, "mask_padding", False):  # else it masks already
+        mask_padding(model.encoder)
+    return model.eval()
+
+
+def tokens_to_text(config_file: Path) -> Callable[[List[str]], str]:
+    """Tokens to text as ESPnet's ``Speech2Text`` does, with the experiment's tokenizer."""
+    from espnet2.text.build_tokenizer import build_tokenizer
+
+    config = yaml.safe_load(Path(config_file).read_text())
+    token_type = config.get("token_type") or "char"
+    return build_tokenizer(token_type, bpemodel=config.get("bpemodel")).tokens2text
+
+
+def greedy_search(
+    log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0
+) -> List[Hypothesis]:
+    """Arg-max CTC decoding of a padded batch (B, T, V)."""
+    best_scores, best = log_probs.max(dim=-1)
+    valid = torch.arange(best.size(1), device=best.device)[None, :] < lengths[:, None]
+    previous = torch.nn.functional.pad(best[:, :-1], (1, 0), value=blank)
+    keep = valid & (best != blank) & (best != previous)
+    scores = (best_scores * valid).sum(dim=1)
+    return [Hypothesis(best[b][keep[b]].tolist(), float(scores[b])) for b in range(best.size(0))]
+
+
+class PrefixBeamSearch:
+    """CTC prefix beam search without LM (flashlight through torchaudio).
+
+    Hypotheses that reach the same prefix are merged by adding their
+    probabilities (``log_add``), as prefix beam search requires. With a
+    ``lexicon`` file (``word token token ...`` lines) only its words are output.
+    """
+
+    def __init__(
+        self, token_list: Sequence[str], beam_size: int, lexicon: Optional[Path] = None
+    ) -> None:
+        from torchaudio.models.decoder import ctc_decoder
+
+        self._decoder = ctc_decoder(
+            lexicon=str(lexicon) if lexicon else None,
+            tokens=list(token_list),
+            lm=None,
+            beam_size=beam_size,
+            blank_token=token_list[0],
+            sil_token=token_list[0],
+            unk_word=token_list[1],
+            log_add=True,
+        )
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> List[Hypothesis]:
+        results = self._decoder(log_probs.float().cpu(), lengths.int().cpu())
+        return [Hypothesis(r[0].tokens.tolist(), float(r[0].score)) for r in results]
+
+
+def length_sorted_batches(lengths: Dict[str, int], batch_size: int) -> List[List[str]]:
+    """Utterance ids in batches, longest first (little padding)."""
+    ordered = sorted(lengths, key=lambda u: -lengths[u])
+    return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
+
+
+def load_batch(wav: Dict[str, str], utts: List[str]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Zero-padded waveforms (B, samples) and their lengths."""
+    import soundfile
+
+    audio = [torch.from_numpy(soundfile.read(wav[u], dtype="float32")[0]) for u in utts]
+    return pad_list(audio, 0.0), torch.tensor([len(a) for a in audio])
+
+
+def encoded_batches(
+    model: torch.nn.Module,
+    wav: Dict[str, str],
+    lengths: Dict[str, int],
+    batch_size: int,
+    device: str,
+) -> Iterator[Tuple[List[str], torch.Tensor, torch.Tensor]]:
+    """``(utterance ids, encoder output, output lengths)`` of length-sorted batches."""
+    for utts in length_sorted_batches(lengths, batch_size):
+        speech, speech_lengths = load_batch(wav, utts)
+        enc, enc_lengths = encode_batch(model, speech.to(device), speech_lengths.to(device))
+        yield utts, enc, enc_lengths

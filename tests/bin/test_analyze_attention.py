@@ -1,0 +1,128 @@
+"""The attention analysis tool end to end on a tiny, untrained model."""
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from espnet_reuse.kaldi_data import DataError
+from espnet_reuse.recipe.espnet_commands import flags
+from espnet_reuse.recipe.format_data import format_data_dir
+from espnet_reuse.recipe.librispeech import prepare
+
+from helpers import TINY_REUSE_CONFIG, write_model
+from tiny_corpus import PHONES, write_ctm, write_librispeech_tree, write_tiny_corpus
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    """An untrained tiny reuse model saved as an ESPnet experiment, and data."""
+    root = tmp_path_factory.mktemp("analysis")
+    write_model(write_tiny_corpus(root / "tokens"), TINY_REUSE_CONFIG, root / "exp")
+    tree = write_librispeech_tree(root / "corpus", {"dev-clean": (2, 4)})
+    prepare(tree, None, root / "data")
+    format_data_dir(root / "data" / "dev_clean", root / "dump", nj=1)
+    write_ctm(root / "dump", root / "ali.ctm")
+    return root
+
+
+def analyze(experiment, **options):
+    """``bin/analyze_attention`` on the experiment and its data, with ``options``."""
+    from espnet_reuse.bin.analyze_attention import main
+
+    exp = experiment / "exp"
+    data = {"data_dir": experiment / "dump"}
+    main(
+        flags(
+            {
+                "asr_train_config": exp / "config.yaml",
+                "asr_model_file": exp / "model.pth",
+                **data,
+                **options,
+            }
+        )
+    )
+
+
+def test_analysis_writes_summary_and_figures(experiment):
+    out = experiment / "analysis"
+    analyze(
+        experiment,
+        alignments=experiment / "ali.ctm",
+        probe_train_dir=experiment / "dump",
+        probe_train_alignments=experiment / "ali.ctm",
+        max_range=4,
+        prune_steps=2,
+        target_maps=2,
+        batch_size=3,
+        out_dir=out,
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["utterances"] == 8 and summary["reuse_groups"] == [1, 2]
+    assert len(summary["cad"]["curves"]) == 3 and len(summary["cad"]["curves"][0]) == 5
+    assert summary["phones"] == PHONES
+    assert len(summary["par"]) == 3 and len(summary["par"][0]) == 3
+    assert len(summary["probing_accuracy"]) == 3
+    assert set(summary["pruning_wer"]) == {"globalness", "verticality", "diagonality", "random"}
+    assert [p[0] for p in summary["pruning_wer"]["random"]] == [0, 3, 6]
+    assert sum(summary["suggested_layout"]["reuse_groups"]) == 3
+    # layers 2 and 3 share one map: their divergence is zero
+    assert summary["js_divergence"][1][2] == pytest.approx(0.0, abs=1e-6)
+    for name in (
+        "cad",
+        "head_metrics",
+        "js_divergence",
+        "phoneme_attention_relationship",
+        "phoneme_relation_map",
+        "probing",
+        "pruning",
+    ):
+        assert (out / f"{name}.png").stat().st_size > 5000, name
+    assert len(list(out.glob("attention_maps_*.png"))) == 2
+
+
+def test_missing_alignment_is_an_error(experiment, tmp_path):
+    ctm = tmp_path / "partial.ctm"
+    lines = (experiment / "ali.ctm").read_text().splitlines()
+    dropped = lines[-1].split()[0]
+    ctm.write_text("".join(f"{line}\n" for line in lines if not line.startswith(dropped)))
+    with pytest.raises(DataError, match=f"no alignment for utterance '{dropped}'"):
+        analyze(experiment, alignments=ctm, prune_steps=0, out_dir=tmp_path / "out")
+
+
+def test_convert_to_learned_maps_from_measured_profiles(experiment, tmp_path):
+    from espnet2.tasks.asr import ASRTask
+
+    from espnet_reuse.bin.convert_checkpoint import main as convert
+
+    exp = experiment / "exp"
+    analyze(experiment, prune_steps=0, max_offset=8, out_dir=tmp_path / "analysis")
+
+    def convert_with_profiles(config, out_dir):
+        options = {
+            "config": config,
+            "model": exp / "model.pth",
+            "learned_map_groups": 1,
+            "learned_map_profiles": tmp_path / "analysis" / "summary.json",
+            "out_dir": out_dir,
+        }
+        convert([*flags(options), "--reuse_groups", "1", "2"])
+
+    with pytest.raises(ValueError, match="learned_map_max_offset is 64"):
+        convert_with_profiles(exp / "config.yaml", tmp_path / "bad")
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    config["encoder_conf"]["learned_map_max_offset"] = 8
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    convert_with_profiles(tmp_path / "config.yaml", tmp_path / "converted")
+    model, _ = ASRTask.build_model_from_file(tmp_path / "converted" / "config.yaml", None, "cpu")
+    state = torch.load(tmp_path / "converted" / "model.pth")
+    model.load_state_dict(state, strict=True)
+    assert "encoder.encoders.1.self_attn.linear_q.weight" not in state
+    profile = torch.tensor(
+        json.loads((tmp_path / "analysis" / "summary.json").read_text())["offset_profile"][
+            "per_layer_head"
+        ]
+    )[1]
+    expected = (profile / profile.sum(-1, keepdim=True)).clamp_min(1e-6).log()
+    assert torch.allclose(state["encoder.learned_maps.1.logits"], expected)

@@ -1,0 +1,35 @@
+"""``bin/benchmark_decoding``: every decoder's time and WER, batched rows equal to batch 1."""
+
+from helpers import TINY_REUSE_CONFIG, write_model
+
+
+def test_benchmark_decoding_prints_speed_and_wer_of_every_decoder(varied_data, tmp_path, capsys):
+    from espnet_reuse.bin.benchmark_decoding import main
+
+    corpus, data_dir, _, _ = varied_data
+    exp = write_model(corpus, TINY_REUSE_CONFIG, tmp_path / "exp")
+    main(
+        [
+            "--asr_train_config",
+            str(exp / "config.yaml"),
+            "--asr_model_file",
+            str(exp / "model.pth"),
+            "--data_dir",
+            str(data_dir),
+            "--max_utts",
+            "0",
+            "--batch_size",
+            "4",
+            "--beam_size",
+            "3",
+        ]
+    )
+    rows = {
+        line.split("|")[1]: line.split("|")[2:-1]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("|")
+    }
+    assert rows["greedy (batch 4)"][3] == "yes" and rows["prefix beam 3 (batch 4)"][3] == "yes"
+    assert rows["greedy (batch 1)"][3] == "-"
+    assert float(rows["ESPnet Speech2Text, ctc_weight 1.0, beam 3 (batch 1)"][2]) >= 0
+    assert rows["encoder only (batch 4)"][2] == "-"

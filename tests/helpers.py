@@ -1,0 +1,69 @@
+"""Shared test helpers: a small Conformer, tiny ESPnet configs and untrained experiments."""
+
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+import yaml
+
+from espnet_reuse.recipe.espnet_commands import flags
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = Path(__file__).parent / "conf"
+TINY_CONFIG = CONF / "tiny_ctc.yaml"
+TINY_REUSE_CONFIG = CONF / "tiny_ctc_reuse.yaml"
+
+SMALL_CONFORMER = dict(
+    input_size=20,
+    output_size=32,
+    attention_heads=4,
+    linear_units=48,
+    num_blocks=4,
+    dropout_rate=0.0,
+    positional_dropout_rate=0.0,
+    macaron_style=True,
+    rel_pos_type="latest",
+    cnn_module_kernel=7,
+)
+
+
+def train_args(
+    corpus: Dict[str, Path], output_dir: Path, config: Path = TINY_REUSE_CONFIG
+) -> List[str]:
+    """``asr_train`` options for one epoch on a tiny corpus (``tiny_corpus.write_tiny_corpus``)."""
+    data = [
+        (f"{split}_data_path_and_name_and_type", f"{corpus[key]},{name},{kind}")
+        for split in ("train", "valid")
+        for key, name, kind in (("wav_scp", "speech", "sound"), ("text", "text", "text"))
+    ]
+    return flags(
+        [
+            ("config", config),
+            ("token_type", "char"),
+            ("token_list", corpus["token_list"]),
+            *data,
+            ("train_shape_file", corpus["wav_scp"]),
+            ("valid_shape_file", corpus["wav_scp"]),
+            ("batch_type", "unsorted"),
+            ("batch_size", 3),
+            ("max_epoch", 1),
+            ("num_workers", 0),
+            ("ngpu", 0),
+            ("output_dir", output_dir),
+        ]
+    )
+
+
+def write_model(corpus: Dict[str, Path], config: Path, out_dir: Path) -> Path:
+    """An untrained ESPnet ASR experiment of ``config``: ``config.yaml`` and ``model.pth``."""
+    from espnet2.tasks.asr import ASRTask
+
+    from espnet_reuse.bin.asr_train import get_parser
+
+    args = get_parser().parse_args(train_args(corpus, out_dir, config))
+    torch.manual_seed(0)
+    model = ASRTask.build_model(args)
+    out_dir.mkdir(parents=True)
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(vars(args)))
+    torch.save(model.state_dict(), out_dir / "model.pth")
+    return out_dir

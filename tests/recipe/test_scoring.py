@@ -1,0 +1,25 @@
+"""Stage 13: scoring a decoding directory into ESPnet's result files."""
+
+import pytest
+
+from espnet_reuse.kaldi_data import DataError
+from espnet_reuse.recipe.scoring import score_decode_dir
+
+
+def test_score_decode_dir_writes_result_files(tmp_path):
+    decode = tmp_path / "decode_x" / "test_clean"
+    decode.mkdir(parents=True)
+    (decode / "text").write_text("u1 THE CAT SAT\nu2 A DOG\n")
+    (decode / "token").write_text("u1 ▁THE ▁CAT ▁SAT\nu2 ▁A ▁DOG\n")
+    ref = tmp_path / "ref"
+    ref.write_text("u1 THE CAT SAT\nu2 A BIG DOG\n")
+    results = score_decode_dir(decode, ref, lambda t: ["▁" + w for w in t.split()])
+    assert results["wer"].deletions == 1 and results["wer"].words == 6
+    assert results["ter"].deletions == 1
+    assert results["cer"].words == len("THE CAT SAT") + len("A BIG DOG")
+    report = (decode / "score_wer" / "result.txt").read_text()
+    assert "id: u2" in report and "id: u1" not in report
+    assert "REF: A BIG DOG" in report and "HYP: A *** DOG" in report
+    (decode / "text").write_text("u1 THE CAT SAT\n")
+    with pytest.raises(DataError, match="lacks 1 utterances"):
+        score_decode_dir(decode, ref, None)
