@@ -3,10 +3,15 @@
 # stages 1-13 as in ESPnet's asr.sh (see egs/librispeech_reuse/README.md).
 # With LIBRISPEECH unset (egs/librispeech_reuse/db.sh) it runs the embedded demo:
 # a small espeak-ng corpus and small models, about 25 minutes on 2 CPU cores.
-# Options given on the command line override the defaults below, e.g.
+# Options (asr.sh's names; ./run.sh --help lists them) override the defaults below, e.g.
 #   ./run.sh --stage 11 --stop-stage 13 --ngpu 4
 set -euo pipefail
 cd "$(dirname "$0")"
+for arg in "$@"; do  # help needs no setup: the option parser imports the standard library only
+    case "${arg}" in
+        -h | --help) PYTHONPATH="${PWD}" exec python3 -m espnet_reuse.recipe.options --help ;;
+    esac
+done
 . egs/librispeech_reuse/db.sh
 
 if [ -n "${LIBRISPEECH}" ]; then

@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import torch
 import yaml
 
+from espnet_reuse import espnet_api
 from espnet_reuse.registration import ENCODER_NAME
 
 StateDict = Dict[str, torch.Tensor]
@@ -100,8 +101,6 @@ def convert_experiment(
     Returns the names of the dropped parameters and of the learned maps that
     were initialised.
     """
-    from espnet2.tasks.asr import ASRTask
-
     with open(config_file, encoding="utf-8") as f:
         config = reuse_config(yaml.safe_load(f), reuse_groups, learned_map_groups)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -109,7 +108,7 @@ def convert_experiment(
     with open(new_config_file, "w", encoding="utf-8") as f:
         yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
 
-    model, _ = ASRTask.build_model_from_file(new_config_file, None, "cpu")
+    model, _ = espnet_api.asr_task().build_model_from_file(new_config_file, None, "cpu")
     state_dict = torch.load(model_file, map_location="cpu", weights_only=False)
     initial = {k: v for k, v in model.state_dict().items() if ".learned_maps." in k}
     converted, dropped = select_parameters(state_dict, model.state_dict().keys(), initial)

@@ -12,9 +12,11 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import yaml
-from espnet.nets.pytorch_backend.nets_utils import pad_list
 
+from espnet_reuse import espnet_api
 from espnet_reuse.encoder.padding import encode_batch, mask_padding
+
+SPACE = "<space>"  # ESPnet's word separator in character token lists
 
 
 @dataclass
@@ -33,12 +35,7 @@ def load_asr_model(config_file: Path, model_file: Path, device: str) -> torch.nn
     convolutions): parameters are untouched and an unpadded batch is encoded
     exactly as ESPnet encodes it.
     """
-    import espnet_reuse.registration as registration
-
-    registration.register()
-    from espnet2.tasks.asr import ASRTask
-
-    model, _ = ASRTask.build_model_from_file(config_file, None, device)
+    model, _ = espnet_api.asr_task().build_model_from_file(config_file, None, device)
     state_dict = torch.load(model_file, map_location=device, weights_only=False)
     model.load_state_dict(state_dict, strict=True)
     if not getattr(model.encoder, "mask_padding", False):  # else it masks already
@@ -48,11 +45,9 @@ def load_asr_model(config_file: Path, model_file: Path, device: str) -> torch.nn
 
 def tokens_to_text(config_file: Path) -> Callable[[List[str]], str]:
     """Tokens to text as ESPnet's ``Speech2Text`` does, with the experiment's tokenizer."""
-    from espnet2.text.build_tokenizer import build_tokenizer
-
     config = yaml.safe_load(Path(config_file).read_text())
     token_type = config.get("token_type") or "char"
-    return build_tokenizer(token_type, bpemodel=config.get("bpemodel")).tokens2text
+    return espnet_api.build_tokenizer(token_type, config.get("bpemodel")).tokens2text
 
 
 def greedy_search(
@@ -72,7 +67,9 @@ class PrefixBeamSearch:
 
     Hypotheses that reach the same prefix are merged by adding their
     probabilities (``log_add``), as prefix beam search requires. With a
-    ``lexicon`` file (``word token token ...`` lines) only its words are output.
+    ``lexicon`` file (``word token token ...`` lines) only its words are output;
+    words are separated by ``<space>`` in a character token list, else by blanks
+    (sentencepiece pieces mark word starts themselves).
     """
 
     def __init__(
@@ -80,20 +77,31 @@ class PrefixBeamSearch:
     ) -> None:
         from torchaudio.models.decoder import ctc_decoder
 
+        silence = SPACE if SPACE in token_list else token_list[0]
+        self._silence = list(token_list).index(silence)
         self._decoder = ctc_decoder(
             lexicon=str(lexicon) if lexicon else None,
             tokens=list(token_list),
             lm=None,
             beam_size=beam_size,
             blank_token=token_list[0],
-            sil_token=token_list[0],
+            sil_token=silence,
             unk_word=token_list[1],
             log_add=True,
         )
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> List[Hypothesis]:
         results = self._decoder(log_probs.float().cpu(), lengths.int().cpu())
-        return [Hypothesis(r[0].tokens.tolist(), float(r[0].score)) for r in results]
+        return [Hypothesis(self._strip(r[0].tokens.tolist()), float(r[0].score)) for r in results]
+
+    def _strip(self, ids: List[int]) -> List[int]:
+        """Without the word separators the decoder puts around the sentence."""
+        start, end = 0, len(ids)
+        while start < end and ids[start] == self._silence:
+            start += 1
+        while end > start and ids[end - 1] == self._silence:
+            end -= 1
+        return ids[start:end]
 
 
 def length_sorted_batches(lengths: Dict[str, int], batch_size: int) -> List[List[str]]:
@@ -107,7 +115,7 @@ def load_batch(wav: Dict[str, str], utts: List[str]) -> Tuple[torch.Tensor, torc
     import soundfile
 
     audio = [torch.from_numpy(soundfile.read(wav[u], dtype="float32")[0]) for u in utts]
-    return pad_list(audio, 0.0), torch.tensor([len(a) for a in audio])
+    return espnet_api.pad_list(audio, 0.0), torch.tensor([len(a) for a in audio])
 
 
 def encoded_batches(

@@ -113,3 +113,17 @@ def test_greedy_hypotheses_do_not_depend_on_the_batch(varied_data, tmp_path):
     alone = hypotheses(1)
     assert any(alone.values())  # an untrained model still says something
     assert hypotheses(len(wav)) == alone == hypotheses(2)
+
+
+def test_lexicon_beam_with_characters_separates_words_by_space(tmp_path):
+    chars = ["<blank>", "<unk>", "<space>", "A", "C", "D", "G", "O", "T", "<sos/eos>"]
+    path = ["C", "A", "T", "<space>", "D", "O", "G"]
+    probs = torch.full((len(path), len(chars)), 1e-3)
+    for t, token in enumerate(path):
+        probs[t, chars.index(token)] = 0.9
+    probs[5, chars.index("A")] = 0.95  # "DAG" is likelier, but not a word
+    log_probs = (probs / probs.sum(-1, keepdim=True)).log()[None]
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("CAT C A T\nDOG D O G\n")
+    hyp = PrefixBeamSearch(chars, beam_size=8, lexicon=lexicon)(log_probs, torch.tensor([7]))[0]
+    assert [chars[i] for i in hyp.token_ids] == path

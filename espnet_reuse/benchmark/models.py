@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
 import torch
-from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 
 from espnet_reuse.convert import select_parameters
 from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
 from espnet_reuse.encoder.rel_position_attention import StridedRelPositionAttention
 from espnet_reuse.encoder.reuse_groups import check_reuse_groups, map_sources
+from espnet_reuse.espnet_api import ConformerEncoder
 
 CONFORMER_M = dict(
     output_size=256,

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import List, Optional
 
 import torch
-from espnet2.utils.types import str2bool
 
 from espnet_reuse.benchmark.measure import (
     cpu_peak_memory,
@@ -28,6 +27,7 @@ from espnet_reuse.benchmark.measure import (
 )
 from espnet_reuse.benchmark.models import CONFORMER_M, build_models
 from espnet_reuse.benchmark.report import BASELINE, Case, markdown, plot_speedup, to_json
+from espnet_reuse.espnet_api import str2bool
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

@@ -21,6 +21,7 @@ from typing import Callable, Dict, List, Optional
 import jiwer
 import torch
 
+from espnet_reuse import espnet_api
 from espnet_reuse.inference import (
     PrefixBeamSearch,
     encoded_batches,
@@ -80,9 +81,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
         batched("greedy", greedy_search, batch_size)
         batched(f"prefix beam {args.beam_size}", beam, batch_size)
 
-    from espnet_reuse.bin.asr_inference import Speech2Text
-
-    speech2text = Speech2Text(
+    speech2text = espnet_api.speech2text()(
         str(args.asr_train_config),
         str(args.asr_model_file),
         device="cpu",

@@ -4,8 +4,6 @@ import inspect
 from typing import Any, List, Optional, Tuple, Union
 
 import torch
-from espnet2.asr.ctc import CTC
-from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 from typeguard import typechecked
 
 from espnet_reuse.encoder.learned_map import LearnedRelativeMap
@@ -18,6 +16,7 @@ from espnet_reuse.encoder.reuse_groups import (
     map_sources,
 )
 from espnet_reuse.encoder.shared_map_attention import SharedMap, SharedMapAttention
+from espnet_reuse.espnet_api import CTC, ConformerEncoder
 
 _CONFORMER_ARGS = [
     name for name in inspect.signature(ConformerEncoder.__init__).parameters if name != "self"

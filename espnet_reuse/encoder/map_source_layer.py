@@ -3,9 +3,9 @@
 from typing import Optional, Tuple, Union
 
 import torch
-from espnet.nets.pytorch_backend.conformer.encoder_layer import EncoderLayer
 
 from espnet_reuse.encoder.shared_map_attention import SharedMap
+from espnet_reuse.espnet_api import EncoderLayer
 
 LayerInput = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
 

@@ -14,9 +14,8 @@ import math
 from typing import Optional
 
 import torch
-from espnet.nets.pytorch_backend.transformer.attention import (
-    RelPositionMultiHeadedAttention,
-)
+
+from espnet_reuse.espnet_api import RelPositionMultiHeadedAttention
 
 
 def rel_shift(position_scores: torch.Tensor) -> torch.Tensor:

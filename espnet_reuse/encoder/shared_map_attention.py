@@ -3,9 +3,9 @@
 from typing import Optional
 
 import torch
-from espnet.nets.pytorch_backend.transformer.attention import MultiHeadedAttention
 
 from espnet_reuse.encoder.learned_map import LearnedRelativeMap
+from espnet_reuse.espnet_api import MultiHeadedAttention
 
 
 class SharedMap:

@@ -21,6 +21,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import yaml
+from tqdm import tqdm
 
 from espnet_reuse.inference import (
     Hypothesis,
@@ -34,6 +35,7 @@ from espnet_reuse.kaldi_data import read_num_samples, read_table, write_table
 
 DECODERS = ("greedy", "prefix_beam")
 RTF_FILE = "rtf.json"
+SHARD_UTTS = 100  # utterances a decoding shard at most: the progress bar's step
 
 
 @dataclass
@@ -46,13 +48,19 @@ class DecodeConfig:
     lexicon: bool = False
 
     @classmethod
-    def from_yaml(cls, path: Optional[Path]) -> "DecodeConfig":
-        """Read a config; unknown keys and decoders are errors naming them."""
-        values = yaml.safe_load(path.read_text()) if path else {}
-        unknown = set(values or {}) - set(cls.__dataclass_fields__)
+    def from_yaml(cls, path: Optional[Path], overrides: str = "") -> "DecodeConfig":
+        """Read a config, then ``overrides`` (``"--beam_size 20 --batch_size 1"``, as
+        ``asr.sh --inference_args``); unknown keys and decoders are errors naming them."""
+        values = (yaml.safe_load(path.read_text()) if path else None) or {}
+        words = overrides.split()
+        if len(words) % 2 or any(not w.startswith("--") for w in words[::2]):
+            raise ValueError(f"inference_args must be '--key value' pairs, got {overrides!r}")
+        for key, value in zip(words[::2], words[1::2]):
+            values[key[2:]] = yaml.safe_load(value)
+        unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
-        config = cls(**(values or {}))
+        config = cls(**values)
         if config.decoder not in DECODERS:
             raise ValueError(f"{path}: decoder must be one of {DECODERS}")
         if config.lexicon and config.decoder != "prefix_beam":
@@ -107,7 +115,7 @@ def decode_tasks(
     tasks: Sequence[DecodeTask],
     config_file: Path,
     model_file: Path,
-    ngpu: int = 0,
+    gpu_inference: bool = False,
     nj: int = 1,
     fs: int = 16000,
     lexicon: Optional[Path] = None,
@@ -116,32 +124,42 @@ def decode_tasks(
 
     ``lexicon`` serves the tasks whose config asks for ``lexicon: true``.
 
-    On CPU, ``nj`` worker processes load the model once and split every task's
-    utterances; with ``ngpu`` > 0 one process decodes on the GPU. RTF is
+    Every task's utterances are split into shards of at most ``SHARD_UTTS``
+    (a progress bar counts them); on CPU, ``nj`` worker processes load the model
+    once and share the shards; with ``gpu_inference`` one process decodes on the GPU.
+    Decoding is batch-invariant, so the split changes no result. RTF is
     decoding time (model and search, audio reading included, model loading
     excluded) summed over workers, divided by the audio duration.
     """
     shards, owners = [], []
-    jobs = 1 if ngpu > 0 else max(1, nj)
+    jobs = 1 if gpu_inference else max(1, nj)
     for idx, task in enumerate(tasks):
         wav = read_table(task.data_dir / "wav.scp")
         lengths = read_num_samples(task.data_dir)
-        for part in np.array_split(np.array(sorted(lengths)), min(jobs, len(lengths))):
+        pieces = min(len(lengths), max(jobs, math.ceil(len(lengths) / SHARD_UTTS)))
+        for part in np.array_split(np.array(sorted(lengths)), pieces):
             shards.append(
                 (task.decode, {u: wav[u] for u in part}, {u: lengths[u] for u in part}, lexicon)
             )
             owners.append(idx)
-    if ngpu > 0:
-        _load_worker_model(config_file, model_file, "cuda", 1)
-        results = [_decode_shard(shard) for shard in shards]
-    else:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(
-            jobs,
-            initializer=_load_worker_model,
-            initargs=(config_file, model_file, "cpu", threads),
-        ) as pool:
-            results = list(pool.map(_decode_shard, shards))
+    progress = tqdm(total=sum(len(shard[2]) for shard in shards), desc="decoding", unit="utt")
+
+    def counted(result):
+        progress.update(len(result[0]))
+        return result
+
+    with progress:
+        if gpu_inference:
+            _load_worker_model(config_file, model_file, "cuda", 1)
+            results = [counted(_decode_shard(shard)) for shard in shards]
+        else:
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            with ProcessPoolExecutor(
+                jobs,
+                initializer=_load_worker_model,
+                initargs=(config_file, model_file, "cpu", threads),
+            ) as pool:
+                results = [counted(result) for result in pool.map(_decode_shard, shards)]
     rtfs = []
     to_text = tokens_to_text(config_file)
     for idx, task in enumerate(tasks):
@@ -155,7 +173,7 @@ def decode_tasks(
         _write_outputs(task.out_dir, hyps, to_text)
         audio_seconds = samples / fs
         rtf = seconds / audio_seconds if audio_seconds else math.nan
-        device = "cuda" if ngpu > 0 else f"cpu, {owners.count(idx)} jobs"
+        device = "cuda" if gpu_inference else f"cpu, {owners.count(idx)} jobs"
         timing = {
             "rtf": rtf,
             "decode_seconds": seconds,

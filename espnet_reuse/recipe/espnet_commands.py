@@ -15,6 +15,7 @@ Launchers (``--launcher``):
 import logging
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import uuid
@@ -24,6 +25,20 @@ from typing import Iterable, List, Mapping, Optional, Tuple, Union
 
 LAUNCHERS = ("local", "torchrun", "slurm")
 TRAIN_MODULE = "espnet_reuse.bin.asr_train"
+
+
+class StageFailed(RuntimeError):
+    """An ESPnet process of a stage failed; the message says how and where to look."""
+
+
+def describe_exit(code: int) -> str:
+    """``exited with status 1``, or ``was killed by SIGKILL`` for a negative code."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
 
 
 @dataclass
@@ -116,7 +131,12 @@ def printable(command: List[str]) -> str:
 
 
 def epoch_summary(line: str) -> Optional[str]:
-    """A short progress line from ESPnet's ``Nepoch results:`` log line, else None."""
+    """A short progress line from ESPnet's ``Nepoch results:`` line (losses) or
+    ``N/Mepoch started`` line (ESPnet's estimate of the time left), else None."""
+    started = re.search(r"(\d+)/(\d+)epoch started\. Estimated time to finish: (.+)$", line)
+    if started:
+        epoch, total, left = started.groups()
+        return f"epoch {epoch}/{total} started, about {left.strip()} left"
     found = re.search(r"(\d+)epoch results: \[train\](.*?)\[valid\](.*?)(\[|$)", line)
     if not found:
         return None

@@ -7,9 +7,10 @@ works unchanged.
 """
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet_reuse.kaldi_data import DataError, write_data_dir
+from espnet_reuse.recipe.bad_utterances import BadUtterance, keys, settle
 
 TRAIN_PARTS = ["train-clean-100", "train-clean-360", "train-other-500"]
 DEV_PARTS = ["dev-clean", "dev-other"]
@@ -49,13 +50,15 @@ def select_parts(root: Path, requested: Optional[Sequence[str]]) -> List[str]:
     return list(requested)
 
 
-def read_part(part_dir: Path) -> Dict[str, Dict[str, str]]:
-    """``wav.scp``, ``text`` and ``utt2spk`` of one part, checked for pairing.
+def read_part(part_dir: Path) -> Tuple[Dict[str, Dict[str, str]], List[BadUtterance]]:
+    """``wav.scp``, ``text`` and ``utt2spk`` of one part, and what fails pairing.
 
-    Every transcript line needs its audio file and every audio file its
-    transcript line; the speaker of an utterance is ``<speaker>-<chapter>``.
+    Every transcript line needs its audio file and every audio file its transcript
+    line; the speaker of an utterance is ``<speaker>-<chapter>``. Unpaired and
+    repeated utterances are returned as problems, not read.
     """
     wav, text, utt2spk = {}, {}, {}
+    bad = []
     for trans in sorted(part_dir.glob("*/*/*.trans.txt")):
         for lineno, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
@@ -63,29 +66,40 @@ def read_part(part_dir: Path) -> Dict[str, Dict[str, str]]:
             utt, _, transcript = line.partition(" ")
             audio = trans.parent / f"{utt}.flac"
             if not audio.is_file():
-                raise DataError(f"{trans}:{lineno}: '{utt}' has no audio file {audio}")
-            if utt in text:
-                raise DataError(f"{trans}:{lineno}: '{utt}' appears twice")
-            wav[utt] = str(audio.resolve())
-            text[utt] = transcript.strip()
-            utt2spk[utt] = "-".join(utt.split("-")[:2])
+                bad.append(BadUtterance(utt, f"{trans}:{lineno}: no audio file {audio}"))
+            elif utt in text:
+                bad.append(BadUtterance(utt, f"{trans}:{lineno}: appears twice"))
+            else:
+                wav[utt] = str(audio.resolve())
+                text[utt] = transcript.strip()
+                utt2spk[utt] = "-".join(utt.split("-")[:2])
     for audio in sorted(part_dir.glob("*/*/*.flac")):
-        if audio.stem not in text:
-            raise DataError(f"{audio} has no transcript line in {audio.parent}/*.trans.txt")
+        if audio.stem not in text and audio.stem not in keys(bad):
+            bad.append(BadUtterance(audio.stem, f"{audio} has no transcript line"))
     if not wav:
         raise DataError(f"{part_dir} holds no utterances (<spk>/<chapter>/*.trans.txt)")
-    return {"wav.scp": wav, "text": text, "utt2spk": utt2spk}
+    return {"wav.scp": wav, "text": text, "utt2spk": utt2spk}, bad
 
 
-def prepare(corpus: Path, parts: Optional[Sequence[str]], data_dir: Path) -> List[str]:
-    """Write ``data/<set>`` for every part and union set; return the set names."""
+def prepare(
+    corpus: Path, parts: Optional[Sequence[str]], data_dir: Path, skip_bad: bool = False
+) -> List[str]:
+    """Write ``data/<set>`` for every part and union set; return the set names.
+
+    Every part is checked before anything fails, so one run names every problem;
+    with ``skip_bad`` the bad utterances are left out and listed in each part's
+    ``bad_utterances.txt``.
+    """
     root = find_corpus_root(corpus)
     selected = select_parts(root, parts)
-    tables = {part: read_part(root / part) for part in selected}
+    read = {part: read_part(root / part) for part in selected}
+    everything = [b for _, bad in read.values() for b in bad]
+    settle(everything, f"LibriSpeech tree {root}", skip_bad)
     written = []
-    for part, part_tables in tables.items():
-        write_data_dir(data_dir / set_name(part), part_tables)
+    for part, (part_tables, bad) in read.items():
+        write_data_dir(data_dir / set_name(part), part_tables, settle(bad, part, skip_bad))
         written.append(set_name(part))
+    tables = {part: part_tables for part, (part_tables, _) in read.items()}
     for union, members in UNION_SETS.items():
         present = [tables[p] for p in members if p in tables]
         if present:

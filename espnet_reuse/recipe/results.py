@@ -45,7 +45,8 @@ def _git(*args: str) -> str:
 
 def environment_block() -> str:
     """ESPnet's ``## Environments`` block."""
-    import espnet
+    from importlib.metadata import version
+
     import torch
 
     import espnet_reuse
@@ -54,7 +55,7 @@ def environment_block() -> str:
         "## Environments\n"
         f"- date: `{datetime.now().strftime('%a %b %d %H:%M:%S %Z %Y').strip()}`\n"
         f"- python version: `{platform.python_version()}`\n"
-        f"- espnet version: `espnet {espnet.__version__}`\n"
+        f"- espnet version: `espnet {version('espnet')}`\n"
         f"- espnet_reuse version: `espnet_reuse {espnet_reuse.__version__}`\n"
         f"- pytorch version: `pytorch {torch.__version__}`\n"
         f"- Git hash: `{_git('rev-parse', 'HEAD')}`\n"

@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import yaml
-from espnet2.utils.types import str2bool
 from humanfriendly import format_timespan
 
 from espnet_reuse.kaldi_data import DataError
 from espnet_reuse.recipe import espnet_commands
+from espnet_reuse.recipe.bad_utterances import REPORT
 from espnet_reuse.recipe.ctc_decode import RTF_FILE, DecodeConfig, DecodeTask, decode_tasks
 from espnet_reuse.recipe.filter_data import filter_data_dir
 from espnet_reuse.recipe.format_data import format_data_dir
 from espnet_reuse.recipe.librispeech import prepare
+from espnet_reuse.recipe.options import parse
 from espnet_reuse.recipe.results import (
     experiment_results,
     save_summary,
@@ -54,78 +55,6 @@ TRAIN_TIME_FILE = "train_seconds"
 log = logging.getLogger("recipe")
 
 
-def get_parser() -> argparse.ArgumentParser:
-    """Options, spelled as ESPnet's ``asr.sh`` spells them."""
-    p = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--stage", type=int, default=1)
-    p.add_argument("--stop-stage", "--stop_stage", dest="stop_stage", type=int, default=13)
-    p.add_argument("--ngpu", type=int, default=0, help="GPUs (per node); 0: CPU")
-    p.add_argument("--nj", type=int, default=2, help="parallel CPU jobs for data stages")
-    p.add_argument("--inference_nj", type=int, default=2, help="parallel CPU decoding jobs")
-    p.add_argument("--corpus", type=Path, default=Path(""), help="LibriSpeech root")
-    p.add_argument("--librispeech_parts", default="", help="parts to use (default: all found)")
-    p.add_argument(
-        "--make_demo_corpus",
-        type=str2bool,
-        default=False,
-        help="synthesise the demo corpus into --corpus first",
-    )
-    p.add_argument("--asr_config", default="", help="training configs, space separated")
-    p.add_argument("--inference_config", default="", help="decoding configs, space separated")
-    p.add_argument("--inference_asr_model", default="valid.loss.ave.pth")
-    p.add_argument("--train_set", default="train_960")
-    p.add_argument("--valid_set", default="dev")
-    p.add_argument("--test_sets", default="dev_clean dev_other test_clean test_other")
-    p.add_argument("--nbpe", type=int, default=5000)
-    p.add_argument("--bpemode", default="unigram", choices=["unigram", "bpe"])
-    p.add_argument("--speed_perturb_factors", default="")
-    p.add_argument("--asr_tag", default="", help="experiment name (one config only)")
-    p.add_argument("--asr_args", default="", help="extra options for asr_train")
-    p.add_argument(
-        "--init_from_exp",
-        default="",
-        help="fine-tune: convert this trained experiment into each "
-        "config's layout and start from it (--init_param)",
-    )
-    p.add_argument(
-        "--init_learned_maps_from",
-        default="",
-        help="summary.json of an attention analysis of --init_from_exp: "
-        "learned maps start from its offset profiles",
-    )
-    p.add_argument("--min_wav_duration", type=float, default=0.1)
-    p.add_argument("--max_wav_duration", type=float, default=20.0)
-    p.add_argument("--fs", type=int, default=16000)
-    p.add_argument("--datadir", type=Path, default=Path("data"))
-    p.add_argument("--dumpdir", type=Path, default=Path("dump"))
-    p.add_argument("--expdir", type=Path, default=Path("exp"))
-    p.add_argument("--analysis_set", default="", help="stage 14 data (default: first test set)")
-    p.add_argument("--analysis_alignments", default="", help="CTM or TextGrid folder of it")
-    p.add_argument("--analysis_probe_set", default="", help="set the phone probes learn on")
-    p.add_argument("--analysis_probe_alignments", default="")
-    p.add_argument(
-        "--analysis_target_maps",
-        type=int,
-        default=0,
-        help="suggest reuse_groups with this many computed maps",
-    )
-    p.add_argument("--launcher", default="local", choices=espnet_commands.LAUNCHERS)
-    p.add_argument("--num_nodes", type=int, default=1)
-    p.add_argument("--node_rank", type=int, default=0)
-    p.add_argument(
-        "--nproc_per_node",
-        type=int,
-        default=0,
-        help="torchrun workers a node (default: ngpu, or 1 on CPU)",
-    )
-    p.add_argument("--master_addr", default="localhost")
-    p.add_argument("--master_port", type=int, default=29500)
-    return p
-
-
 class Recipe:
     """Paths and stage implementations for one set of options."""
 
@@ -136,17 +65,23 @@ class Recipe:
         for path in self.configs + self.inference_configs:
             if not path.is_file():
                 raise DataError(f"config {path} does not exist")
-        if args.asr_tag and len(self.configs) > 1:
-            raise ValueError("--asr_tag names one experiment; give one --asr_config")
+        if (args.asr_tag or args.asr_exp) and len(self.configs) > 1:
+            raise ValueError("--asr_tag and --asr_exp name one experiment; give one --asr_config")
+        if args.inference_tag and len(self.inference_configs) > 1:
+            raise ValueError("--inference_tag names one decoding; give one --inference_config")
         self.factors = [float(f) for f in args.speed_perturb_factors.split()]
         self.test_sets = args.test_sets.split()
         suffix = "_sp" if any(f != 1.0 for f in self.factors) else ""
         self.train_set = args.train_set + suffix
         self.raw = args.dumpdir / "raw"
-        self.token_dir = args.datadir / "en_token_list" / f"bpe_{args.bpemode}{args.nbpe}"
-        self.bpemodel = self.token_dir / "bpe.model"
+        bpe = args.token_type == "bpe"
+        token_dir = args.datadir / f"{args.lang}_token_list"
+        self.token_dir = token_dir / (f"bpe_{args.bpemode}{args.nbpe}" if bpe else "char")
+        self.bpemodel = self.token_dir / "bpe.model" if bpe else None
         self.token_list = self.token_dir / "tokens.txt"
-        self.stats_dir = args.expdir / f"asr_stats_raw_en_bpe{args.nbpe}{suffix}"
+        units = f"{args.lang}_bpe{args.nbpe}" if bpe else f"{args.lang}_char"
+        self.stats_dir = Path(args.asr_stats_dir or args.expdir / f"asr_stats_raw_{units}{suffix}")
+        self._name_suffix = f"_raw_{units}{suffix}"
         self.launch = espnet_commands.LaunchOptions(
             args.launcher,
             args.ngpu,
@@ -156,17 +91,23 @@ class Recipe:
             args.master_addr,
             args.master_port,
         )
-        self._suffix = suffix
+        self._speed_perturbed = bool(suffix)
 
     # -- naming ------------------------------------------------------------
     def exp_dir(self, config: Path) -> Path:
-        """``exp/asr_<config>_raw_en_bpe<nbpe>[_sp]``, or ``exp/asr_<asr_tag>``."""
+        """``exp/asr_<config>_raw_<lang>_bpe<nbpe>[_sp]`` (or ``_char``), as ``asr.sh``
+        names it; ``--asr_tag`` or ``--asr_exp`` replace the name."""
+        if self.args.asr_exp:
+            return Path(self.args.asr_exp)
         if self.args.asr_tag:
             return self.args.expdir / f"asr_{self.args.asr_tag}"
-        return self.args.expdir / f"asr_{config.stem}_raw_en_bpe{self.args.nbpe}{self._suffix}"
+        return self.args.expdir / f"asr_{config.stem}{self._name_suffix}"
 
     def inference_tag(self, inference_config: Path) -> str:
-        """``decode_<config>_asr_model_<model without .pth>`` as in ESPnet."""
+        """``decode_<config>_asr_model_<model without .pth>`` as ESPnet names it, or
+        ``--inference_tag``."""
+        if self.args.inference_tag:
+            return self.args.inference_tag
         model = re.sub(r"\.[^.]*$", "", self.args.inference_asr_model.replace("/", "_"))
         return f"decode_{inference_config.stem}_asr_model_{model}"
 
@@ -183,18 +124,26 @@ class Recipe:
 
             make_corpus(args.corpus, nj=args.nj)
         parts = args.librispeech_parts.split() or None
-        written = prepare(args.corpus, parts, args.datadir)
+        written = prepare(args.corpus, parts, args.datadir, args.skip_bad_utterances)
         log.info("wrote %s under %s", ", ".join(written), args.datadir)
+        for name in written:
+            _report_left_out(args.datadir / name)
 
     def stage2(self) -> None:
-        if not self._suffix:
+        if not self._speed_perturbed:
             log.info("no speed perturbation asked for (--speed_perturb_factors)")
             return
         src = self.args.datadir / self.args.train_set
         count = perturb_data_dir(
-            src, self.args.datadir / self.train_set, self.factors, self.args.fs, self.args.nj
+            src,
+            self.args.datadir / self.train_set,
+            self.factors,
+            self.args.fs,
+            self.args.nj,
+            self.args.skip_bad_utterances,
         )
         log.info("%s: %d utterances with factors %s", self.train_set, count, self.factors)
+        _report_left_out(self.args.datadir / self.train_set)
 
     def stage3(self) -> None:
         # training and validation data are filtered in stage 4, test sets are not
@@ -203,8 +152,12 @@ class Recipe:
         ]
         targets += [(name, self.raw / name) for name in self.test_sets]
         for name, dst in targets:
-            count = format_data_dir(self.args.datadir / name, dst, self.args.fs, self.args.nj)
+            args = self.args
+            count = format_data_dir(
+                args.datadir / name, dst, args.fs, args.nj, args.skip_bad_utterances
+            )
             log.info("%s: %d utterances", dst, count)
+            _report_left_out(dst)
 
     def stage4(self) -> None:
         for name in [self.train_set, self.args.valid_set]:
@@ -218,19 +171,31 @@ class Recipe:
             log.info("%s: %s", name, counts)
 
     def stage5(self) -> None:
-        text = self.raw / self.train_set / "text"
-        self._require(text)
-        train_tokens(text, self.token_dir, self.args.nbpe, self.args.bpemode)
+        args = self.args
+        texts = [Path(t) for t in args.bpe_train_text.split()] or [
+            self.raw / self.train_set / "text"
+        ]
+        self._require(*texts)
+        train_tokens(
+            texts,
+            self.token_dir,
+            args.token_type,
+            args.nbpe,
+            args.bpemode,
+            args.bpe_char_cover,
+            args.bpe_input_sentence_size,
+        )
         count = len(self.token_list.read_text().split())
         log.info("%s: %d tokens", self.token_list, count)
 
     def common_train_args(self) -> List[str]:
         """Options shared by statistics and training, as ESPnet's asr.sh sets them."""
+        bpemodel = {"bpemodel": self.bpemodel} if self.bpemodel else {}
         return espnet_commands.flags(
             {
                 "use_preprocessor": "true",
-                "token_type": "bpe",
-                "bpemodel": self.bpemodel,
+                "token_type": self.args.token_type,
+                **bpemodel,
                 "token_list": self.token_list,
                 "non_linguistic_symbols": "none",
                 "cleaner": "none",
@@ -253,6 +218,7 @@ class Recipe:
             self.configs[0],
             self.stats_dir,
             len(self.token_list.read_text().split()),
+            self.args.token_type,
             self.args.nj,
         )
         log.info("statistics in %s", self.stats_dir)
@@ -275,23 +241,26 @@ class Recipe:
             *self.common_train_args(),
             *espnet_commands.data_path_args("train", self.raw / self.train_set),
             *espnet_commands.data_path_args("valid", self.raw / self.args.valid_set),
-            *espnet_commands.shape_args("train", self.stats_dir, "bpe"),
-            *espnet_commands.shape_args("valid", self.stats_dir, "bpe"),
+            *espnet_commands.shape_args("train", self.stats_dir, self.args.token_type),
+            *espnet_commands.shape_args("valid", self.stats_dir, self.args.token_type),
             *espnet_commands.flags(
                 [
                     ("resume", "true"),
-                    ("fold_length", 80000),
-                    ("fold_length", 150),
+                    ("fold_length", self.args.asr_speech_fold_length * 100),  # raw audio
+                    ("fold_length", self.args.asr_text_fold_length),
                     ("output_dir", self.exp_dir(config)),
                     ("config", config),
                 ]
             ),
         ]
-        if yaml.safe_load(config.read_text()).get("normalize", "global_mvn") == "global_mvn":
+        normalize = yaml.safe_load(config.read_text()).get("normalize", self.args.feats_normalize)
+        if normalize == "global_mvn":
             stats = self.stats_dir / "train" / "feats_stats.npz"
             args += espnet_commands.flags(
                 {"normalize": "global_mvn", "normalize_conf": f"stats_file={stats}"}
             )
+        elif normalize != yaml.safe_load(config.read_text()).get("normalize"):
+            args += espnet_commands.flags({"normalize": normalize})
         return args + self.args.asr_args.split()
 
     def init_from_baseline(self, config: Path, exp_dir: Path) -> List[str]:
@@ -339,7 +308,12 @@ class Recipe:
             finally:
                 _add_seconds(exp_dir / TRAIN_TIME_FILE, time.perf_counter() - start)
             if code != 0:
-                raise RuntimeError(f"training failed ({code}): see {exp_dir}/train.log")
+                checkpoint = exp_dir / "checkpoint.pth"
+                again = f"resumes from {checkpoint}" if checkpoint.exists() else "starts it again"
+                raise espnet_commands.StageFailed(
+                    f"training of {exp_dir} {espnet_commands.describe_exit(code)} (log: "
+                    f"{exp_dir}/train.log); re-running the same command {again}"
+                )
 
     def stage12(self) -> None:
         for config in self.configs:
@@ -349,7 +323,7 @@ class Recipe:
             tasks = [
                 DecodeTask(
                     self.raw / test_set,
-                    DecodeConfig.from_yaml(inference_config),
+                    DecodeConfig.from_yaml(inference_config, self.args.inference_args),
                     exp_dir / self.inference_tag(inference_config or Path("ctc_greedy")) / test_set,
                 )
                 for inference_config in self.inference_configs or [None]
@@ -359,7 +333,7 @@ class Recipe:
                 tasks,
                 exp_dir / "config.yaml",
                 model,
-                self.args.ngpu,
+                self.args.gpu_inference,
                 self.args.inference_nj,
                 self.args.fs,
                 self.token_dir / LEXICON,
@@ -368,9 +342,9 @@ class Recipe:
                 log.info("%s: RTF %.4f", task.out_dir, rtf)
 
     def stage13(self) -> None:
-        import sentencepiece as spm
+        from espnet_reuse.espnet_api import build_tokenizer
 
-        processor = spm.SentencePieceProcessor(model_file=str(self.bpemodel))
+        tokenizer = build_tokenizer(self.args.token_type, self.bpemodel)
         for config in self.configs:
             exp_dir = self.exp_dir(config)
             for text in sorted(exp_dir.glob("decode_*/*/text")):
@@ -378,7 +352,7 @@ class Recipe:
                 counts = score_decode_dir(
                     text.parent,
                     self.raw / test_set / "text",
-                    lambda t: processor.encode(t, out_type=str),
+                    tokenizer.text2tokens,
                 )
                 save_summary(text.parent, counts)
                 log.info("%s: WER %.1f %%", text.parent, counts["wer"].error_rate)
@@ -399,7 +373,7 @@ class Recipe:
                 "asr_model_file": exp_dir / args.inference_asr_model,
                 "data_dir": data,
                 "out_dir": exp_dir / f"attention_analysis_{data.name}",
-                "device": "cuda" if args.ngpu > 0 else "cpu",
+                "device": "cuda" if args.gpu_inference else "cpu",
                 "target_maps": args.analysis_target_maps,
             }
             if args.analysis_alignments:
@@ -411,6 +385,15 @@ class Recipe:
 
             log.info("attention analysis of %s on %s", exp_dir, data)
             analyze(espnet_commands.flags(options))
+
+
+def _report_left_out(data_dir: Path) -> None:
+    """Warn about the bad utterances a stage left out (``--skip_bad_utterances``)."""
+    if (data_dir / REPORT).exists():
+        count = len((data_dir / REPORT).read_text().splitlines())
+        log.warning(
+            "%s: left out %d bad utterances, listed in %s", data_dir, count, data_dir / REPORT
+        )
 
 
 def _experiment_notes(exp_dir: Path) -> Dict[str, str]:
@@ -442,11 +425,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s (%(name)s) %(message)s", stream=sys.stdout
     )
-    args = get_parser().parse_args(argv)
+    args = parse(argv)
     recipe = Recipe(args)
     total = time.perf_counter()
+    skipped = {
+        **dict.fromkeys(range(1, 6), args.skip_data_prep),
+        **dict.fromkeys(range(6, 12), args.skip_train),
+        **dict.fromkeys(range(12, 14), args.skip_eval),
+    }
     for stage in range(args.stage, args.stop_stage + 1):
-        if stage not in STAGES:
+        if stage not in STAGES or skipped.get(stage, False):
             continue
         log.info("stage %d: %s", stage, STAGES[stage])
         start = time.perf_counter()
@@ -463,6 +451,9 @@ def main(argv: Optional[List[str]] = None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (DataError, ValueError) as error:
-        logging.getLogger("recipe").error("%s", error)
+    except (DataError, ValueError, espnet_commands.StageFailed) as error:
+        log.error("%s", error)
         sys.exit(1)
+    except KeyboardInterrupt:
+        log.error("interrupted; re-running the same command resumes where it stopped")
+        sys.exit(130)

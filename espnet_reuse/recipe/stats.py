@@ -2,19 +2,28 @@
 
 Each job runs ``asr_train --collect_stats true`` on its share of the training and
 validation utterances; ESPnet's ``aggregate_stats_dirs`` sums them. The result is
-moved into place only when complete, so a rerun after a failure starts over.
+moved into place only when complete, so a rerun after a failure starts over. A
+progress bar with the time left follows the jobs' ``Niter`` log lines (each job
+reads ``BATCH`` utterances a step and logs every ``LOG_INTERVAL`` steps).
 """
 
+import math
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
+from tqdm import tqdm
 
+from espnet_reuse.espnet_api import AGGREGATE_STATS_MODULE
 from espnet_reuse.kaldi_data import read_table
 from espnet_reuse.recipe import espnet_commands
+
+BATCH = 20
+LOG_INTERVAL = 10
 
 
 def collect_stats(
@@ -23,9 +32,10 @@ def collect_stats(
     config: Path,
     stats_dir: Path,
     num_tokens: int,
+    token_type: str,
     nj: int,
 ) -> None:
-    """Write ``stats_dir/{train,valid}`` (``feats_stats.npz``, shapes, ``text_shape.bpe``).
+    """Write ``stats_dir/{train,valid}`` (``feats_stats.npz``, shapes, ``text_shape.<token_type>``).
 
     ``data_dirs`` maps ``train`` and ``valid`` to their ``dump/raw`` directories;
     ``common_args`` are the ``asr_train`` options shared with training.
@@ -54,23 +64,46 @@ def collect_stats(
                     "config": config,
                     "ngpu": 0,
                     "num_workers": 0,
+                    "batch_size": BATCH,
+                    "log_interval": LOG_INTERVAL,
                 }
             ),
         ]
         with open(logdir / f"stats.{job}.log", "w") as log_file:
             processes.append(subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT))
-    failed = [job for job, process in zip(jobs, processes) if process.wait() != 0]
+    steps = sum(math.ceil(len(s) / BATCH) for u in keys.values() for s in np.array_split(u, nj))
+    _follow(processes, [logdir / f"stats.{job}.log" for job in jobs], steps)
+    codes = {job: process.wait() for job, process in zip(jobs, processes)}
+    failed = {job: code for job, code in codes.items() if code != 0}
     if failed:
-        raise RuntimeError(f"statistics jobs {failed} failed: see {logdir}/stats.N.log")
+        job, code = next(iter(failed.items()))
+        raise espnet_commands.StageFailed(
+            f"statistics job {job} {espnet_commands.describe_exit(code)} ({len(failed)} of "
+            f"{len(jobs)} failed; log: {logdir}/stats.{job}.log); re-running starts them again"
+        )
     tmp = stats_dir / "aggregated.tmp"
     inputs = espnet_commands.flags([("input_dir", logdir / f"stats.{job}") for job in jobs])
-    aggregate = [sys.executable, "-m", "espnet2.bin.aggregate_stats_dirs", *inputs]
+    aggregate = [sys.executable, "-m", AGGREGATE_STATS_MODULE, *inputs]
     subprocess.run([*aggregate, "--output_dir", str(tmp)], check=True, capture_output=True)
     for name in data_dirs:
         shapes = read_table(tmp / name / "text_shape")
-        (tmp / name / "text_shape.bpe").write_text(
+        (tmp / name / f"text_shape.{token_type}").write_text(
             "".join(f"{u} {s},{num_tokens}\n" for u, s in sorted(shapes.items()))
         )
         shutil.rmtree(stats_dir / name, ignore_errors=True)
         (tmp / name).rename(stats_dir / name)
     shutil.rmtree(tmp)
+
+
+def _follow(processes: List[subprocess.Popen], logs: List[Path], steps: int) -> None:
+    """A progress bar over the jobs' steps until every job has ended."""
+    with tqdm(total=steps, desc="feature statistics", unit="step") as progress:
+        while True:
+            running = any(process.poll() is None for process in processes)
+            done = sum(log.read_text(errors="replace").count("Niter:") for log in logs)
+            progress.update(min(done * LOG_INTERVAL, steps) - progress.n)
+            if not running:
+                break
+            time.sleep(2)
+        if all(process.returncode == 0 for process in processes):
+            progress.update(steps - progress.n)

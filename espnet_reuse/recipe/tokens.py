@@ -1,44 +1,92 @@
-"""Stage 5: a sentencepiece model and ESPnet's token list from the training text."""
+"""Stage 5: ESPnet's token list (sentencepiece pieces or characters) and a lexicon.
 
+The token list is ESPnet's: ``<blank>``, ``<unk>``, the units, ``<sos/eos>``. The
+lexicon spells every training word in units, for the lexicon-constrained beam
+search (characters are spelled without ``<space>``, which separates the words).
+"""
+
+from collections import Counter
 from pathlib import Path
+from typing import List, Sequence
 
-import sentencepiece as spm
-
+from espnet_reuse.inference import SPACE
 from espnet_reuse.kaldi_data import read_table
 
 BLANK, UNK, SOS_EOS = "<blank>", "<unk>", "<sos/eos>"
 LEXICON = "lexicon.txt"
 
 
-def train_tokens(text_file: Path, out_dir: Path, nbpe: int, bpemode: str) -> Path:
-    """Write ``out_dir/{bpe.model,tokens.txt,lexicon.txt}``; return the token list.
-
-    The token list is ESPnet's: ``<blank>``, ``<unk>``, the pieces, ``<sos/eos>``.
-    The lexicon spells every word of the training text in pieces, for the
-    lexicon-constrained beam search.
-    """
+def train_tokens(
+    text_files: Sequence[Path],
+    out_dir: Path,
+    token_type: str = "bpe",
+    nbpe: int = 5000,
+    bpemode: str = "unigram",
+    character_coverage: float = 1.0,
+    input_sentence_size: int = 100_000_000,
+) -> Path:
+    """Write ``out_dir/{tokens.txt,lexicon.txt}`` (and ``bpe.model`` for ``bpe``)
+    from Kaldi ``text`` files; return the token list."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    texts = [t for f in text_files for t in read_table(f, allow_empty_values=True).values()]
+    if token_type == "bpe":
+        spell = _train_sentencepiece(
+            texts, out_dir, nbpe, bpemode, character_coverage, input_sentence_size
+        )
+        units = spell.units
+    elif token_type == "char":
+        counts = Counter(c for t in texts for c in " ".join(t.split()))
+        units = [SPACE if c == " " else c for c, _ in counts.most_common()]  # as ESPnet orders
+        spell = _Characters()
+    else:
+        raise ValueError(f"token_type must be bpe or char, got {token_type!r}")
+    token_list = out_dir / "tokens.txt"
+    token_list.write_text("".join(f"{t}\n" for t in [BLANK, UNK, *units, SOS_EOS]))
+    words = sorted({w for t in texts for w in t.split()})
+    (out_dir / LEXICON).write_text("".join(f"{w} {' '.join(spell(w))}\n" for w in words))
+    return token_list
+
+
+class _Characters:
+    def __call__(self, word: str) -> List[str]:
+        return list(word)
+
+
+class _Pieces:
+    def __init__(self, model_file: Path) -> None:
+        import sentencepiece as spm
+
+        self.processor = spm.SentencePieceProcessor(model_file=str(model_file))
+        self.units = [
+            self.processor.id_to_piece(i) for i in range(1, self.processor.get_piece_size())
+        ]
+
+    def __call__(self, word: str) -> List[str]:
+        return self.processor.encode(word, out_type=str)
+
+
+def _train_sentencepiece(
+    texts: List[str],
+    out_dir: Path,
+    nbpe: int,
+    bpemode: str,
+    character_coverage: float,
+    input_sentence_size: int,
+) -> _Pieces:
+    import sentencepiece as spm
+
     sentences = out_dir / "train.txt"
-    texts = list(read_table(text_file, allow_empty_values=True).values())
     sentences.write_text("".join(f"{t}\n" for t in texts))
     spm.SentencePieceTrainer.train(
         input=str(sentences),
         model_prefix=str(out_dir / "bpe"),
         vocab_size=nbpe,
         model_type=bpemode,
-        character_coverage=1.0,
-        input_sentence_size=100_000_000,
+        character_coverage=character_coverage,
+        input_sentence_size=input_sentence_size,
         unk_id=0,
         bos_id=-1,
         eos_id=-1,
         minloglevel=2,
     )
-    processor = spm.SentencePieceProcessor(model_file=str(out_dir / "bpe.model"))
-    pieces = [processor.id_to_piece(i) for i in range(1, processor.get_piece_size())]
-    token_list = out_dir / "tokens.txt"
-    token_list.write_text("".join(f"{t}\n" for t in [BLANK, UNK, *pieces, SOS_EOS]))
-    words = sorted({w for t in texts for w in t.split()})
-    (out_dir / LEXICON).write_text(
-        "".join(f"{w} {' '.join(processor.encode(w, out_type=str))}\n" for w in words)
-    )
-    return token_list
+    return _Pieces(out_dir / "bpe.model")

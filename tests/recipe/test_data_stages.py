@@ -119,7 +119,7 @@ def test_token_list_is_espnet_shaped(tmp_path):
     text = tmp_path / "text"
     rng = random.Random(0)
     text.write_text("".join(f"u{i} {sentence(rng)}\n" for i in range(200)))
-    token_list = train_tokens(text, tmp_path / "tokens", nbpe=40, bpemode="unigram")
+    token_list = train_tokens([text], tmp_path / "tokens", nbpe=40, bpemode="unigram")
     tokens = token_list.read_text().split()
     assert tokens[:2] == ["<blank>", "<unk>"] and tokens[-1] == "<sos/eos>"
     assert len(tokens) == 40 + 2 and len(set(tokens)) == len(tokens)
@@ -129,3 +129,17 @@ def test_token_list_is_espnet_shaped(tmp_path):
         for line in (tmp_path / "tokens" / "lexicon.txt").read_text().splitlines()
     )
     assert "CAT" in lexicon and "".join(lexicon["CAT"].split()).replace("▁", "") == "CAT"
+
+
+def test_character_token_list_and_lexicon(tmp_path):
+    text = tmp_path / "text"
+    text.write_text("u1 A CAT\nu2 THE CAT SAT\n")
+    extra = tmp_path / "more_text"
+    extra.write_text("u3 DOG\n")
+    token_list = train_tokens([text, extra], tmp_path / "char", token_type="char")
+    tokens = token_list.read_text().split()
+    assert tokens[:2] == ["<blank>", "<unk>"] and tokens[-1] == "<sos/eos>"
+    assert set(tokens[2:-1]) == {"<space>", *"ACTHESDOG"}
+    assert tokens[2:4] in (["A", "T"], ["T", "A"]) and tokens[4] == "<space>"  # by frequency
+    assert not (tmp_path / "char" / "bpe.model").exists()
+    assert "DOG D O G" in (tmp_path / "char" / "lexicon.txt").read_text().splitlines()

@@ -2,14 +2,17 @@
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from espnet_reuse.kaldi_data import read_table
+from espnet_reuse.recipe.ctc_decode import DecodeConfig
 from espnet_reuse.recipe.espnet_commands import epoch_summary, flags
-from espnet_reuse.recipe.run import Recipe, get_parser
+from espnet_reuse.recipe.options import get_parser, parse
+from espnet_reuse.recipe.run import Recipe
 
 from helpers import REPO
 from tiny_corpus import write_ctm, write_librispeech_tree
@@ -87,6 +90,11 @@ def test_epoch_summary_reads_espnet_epoch_lines():
         "(1 minute and 5.2 seconds)"
     )
     assert epoch_summary("INFO: 3epoch started") is None
+    started = (
+        "[vm] 2026-11-22 16:28:48,809 (trainer:324) INFO: 3/8epoch started. "
+        "Estimated time to finish: 5 minutes and 44.18 seconds\n"
+    )
+    assert epoch_summary(started) == "epoch 3/8 started, about 5 minutes and 44.18 seconds left"
 
 
 @pytest.mark.slow
@@ -156,7 +164,106 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
     assert "|asr_tiny_finetuned|decode_decode_ctc_greedy" in table and "converted baseline" in table
     assert "|asr_tiny_ctc_raw_en_bpe30_sp|" in table  # earlier experiments stay in the table
 
+    # distributed training through the recipe: torchrun, two CPU processes (gloo)
+    run_sh(
+        **{"stage": 11, "stop-stage": 11, "asr_config": "tests/conf/tiny_ctc.yaml"},
+        asr_tag="tiny_torchrun",
+        launcher="torchrun",
+        nproc_per_node=2,
+    )
+    ddp_log = (work["exp"] / "asr_tiny_torchrun" / "train.log").read_text()
+    assert "-m torch.distributed.run --standalone --nproc_per_node 2" in ddp_log
+    assert "--dist_backend gloo" in ddp_log and ":0/2]" in ddp_log  # ESPnet's rank 0 of 2
+    assert (work["exp"] / "asr_tiny_torchrun" / "valid.loss.best.pth").exists()
+
     # a finished run is safe to repeat: training resumes from its checkpoint
     run_sh(**{"stage": 11, "stop-stage": 11})
     log = (work["exp"] / "asr_tiny_ctc_raw_en_bpe30_sp" / "train.log").read_text()
     assert "The training was finished at 1 epochs" in log
+
+
+# ESPnet's egs2/librispeech/asr1/run.sh passes these to asr.sh
+ESPNET_LIBRISPEECH_OPTIONS = [
+    *("--lang", "en", "--ngpu", "16", "--nj", "16", "--gpu_inference", "true"),
+    *("--inference_nj", "2", "--nbpe", "5000", "--max_wav_duration", "30"),
+    *("--speed_perturb_factors", "0.9 1.0 1.1", "--audio_format", "flac.ark"),
+    *("--feats_type", "raw", "--use_lm", "false", "--asr_tag", "conformer"),
+    *("--asr_config", "conf/train_asr_conformer_ctc.yaml", "--lm_config", "conf/lm.yaml"),
+    *("--inference_config", "conf/decode_ctc_beam.yaml", "--train_set", "train_960"),
+    *("--valid_set", "dev", "--test_sets", "test_clean test_other dev_clean dev_other"),
+    *("--lm_train_text", "data/train_960/text data/local/other_text/text"),
+    *("--bpe_train_text", "data/train_960/text", "--token_type", "bpe", "--fs", "16k"),
+]
+
+
+def test_espnet_librispeech_run_sh_options_are_accepted():
+    args = parse(ESPNET_LIBRISPEECH_OPTIONS)
+    recipe = Recipe(args)
+    assert (args.fs, args.gpu_inference, args.max_wav_duration) == (16000, True, 30.0)
+    assert recipe.exp_dir(recipe.configs[0]) == Path("exp/asr_conformer")
+    assert recipe.stats_dir == Path("exp/asr_stats_raw_en_bpe5000_sp")
+    assert recipe.token_list == Path("data/en_token_list/bpe_unigram5000/tokens.txt")
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--use_lm", "true"], "this recipe has no language-model stages"),
+        (["--feats_type", "fbank_pitch"], "only raw"),
+        (["--cleaner", "tacotron"], "only none"),
+    ],
+)
+def test_what_the_recipe_cannot_do_is_a_clear_error(options, message):
+    with pytest.raises(ValueError, match=message):
+        parse(options)
+
+
+def test_character_units_and_asr_sh_overrides():
+    args = parse(
+        [
+            "--token_type",
+            "char",
+            "--lang",
+            "de",
+            "--asr_config",
+            "conf/train_asr_conformer_ctc.yaml",
+        ]
+        + ["--asr_stats_dir", "exp/stats", "--inference_tag", "beam20"]
+    )
+    recipe = Recipe(args)
+    assert recipe.exp_dir(recipe.configs[0]) == Path("exp/asr_train_asr_conformer_ctc_raw_de_char")
+    assert recipe.token_list == Path("data/de_token_list/char/tokens.txt")
+    assert recipe.bpemodel is None and recipe.stats_dir == Path("exp/stats")
+    assert recipe.inference_tag(Path("conf/decode_ctc_beam.yaml")) == "beam20"
+    common = recipe.common_train_args()
+    assert "--bpemodel" not in common and common[common.index("--token_type") + 1] == "char"
+    train = recipe.train_args(recipe.configs[0])
+    assert "exp/stats/train/text_shape.char" in train
+
+
+def test_inference_args_override_decoding_configs(tmp_path):
+    config = DecodeConfig.from_yaml(
+        REPO / "conf/decode_ctc_beam.yaml", "--beam_size 3 --batch_size 1"
+    )
+    assert (config.decoder, config.beam_size, config.batch_size) == ("prefix_beam", 3, 1)
+    with pytest.raises(ValueError, match="unknown keys \\['beam'\\]"):
+        DecodeConfig.from_yaml(REPO / "conf/decode_ctc_beam.yaml", "--beam 3")
+    with pytest.raises(ValueError, match="'--key value' pairs"):
+        DecodeConfig.from_yaml(None, "--beam_size")
+
+
+def test_help_answers_at_once_without_the_environment():
+    # the parser imports only the standard library, so run.sh answers before any setup
+    script = (
+        "import sys, espnet_reuse.recipe.options\n"
+        "heavy = {'yaml', 'torch', 'numpy', 'espnet', 'espnet2', 'humanfriendly'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert done.stdout.strip() == "[]", done.stderr
+    helped = subprocess.run(
+        [str(REPO / "run.sh"), "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert helped.returncode == 0 and "--use_lm USE_LM" in helped.stdout
+    options = [a for a in get_parser()._actions if a.option_strings and a.dest != "help"]
+    assert all(a.help for a in options), [a.dest for a in options if not a.help]
