@@ -1,15 +1,15 @@
-# `make test` sets up .venv (pip 24: pip 25+ refuses ESPnet's dependency tree)
-# and runs the test suite.
+# `make test` sets up .venv (pip 24: pip 25+ refuses ESPnet's dependency tree) with
+# the exact versions of constraints.txt and runs the test suite; `make lint` runs ruff.
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: install test lint
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q "pip>=24,<25"
-	$(VENV)/bin/pip install -q -e ".[test]"
+	$(VENV)/bin/pip install -q -c constraints.txt -e ".[test]"
 	touch $@
 
 install: $(STAMP)

@@ -21,7 +21,7 @@ if [ -n "${LIBRISPEECH}" ]; then
         --train_set train_960 --valid_set dev
         --test_sets "dev_clean dev_other test_clean test_other"
         --nbpe 5000 --bpemode unigram
-        --speed_perturb_factors "0.9 1.0 1.1"
+        --speed_perturb_factors "0.9 1.0 1.1" --max_wav_duration 30
         --asr_config "conf/train_asr_conformer_ctc.yaml conf/train_asr_conformer_reuse_4x4_ctc.yaml conf/train_asr_conformer_reuse_2x8_ctc.yaml"
         --inference_config "conf/decode_ctc_greedy.yaml conf/decode_ctc_beam.yaml conf/decode_ctc_beam_lexicon.yaml"
         --inference_asr_model valid.loss.ave.pth

@@ -46,7 +46,7 @@ def test_prepare_accepts_the_librispeech_folder_itself(tree, tmp_path):
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda t: (t / "dev-clean/12/102/12-102-0001.flac").unlink(), "has no audio file"),
+        (lambda t: (t / "dev-clean/12/102/12-102-0001.flac").unlink(), "no audio file"),
         (
             lambda t: soundfile.write(
                 t / "dev-clean/12/102/12-102-0009.flac", np.zeros(800), 16000
@@ -83,6 +83,50 @@ def test_format_counts_samples_and_names_a_corrupt_file(tree, tmp_path):
     with pytest.raises(DataError, match="12-102-0001"):
         format_data_dir(data / "dev", tmp_path / "dump" / "dev2", nj=1)
     assert not (tmp_path / "dump" / "dev2").exists()
+
+
+def break_three_files(tree):
+    """A transcript line without audio, an audio file without one, a corrupt file."""
+    (tree / "train-clean-100/10/100/10-100-0001.flac").unlink()
+    soundfile.write(tree / "dev-clean/12/102/12-102-0009.flac", np.zeros(800), 16000)
+    corrupt = tree / "train-clean-100/11/101/11-101-0002.flac"
+    corrupt.write_bytes(corrupt.read_bytes()[:100])
+
+
+def test_every_bad_utterance_is_reported_in_one_run(tree, tmp_path):
+    break_three_files(tree)
+    with pytest.raises(DataError) as error:
+        prepare(tree, None, tmp_path / "data")
+    message = str(error.value)
+    assert "2 bad utterances" in message and "--skip_bad_utterances true" in message
+    assert "10-100-0001" in message and "12-102-0009" in message
+    data = tmp_path / "data"
+    prepare(tree, None, data, skip_bad=True)
+    assert (data / "train_clean_100" / "bad_utterances.txt").read_text().startswith("10-100-0001 ")
+    assert "10-100-0001" not in read_table(data / "train_960" / "wav.scp")
+    with pytest.raises(DataError, match="1 bad utterances:\n  11-101-0002: cannot read audio"):
+        format_data_dir(data / "train_960", tmp_path / "dump" / "train", nj=2)
+    kept = format_data_dir(data / "train_960", tmp_path / "dump" / "train", nj=2, skip_bad=True)
+    assert kept == 4
+    report = (tmp_path / "dump" / "train" / "bad_utterances.txt").read_text()
+    assert report.startswith("11-101-0002 cannot read audio")
+    assert set(read_table(tmp_path / "dump" / "train" / "text")) == set(
+        read_table(tmp_path / "dump" / "train" / "utt2num_samples")
+    )
+
+
+def test_speed_perturbation_leaves_out_unreadable_files_when_asked(tree, tmp_path):
+    data = tmp_path / "data"
+    prepare(tree, None, data)
+    corrupt = tree / "train-clean-100/11/101/11-101-0002.flac"
+    corrupt.write_bytes(corrupt.read_bytes()[:100])
+    with pytest.raises(DataError, match="11-101-0002"):
+        perturb_data_dir(data / "train_960", data / "train_sp", [0.9, 1.0], nj=1)
+    count = perturb_data_dir(data / "train_960", data / "train_sp", [0.9, 1.0], nj=1, skip_bad=True)
+    assert count == 2 * 5
+    wav = read_table(data / "train_sp" / "wav.scp")
+    assert "11-101-0002" not in wav and "sp0.9-11-101-0002" not in wav
+    assert (data / "train_sp" / "bad_utterances.txt").exists()
 
 
 def test_filter_drops_short_long_and_empty_and_counts_them(tmp_path):

@@ -113,6 +113,15 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
         "test_sets": "test_clean dev_other",
         "inference_asr_model": "valid.loss.best.pth",
         **{f"{name}dir": path for name, path in work.items()},
+        # options of ESPnet's LibriSpeech run.sh, as asr.sh takes them
+        "lang": "en",
+        "token_type": "bpe",
+        "feats_type": "raw",
+        "audio_format": "flac.ark",
+        "use_lm": "false",
+        "lm_config": "conf/tuning/train_lm_transformer.yaml",
+        "gpu_inference": "false",
+        "bpe_train_text": work["data"] / "train_960" / "text",
     }
     env = dict(os.environ, LIBRISPEECH=str(tree))
 

@@ -1,0 +1,57 @@
+"""The plugin installs into an existing ESPnet environment without replacing its packages."""
+
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+from helpers import REPO
+
+# versions unlike constraints.txt's, but within the plugin's ranges (setup.cfg)
+USER_VERSIONS = [
+    "numpy==2.3.5",
+    "scipy==1.16.3",
+    "scikit-learn==1.7.2",
+    "jiwer==3.1.0",
+    "tqdm==4.67.1",
+]
+
+
+def pip(python, *args):
+    done = subprocess.run(
+        [str(python), "-m", "pip", *args], capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def installed(python):
+    """``name==version`` of every distribution the environment sees, espnet_reuse aside."""
+    lines = pip(python, "list", "--format", "freeze").splitlines()
+    return sorted(line for line in lines if not line.lower().startswith("espnet_reuse"))
+
+
+@pytest.mark.slow
+def test_install_beside_espnet_replaces_nothing(tmp_path):
+    # a user's environment: ESPnet, torch and the rest as this repository's .venv has
+    # them (seen through a .pth file), with other versions of some shared dependencies
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "user")], check=True)
+    python = tmp_path / "user" / "bin" / "python"
+    pip(python, "install", "-q", "pip>=24,<25")
+    query = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    user_site = subprocess.run([str(python), "-c", query], capture_output=True, text=True)
+    user_site = user_site.stdout.strip()
+    with open(f"{user_site}/espnet_env.pth", "w") as f:
+        f.write(sysconfig.get_paths()["purelib"] + "\n")
+    pip(python, "install", "-q", "--no-deps", *USER_VERSIONS)
+    before = installed(python)
+    assert "espnet==202511" in before and "numpy==2.3.5" in before
+
+    pip(python, "install", "-q", "-e", str(REPO))
+
+    assert installed(python) == before
+    check = subprocess.run(
+        [str(python), "-c", "import espnet_reuse.inference"], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr[-2000:]
