@@ -1,6 +1,6 @@
 """Batch-invariant encoding: padding in a batch must not change any utterance's output.
 
-ESPnet's Conformer lets padding leak in two places:
+ESPnet's Conformer lets padding leak into the shorter utterances of a batch:
 
 - **Lengths.** ``Conv2dSubsampling`` derives its output mask by slicing the padded
   input mask (``mask[:, :, :-2:2][:, :, :-2:2]``), so a shorter utterance in a
@@ -8,19 +8,25 @@ ESPnet's Conformer lets padding leak in two places:
   from padding and attended to as valid keys.
 - **Convolution.** The convolution module never masks, so its depthwise
   convolution mixes padded frames into the last frames of every shorter utterance.
+- **Features.** A batched STFT (``center=True``) reflects the *batch* at its end,
+  so the last frames of a shorter utterance see padding instead of its own
+  reflection.
 
-``mask_padding(encoder)`` fixes both with hooks, without touching parameters:
+``mask_padding(encoder)`` fixes the first two with hooks, without touching parameters:
 the subsampling's output mask is rebuilt from each utterance's true length (its
 convolutions' length arithmetic), and the input of every depthwise convolution
 is zeroed at padded frames, as wenet and icefall mask their convolution modules.
 An unpadded batch is unchanged, bit for bit. BatchNorm in training still takes
-statistics over all frames, padded ones included.
+statistics over all frames, padded ones included. ``encode_batch`` fixes the third
+by running the frontend one utterance at a time.
 """
 
 from typing import List, Optional, Tuple
 
 import torch
 from torch.utils.hooks import RemovableHandle
+
+from espnet_reuse.espnet_api import pad_list
 
 
 def subsampled_lengths(embed: torch.nn.Module, lengths: torch.Tensor) -> torch.Tensor:
@@ -90,20 +96,13 @@ def mask_padding(encoder: torch.nn.Module) -> List[RemovableHandle]:
 def features_one_by_one(
     model: torch.nn.Module, speech: torch.Tensor, lengths: torch.Tensor
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The frontend features of each utterance computed alone, zero-padded.
-
-    A batched STFT (``center=True``) reflects the *batch* at its end, so the last
-    frames of a shorter utterance see padding instead of its own reflection.
-    """
+    """The frontend features (B, T, D) of each utterance computed alone, zero-padded."""
     feats = [
         model._extract_feats(speech[i : i + 1, : int(n)], lengths[i : i + 1])
         for i, n in enumerate(lengths)
     ]
-    feat_lengths = torch.cat([f[1] for f in feats])
-    padded = speech.new_zeros(len(feats), int(feat_lengths.max()), *feats[0][0].shape[2:])
-    for i, (f, n) in enumerate(feats):
-        padded[i, : int(n)] = f[0, : int(n)]
-    return padded, feat_lengths
+    feat_lengths = torch.cat([n for _, n in feats])
+    return pad_list([f[0, : int(n)] for f, n in feats], 0.0), feat_lengths
 
 
 def encode_batch(

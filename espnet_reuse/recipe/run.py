@@ -347,8 +347,8 @@ class Recipe:
         tokenizer = build_tokenizer(self.args.token_type, self.bpemodel)
         for config in self.configs:
             exp_dir = self.exp_dir(config)
-            for text in sorted(exp_dir.glob("decode_*/*/text")):
-                test_set = text.parent.name
+            for timing in sorted(exp_dir.glob(f"*/*/{RTF_FILE}")):  # each decoded set
+                text, test_set = timing.parent / "text", timing.parent.name
                 counts = score_decode_dir(
                     text.parent,
                     self.raw / test_set / "text",
@@ -409,7 +409,7 @@ def _experiment_notes(exp_dir: Path) -> Dict[str, str]:
     notes["maps/layers"] = f"{computed}/{blocks}" + (f" (+{learned} learned)" if learned else "")
     if (exp_dir / "init_from_baseline").exists():
         notes["init"] = "converted baseline"
-    rtfs = [json.loads(p.read_text())["rtf"] for p in exp_dir.glob(f"decode_*/*/{RTF_FILE}")]
+    rtfs = [json.loads(p.read_text())["rtf"] for p in exp_dir.glob(f"*/*/{RTF_FILE}")]
     if rtfs:
         notes["decode RTF"] = f"{max(rtfs):.4f} (max)"
     return notes
