@@ -18,7 +18,11 @@ NORMALIZERS = ("global_mvn", "utterance_mvn", "none")
 
 
 def str2bool(value: str) -> bool:
-    """``true`` or ``false``, as ESPnet's shell scripts spell booleans."""
+    """``true`` or ``false``, as ``asr.sh`` spells booleans.
+
+    Not ESPnet's ``str2bool``: this module must import without ESPnet, so that
+    ``./run.sh --help`` answers before the environment exists.
+    """
     if value.lower() not in ("true", "false"):
         raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
     return value.lower() == "true"

@@ -40,7 +40,7 @@ STAGES = {
     2: "speed perturbation",
     3: "format to dump/raw",
     4: "remove short/long utterances and empty transcripts",
-    5: "sentencepiece token list",
+    5: "token list",
     6: "LM: text preparation (skipped, no LM)",
     7: "LM: statistics (skipped, no LM)",
     8: "LM: training (skipped, no LM)",
