@@ -66,7 +66,15 @@ def test_yaml_config_builds_the_reuse_encoder(corpus):
     assert args.encoder == "conformer_reuse"
     model = ASRTask.build_model(args)
     assert isinstance(model.encoder, ConformerReuseEncoder)
-    assert model.encoder.reuse_groups == [1, 2]
+    assert model.encoder.reuse_groups == [1, 2] and not model.encoder.mask_padding
+
+    # `encoder_conf: {mask_padding: true}` in YAML: batch-invariant training too
+    masked = get_parser().parse_args(
+        train_args(corpus, "unused") + ["--encoder_conf", "mask_padding=true"]
+    )
+    encoder = ASRTask.build_model(masked).encoder
+    assert encoder.mask_padding and encoder.embed._forward_hooks
+    assert encoder.state_dict().keys() == model.encoder.state_dict().keys()
 
 
 @pytest.mark.slow
