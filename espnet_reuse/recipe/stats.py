@@ -45,8 +45,9 @@ def collect_stats(
     logdir.mkdir(parents=True)
     keys = {name: sorted(read_table(path / "wav.scp")) for name, path in data_dirs.items()}
     nj = max(1, min(nj, *(len(k) for k in keys.values())))
-    for name, utts in keys.items():
-        for job, shard in enumerate(np.array_split(utts, nj), 1):
+    shards = {name: np.array_split(utts, nj) for name, utts in keys.items()}
+    for name, parts in shards.items():
+        for job, shard in enumerate(parts, 1):
             (logdir / f"{name}.{job}.scp").write_text("".join(f"{k}\n" for k in shard))
     jobs = list(range(1, nj + 1))
     processes = []
@@ -71,7 +72,7 @@ def collect_stats(
         ]
         with open(logdir / f"stats.{job}.log", "w") as log_file:
             processes.append(subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT))
-    steps = sum(math.ceil(len(s) / BATCH) for u in keys.values() for s in np.array_split(u, nj))
+    steps = sum(math.ceil(len(shard) / BATCH) for parts in shards.values() for shard in parts)
     _follow(processes, [logdir / f"stats.{job}.log" for job in jobs], steps)
     codes = {job: process.wait() for job, process in zip(jobs, processes)}
     failed = {job: code for job, code in codes.items() if code != 0}
