@@ -130,6 +130,28 @@ def forward_flops(model: torch.nn.Module, feats, lengths) -> int:
     return counter.get_total_flops()
 
 
+def saved_for_backward_bytes(model: torch.nn.Module, feats, lengths) -> int:
+    """Bytes of the activations autograd keeps for backward in one training forward.
+
+    Counted with saved-tensor hooks, each storage once and parameters left out, so
+    the number is the same on any device and from run to run, unlike allocator
+    peaks; it is what the training step's memory grows with, per utterance.
+    """
+    parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: Dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in parameters:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(feats, lengths)
+    return sum(saved.values())
+
+
 def cuda_peak_memory(step: Callable[[], None]) -> int:
     """Peak bytes the CUDA allocator held beyond what was allocated before the step."""
     torch.cuda.synchronize()

@@ -24,6 +24,7 @@ class Case:
     timings: Dict[str, Timing]
     peak_bytes: Optional[Dict[str, int]] = None
     flops: Optional[Dict[str, int]] = None
+    saved_bytes: Optional[Dict[str, int]] = None  # kept for backward (train steps)
 
 
 def _layouts(case: Case) -> List[str]:
@@ -71,8 +72,9 @@ def markdown(cases: List[Case], device: str, title: str, layouts: Dict[str, List
         "below, else `unclear`.",
         "",
         "|step|input|layout|ESPnet ms|reuse ms|ideal ms|speed-up|ideal speed-up"
-        "|achieved/ideal|target|GFLOPs ESPnet / reuse|peak MB ESPnet / reuse|",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|achieved/ideal|target|GFLOPs ESPnet / reuse|peak MB ESPnet / reuse"
+        "|saved for backward MB ESPnet / reuse|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in cases:
         for layout in _layouts(case):
@@ -86,12 +88,7 @@ def markdown(cases: List[Case], device: str, title: str, layouts: Dict[str, List
                 if case.flops
                 else "-"
             )
-            peak = (
-                f"{case.peak_bytes[BASELINE] / 2**20:.0f} / "
-                f"{case.peak_bytes[f'reuse {layout}'] / 2**20:.0f}"
-                if case.peak_bytes
-                else "-"
-            )
+            peak = _megabytes(case.peak_bytes, layout)
             lines.append(
                 f"|{case.kind}|{case.seconds:g} s × {case.batch}|{layout}"
                 f"|{1e3 * base.median:.1f} ±{base.spread:.0%}"
@@ -99,9 +96,17 @@ def markdown(cases: List[Case], device: str, title: str, layouts: Dict[str, List
                 f"|{1e3 * ideal.median:.1f} ±{ideal.spread:.0%}"
                 f"|{r['speedup'].median:.2f}|{r['ideal_speedup'].median:.2f}"
                 f"|{achieved.median:.3f} [{achieved.low:.3f}, {achieved.high:.3f}]"
-                f"|{verdict(achieved, target(layouts[layout]))}|{flops}|{peak}|"
+                f"|{verdict(achieved, target(layouts[layout]))}|{flops}|{peak}"
+                f"|{_megabytes(case.saved_bytes, layout)}|"
             )
     return "\n".join(lines) + "\n"
+
+
+def _megabytes(values: Optional[Dict[str, int]], layout: str) -> str:
+    """``ESPnet / reuse`` in MiB, or ``-`` when not measured."""
+    if not values:
+        return "-"
+    return f"{values[BASELINE] / 2**20:.0f} / {values[f'reuse {layout}'] / 2**20:.0f}"
 
 
 def _finite(values: Dict[str, float]) -> Dict[str, Optional[float]]:
@@ -121,6 +126,7 @@ def to_json(cases: List[Case], meta: dict) -> str:
                     "timings": {k: t.samples for k, t in c.timings.items()},
                     "peak_bytes": c.peak_bytes,
                     "flops": c.flops,
+                    "saved_bytes": c.saved_bytes,
                     "ratios": {
                         layout: {k: _finite(asdict(v)) for k, v in ratios(c, layout).items()}
                         for layout in _layouts(c)

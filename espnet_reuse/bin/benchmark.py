@@ -22,6 +22,7 @@ from espnet_reuse.benchmark.measure import (
     forward_flops,
     inference_step,
     make_input,
+    saved_for_backward_bytes,
     time_interleaved,
     training_step,
 )
@@ -117,9 +118,12 @@ def main(cmd: Optional[List[str]] = None) -> None:
         make_step = inference_step if kind == "inference" else training_step
         steps = {n: with_autocast(make_step(m, feats, lengths)) for n, m in timed.items()}
         timings = time_interleaved(steps, args.repeats, args.warmup, args.device)
-        flops = peaks = None
+        flops = peaks = saved = None
         if kind == "inference" and batch == 1:
             flops = {n: forward_flops(m, feats, lengths) for n, m in models.items()}
+        if kind == "train step":
+            with autocast():
+                saved = {n: saved_for_backward_bytes(m, feats, lengths) for n, m in models.items()}
         if args.memory and kind == "train step":
             if args.device.startswith("cuda"):
                 peaks = {n: cuda_peak_memory(s) for n, s in steps.items()}
@@ -132,7 +136,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
                     )
                     for n in models
                 }
-        cases.append(Case(kind, seconds, batch, timings, peaks, flops))
+        cases.append(Case(kind, seconds, batch, timings, peaks, flops, saved))
         print(f"measured {kind} {seconds:g} s × {batch}", flush=True)
 
     if args.device.startswith("cuda"):

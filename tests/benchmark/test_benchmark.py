@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from espnet_reuse.benchmark.measure import Ratio, Timing
+from espnet_reuse.benchmark.measure import Ratio, Timing, saved_for_backward_bytes
 from espnet_reuse.benchmark.models import build_models, layout_name, parse_layout
 from espnet_reuse.benchmark.report import target, verdict
 from espnet_reuse.bin.benchmark import main
@@ -106,6 +106,11 @@ def test_cli_smoke_run_writes_table_json_and_plot(tmp_path):
     assert all(len(s) == 2 for s in train["timings"].values())
     assert set(train["ratios"]["2x2"]) == {"speedup", "ideal_speedup", "achieved"}
     assert train["ratios"]["2x2"]["achieved"]["median"] > 0
+    saved = train["saved_bytes"]
+    # without reuse only the strided attention's masking differs (a few bytes)
+    assert abs(saved["reuse 1x4"] - saved["espnet"]) < 0.01 * saved["espnet"]
+    assert saved["reuse 2x2"] < 0.95 * saved["espnet"]
+    assert "|saved for backward MB ESPnet / reuse|" in table
     first = results["cases"][0]
     assert first["flops"]["reuse 2x2"] < first["flops"]["espnet"]
     assert first["flops"]["reuse 1x4"] == first["flops"]["espnet"]
@@ -154,3 +159,16 @@ def test_cli_compiles_reuse_and_ideal_models_only(tmp_path, monkeypatch):
     assert len(compiled) == 2  # reuse 2x2 and ideal 2x2; ESPnet stays eager
     table = (tmp_path / "benchmark.md").read_text()
     assert "torch.compile (ESPnet eager)" in table and "|train step|" not in table
+
+
+def test_saved_for_backward_bytes_are_exact_and_shrink_with_reuse():
+    built = build_models(20, {**TINY, "dropout_rate": 0.0}, ["2x2", "4x1"])
+    feats, lengths = torch.randn(2, 60, 20), torch.tensor([60, 45])
+    saved = {n: saved_for_backward_bytes(m, feats, lengths) for n, m in built.models.items()}
+    assert saved == {
+        n: saved_for_backward_bytes(m, feats, lengths) for n, m in built.models.items()
+    }
+    # a reuse layer keeps no Q, K, positional scores or softmax of its own: each
+    # saves less than a layer that computes its map
+    assert saved["espnet"] > saved["reuse 2x2"] > saved["reuse 4x1"] > 0
+    assert saved["reuse 2x2"] <= saved["ideal 2x2"] * 1.05
