@@ -1,6 +1,9 @@
 """The encoders a benchmark compares, all with the same weights.
 
 - ``espnet``: ESPnet's ``ConformerEncoder``;
+- ``fused``: the same encoder with its attention through PyTorch's fused
+  ``scaled_dot_product_attention`` (``FusedRelPositionAttention``), the strongest
+  baseline without reuse: what a user would otherwise run;
 - ``reuse <layout>``: ``conformer_reuse`` with that ``reuse_groups``;
 - ``ideal <layout>``: the ideal bound of a layout: ESPnet's encoder, with the
   attention kernels ``conformer_reuse`` computes maps with
@@ -21,7 +24,10 @@ import torch
 
 from espnet_reuse.convert import select_parameters
 from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
-from espnet_reuse.encoder.rel_position_attention import StridedRelPositionAttention
+from espnet_reuse.encoder.rel_position_attention import (
+    FusedRelPositionAttention,
+    StridedRelPositionAttention,
+)
 from espnet_reuse.encoder.reuse_groups import check_reuse_groups, map_sources
 from espnet_reuse.espnet_api import ConformerEncoder
 
@@ -86,6 +92,14 @@ def ideal_encoder(base: ConformerEncoder, groups: Sequence[int]) -> ConformerEnc
     return model
 
 
+def fused_encoder(base: ConformerEncoder) -> ConformerEncoder:
+    """A copy of ``base`` whose relative-position attention runs fused."""
+    model = copy.deepcopy(base)
+    for layer in model.encoders:
+        FusedRelPositionAttention.convert_in_place(layer.self_attn)
+    return model
+
+
 @dataclass
 class BenchmarkModels:
     """Encoders by name, in the order they are reported."""
@@ -97,10 +111,11 @@ class BenchmarkModels:
 def build_models(
     input_size: int, encoder_conf: dict, layouts: Sequence[str], seed: int = 0
 ) -> BenchmarkModels:
-    """ESPnet's Conformer, and reuse and ideal encoders for each layout, same weights."""
+    """ESPnet's Conformer, its fused twin, and reuse and ideal encoders for each layout,
+    all with the same weights."""
     torch.manual_seed(seed)
     base = ConformerEncoder(input_size=input_size, **encoder_conf)
-    models: Dict[str, torch.nn.Module] = {"espnet": base}
+    models: Dict[str, torch.nn.Module] = {"espnet": base, "fused": fused_encoder(base)}
     parsed = {}
     for spec in layouts:
         groups = parse_layout(spec, encoder_conf["num_blocks"])

@@ -43,6 +43,7 @@ def test_all_models_compute_the_same_function_with_the_same_weights():
     built = build_models(20, TINY, ["1x4", "2x2", "1,3"])
     assert list(built.models) == [
         "espnet",
+        "fused",
         "reuse 1x4",
         "ideal 1x4",
         "reuse 2x2",
@@ -54,6 +55,7 @@ def test_all_models_compute_the_same_function_with_the_same_weights():
     with torch.no_grad():
         out = {n: m.eval()(feats, lengths)[0] for n, m in built.models.items()}
     assert torch.equal(out["reuse 1x4"], out["espnet"])
+    torch.testing.assert_close(out["fused"], out["espnet"], atol=1e-5, rtol=1e-5)
     assert torch.equal(out["ideal 1x4"], out["espnet"])
     for layout in ("2x2", "1,3"):
         assert (out[f"reuse {layout}"] - out[f"ideal {layout}"]).abs().max() < 1e-5
@@ -98,13 +100,19 @@ def test_cli_smoke_run_writes_table_json_and_plot(tmp_path):
     train = results["cases"][-1]
     assert train["kind"] == "train step" and set(train["peak_bytes"]) == {
         "espnet",
+        "fused",
         "reuse 1x4",
         "ideal 1x4",
         "reuse 2x2",
         "ideal 2x2",
     }
     assert all(len(s) == 2 for s in train["timings"].values())
-    assert set(train["ratios"]["2x2"]) == {"speedup", "ideal_speedup", "achieved"}
+    assert set(train["ratios"]["2x2"]) == {
+        "speedup",
+        "speedup_over_fused",
+        "ideal_speedup",
+        "achieved",
+    }
     assert train["ratios"]["2x2"]["achieved"]["median"] > 0
     saved = train["saved_bytes"]
     # without reuse only the strided attention's masking differs (a few bytes)
@@ -117,7 +125,7 @@ def test_cli_smoke_run_writes_table_json_and_plot(tmp_path):
     assert (tmp_path / "speedup.png").stat().st_size > 10_000
 
 
-def test_cli_compiles_reuse_and_ideal_models_only(tmp_path, monkeypatch):
+def test_cli_compiles_every_model_but_espnets(tmp_path, monkeypatch):
     compiled, compile_ = [], torch.compile
 
     def eager_compile(model, **kwargs):  # traces with Dynamo, generates no code
@@ -156,7 +164,7 @@ def test_cli_compiles_reuse_and_ideal_models_only(tmp_path, monkeypatch):
         )
     finally:
         torch._dynamo.reset()
-    assert len(compiled) == 2  # reuse 2x2 and ideal 2x2; ESPnet stays eager
+    assert len(compiled) == 3  # fused, reuse 2x2 and ideal 2x2; ESPnet stays eager
     table = (tmp_path / "benchmark.md").read_text()
     assert "torch.compile (ESPnet eager)" in table and "|train step|" not in table
 

@@ -1,4 +1,5 @@
-"""``StridedRelPositionAttention`` against ESPnet's ``RelPositionMultiHeadedAttention``."""
+"""``StridedRelPositionAttention`` and ``FusedRelPositionAttention`` against ESPnet's
+``RelPositionMultiHeadedAttention``."""
 
 import copy
 
@@ -11,7 +12,11 @@ from espnet.nets.pytorch_backend.transformer.attention import (
 )
 from espnet.nets.pytorch_backend.transformer.embedding import RelPositionalEncoding
 
-from espnet_reuse.encoder.rel_position_attention import StridedRelPositionAttention, rel_shift
+from espnet_reuse.encoder.rel_position_attention import (
+    FusedRelPositionAttention,
+    StridedRelPositionAttention,
+    rel_shift,
+)
 
 
 def attention_pair(dropout_rate: float = 0.0):
@@ -89,3 +94,28 @@ def test_other_attention_kinds_are_left_alone():
         type(StridedRelPositionAttention.convert_in_place(zero_triu))
         is RelPositionMultiHeadedAttention
     )
+
+
+@pytest.mark.parametrize("lengths", [[40], [40, 31, 9], [12, 0]], ids=["one", "padded", "empty"])
+def test_fused_forward_equals_espnet(lengths):
+    espnet, _ = attention_pair()
+    fused = FusedRelPositionAttention.convert_in_place(copy.deepcopy(espnet))
+    assert type(fused) is FusedRelPositionAttention
+    x, pos_emb, mask = inputs(lengths)
+    with torch.no_grad():
+        expected = espnet(x, x, x, pos_emb, mask)
+        actual = fused(x, x, x, pos_emb, mask)
+    torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)
+    assert fused.attn is None  # the fused kernel keeps no map
+
+
+def test_fused_gradients_equal_espnets():
+    espnet, _ = attention_pair()
+    fused = FusedRelPositionAttention.convert_in_place(copy.deepcopy(espnet))
+    x, pos_emb, mask = inputs([40, 31, 9])
+    grads = []
+    for module in (espnet, fused):
+        xi = x.clone().requires_grad_()
+        module.train()(xi, xi, xi, pos_emb, mask).pow(2).sum().backward()
+        grads.append(xi.grad)
+    torch.testing.assert_close(grads[1], grads[0], atol=1e-4, rtol=1e-4)
