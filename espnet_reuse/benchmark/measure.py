@@ -5,8 +5,9 @@ import random
 import resource
 import statistics
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List
+from typing import Callable, Dict, Iterator, List
 
 import numpy as np
 import torch
@@ -119,6 +120,29 @@ def time_interleaved(
             _synchronize(device)
             timings[name].samples.append(time.perf_counter() - start)
     return timings
+
+
+@contextmanager
+def module_seconds(modules: Dict[str, torch.nn.Module]) -> Iterator[Dict[str, float]]:
+    """Wall-clock seconds spent in each module's forward while the context is open
+    (forward hooks; right for synchronous devices such as the CPU)."""
+    seconds = dict.fromkeys(modules, 0.0)
+    started: Dict[str, float] = {}
+    handles = []
+    for name, module in modules.items():
+
+        def start(module, inputs, name=name):
+            started[name] = time.perf_counter()
+
+        def stop(module, inputs, output, name=name):
+            seconds[name] += time.perf_counter() - started[name]
+
+        handles += [module.register_forward_pre_hook(start), module.register_forward_hook(stop)]
+    try:
+        yield seconds
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def forward_flops(model: torch.nn.Module, feats, lengths) -> int:

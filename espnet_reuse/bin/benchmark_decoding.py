@@ -1,10 +1,12 @@
-"""Decoding speed at equal accuracy: the recipe's CTC decoders against ESPnet's Speech2Text.
+"""Recognition speed at equal accuracy: the recipe's CTC decoders against ESPnet's Speech2Text.
 
-Every decoder recognises the same utterances with the same model; the table gives
-each one's time, real-time factor, WER and speed-up over ``Speech2Text``
-(CTC-only beam search, batch 1, as ESPnet 202511 allows). The recipe's batched
-decoding is batch-invariant, so its batch-N rows must give the same words as
-its batch-1 rows (the ``= batch 1`` column checks it).
+Every decoder recognises the same utterances with the same model, end to end (audio
+in, text out); the table gives each one's time, real-time factor, the shares of the
+frontend (features), the encoder and the rest (audio reading, normalisation, CTC
+search, text), WER and speed-up over ``Speech2Text`` (CTC-only beam search, batch 1,
+as ESPnet 202511 allows). The recipe's batched decoding is batch-invariant, so its
+batch-N rows must give the same words as its batch-1 rows (the ``= batch 1`` column
+checks it).
 
 Example::
 
@@ -22,6 +24,7 @@ import jiwer
 import torch
 
 from espnet_reuse import espnet_api
+from espnet_reuse.benchmark.measure import module_seconds
 from espnet_reuse.inference import (
     PrefixBeamSearch,
     encoded_batches,
@@ -64,17 +67,20 @@ def main(cmd: Optional[List[str]] = None) -> None:
     model = load_asr_model(args.asr_train_config, args.asr_model_file, "cpu")
     to_text = tokens_to_text(args.asr_train_config)
     beam = PrefixBeamSearch(model.token_list, args.beam_size)
-    rows: Dict[str, tuple] = {}  # name -> (seconds, texts or None)
+    rows: Dict[str, tuple] = {}  # name -> (seconds, texts or None, seconds by part)
+
+    def parts_of(asr_model: torch.nn.Module):
+        return module_seconds({"features": asr_model.frontend, "encoder": asr_model.encoder})
 
     def batched(name: str, search: Optional[Callable], batch_size: int) -> None:
         texts: Dict[str, str] = {}
         start = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), parts_of(model) as parts:
             for batch, enc, enc_lengths in encoded_batches(model, wav, lengths, batch_size, "cpu"):
                 if search is not None:
                     for utt, hyp in zip(batch, search(model.ctc.log_softmax(enc), enc_lengths)):
                         texts[utt] = to_text([model.token_list[i] for i in hyp.token_ids])
-        rows[f"{name} (batch {batch_size})"] = (time.perf_counter() - start, texts or None)
+        rows[f"{name} (batch {batch_size})"] = (time.perf_counter() - start, texts or None, parts)
 
     batched("encoder only", None, args.batch_size)  # also the warm-up
     for batch_size in (args.batch_size, 1):
@@ -92,19 +98,25 @@ def main(cmd: Optional[List[str]] = None) -> None:
     )
     texts = {}
     start = time.perf_counter()
-    for utt in utts:
-        speech, _ = load_batch(wav, [utt])
-        texts[utt] = speech2text(speech[0])[0][0]
+    with parts_of(speech2text.asr_model) as parts:
+        for utt in utts:
+            speech, _ = load_batch(wav, [utt])
+            texts[utt] = speech2text(speech[0])[0][0]
     espnet = f"ESPnet Speech2Text, ctc_weight 1.0, beam {args.beam_size} (batch 1)"
-    rows[espnet] = (time.perf_counter() - start, texts)
+    rows[espnet] = (time.perf_counter() - start, texts, parts)
 
     print(
         f"{len(lengths)} utterances, {audio_seconds:.1f} s of audio, "
         f"{torch.get_num_threads()} CPU threads\n"
     )
-    print("|decoding|seconds|RTF|WER (%)|= batch 1|speed-up over Speech2Text|")
-    print("|---|---|---|---|---|---|")
-    for name, (seconds, texts) in rows.items():
+    print(
+        "|decoding|seconds|RTF|features / encoder / rest (%)|WER (%)|= batch 1"
+        "|speed-up over Speech2Text|"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, (seconds, texts, parts) in rows.items():
+        rest = seconds - parts["features"] - parts["encoder"]
+        shares = " / ".join(f"{100 * t / seconds:.0f}" for t in (*parts.values(), rest))
         wer = same = "-"
         if texts is not None:
             wer = f"{100 * jiwer.wer([reference[u] for u in utts], [texts[u] for u in utts]):.1f}"
@@ -112,7 +124,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
             if alone is not None and name.endswith(f"(batch {args.batch_size})"):
                 same = "yes" if alone[1] == texts else "no"
         print(
-            f"|{name}|{seconds:.2f}|{seconds / audio_seconds:.4f}|{wer}|{same}|"
+            f"|{name}|{seconds:.2f}|{seconds / audio_seconds:.4f}|{shares}|{wer}|{same}|"
             f"{rows[espnet][0] / seconds:.1f}x|"
         )
 

@@ -29,7 +29,12 @@ def test_benchmark_decoding_prints_speed_and_wer_of_every_decoder(varied_data, t
         for line in capsys.readouterr().out.splitlines()
         if line.startswith("|")
     }
-    assert rows["greedy (batch 4)"][3] == "yes" and rows["prefix beam 3 (batch 4)"][3] == "yes"
-    assert rows["greedy (batch 1)"][3] == "-"
-    assert float(rows["ESPnet Speech2Text, ctc_weight 1.0, beam 3 (batch 1)"][2]) >= 0
-    assert rows["encoder only (batch 4)"][2] == "-"
+    assert rows["greedy (batch 4)"][4] == "yes" and rows["prefix beam 3 (batch 4)"][4] == "yes"
+    assert rows["greedy (batch 1)"][4] == "-"
+    espnet = rows["ESPnet Speech2Text, ctc_weight 1.0, beam 3 (batch 1)"]
+    assert float(espnet[3]) >= 0 and espnet[5] == "1.0x"
+    assert rows["encoder only (batch 4)"][3] == "-"
+    del rows["decoding"], rows["---"]  # the header
+    for row in rows.values():  # features / encoder / rest, in % of the row's time
+        shares = [int(share) for share in row[2].split(" / ")]
+        assert len(shares) == 3 and abs(sum(shares) - 100) <= 2 and shares[1] > 0
