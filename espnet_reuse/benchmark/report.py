@@ -109,6 +109,43 @@ def markdown(cases: List[Case], device: str, title: str, layouts: Dict[str, List
     return "\n".join(lines) + "\n"
 
 
+@dataclass
+class EqualMemory:
+    """Training at equal memory: each model at the largest batch whose activations kept
+    for backward (``saved_for_backward_bytes``, linear in the batch) fit the budget."""
+
+    seconds: float
+    budget_bytes: int
+    batches: Dict[str, int]
+    timings: Dict[str, Timing]  # one training step at that batch
+
+    def throughput_ratio(self, name: str) -> Ratio:
+        """Audio seconds trained a second, relative to ESPnet's, round by round."""
+        ratio = Ratio.paired(self.timings[BASELINE], self.timings[name])
+        scale = self.batches[name] / self.batches[BASELINE]
+        return Ratio(ratio.median * scale, ratio.low * scale, ratio.high * scale)
+
+
+def equal_memory_markdown(result: EqualMemory) -> str:
+    """One row per model: batch that fits, step time, throughput and its ratio to ESPnet's."""
+    lines = [
+        f"### Training at equal memory: {result.seconds:g} s utterances, "
+        f"{result.budget_bytes / 2**30:g} GiB of activations kept for backward",
+        "",
+        "|model|batch that fits|step s|audio s trained / s|throughput vs ESPnet|",
+        "|---|---|---|---|---|",
+    ]
+    for name, timing in result.timings.items():
+        batch = result.batches[name]
+        ratio = result.throughput_ratio(name)
+        lines.append(
+            f"|{name}|{batch}|{timing.median:.2f} ±{timing.spread:.0%}"
+            f"|{batch * result.seconds / timing.median:.1f}"
+            f"|{ratio.median:.2f} [{ratio.low:.2f}, {ratio.high:.2f}]|"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _megabytes(values: Optional[Dict[str, int]], layout: str) -> str:
     """``ESPnet / reuse`` in MiB, or ``-`` when not measured."""
     if not values:

@@ -27,7 +27,15 @@ from espnet_reuse.benchmark.measure import (
     training_step,
 )
 from espnet_reuse.benchmark.models import CONFORMER_M, build_models
-from espnet_reuse.benchmark.report import BASELINE, Case, markdown, plot_speedup, to_json
+from espnet_reuse.benchmark.report import (
+    BASELINE,
+    Case,
+    EqualMemory,
+    equal_memory_markdown,
+    markdown,
+    plot_speedup,
+    to_json,
+)
 from espnet_reuse.espnet_api import str2bool
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -67,6 +75,13 @@ def get_parser() -> argparse.ArgumentParser:
         "rounds); ESPnet's Conformer stays eager, as ESPnet runs it",
     )
     p.add_argument("--memory", type=str2bool, default=True, help="measure peak memory (true/false)")
+    p.add_argument(
+        "--memory_budget_gb",
+        type=float,
+        default=0.0,
+        help="also train each model at the largest batch of --train_seconds utterances whose "
+        "activations kept for backward fit this budget, and compare throughputs (0: off)",
+    )
     p.add_argument("--input_size", type=int, default=80)
     for key, value in CONFORMER_M.items():
         p.add_argument(
@@ -151,6 +166,10 @@ def main(cmd: Optional[List[str]] = None) -> None:
         f"{args.cnn_module_kernel}), {args.dtype}{compiled}"
     )
     table = markdown(cases, device, title, built.layouts)
+    equal_memory = None
+    if args.memory_budget_gb > 0 and cases and cases[-1].saved_bytes:
+        equal_memory = _train_at_equal_memory(args, timed, cases[-1], with_autocast)
+        table += "\n" + equal_memory_markdown(equal_memory)
     print(table)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "benchmark.md").write_text(table)
@@ -159,10 +178,31 @@ def main(cmd: Optional[List[str]] = None) -> None:
         "torch": torch.__version__,
         "args": vars(args) | {"out_dir": str(args.out_dir)},
     }
+    if equal_memory is not None:
+        meta["equal_memory"] = {
+            "budget_bytes": equal_memory.budget_bytes,
+            "batches": equal_memory.batches,
+            "step_seconds": {n: t.samples for n, t in equal_memory.timings.items()},
+        }
     (args.out_dir / "benchmark.json").write_text(
         to_json(cases, json.loads(json.dumps(meta, default=str)))
     )
     plot_speedup(cases, args.out_dir / "speedup.png", device)
+
+
+def _train_at_equal_memory(args, models, train: Case, with_autocast) -> EqualMemory:
+    """Time each model's training step at the largest batch within the budget."""
+    budget = int(args.memory_budget_gb * 2**30)
+    batches = {
+        name: max(1, budget * train.batch // saved) for name, saved in train.saved_bytes.items()
+    }
+    steps = {}
+    for name, model in models.items():
+        feats, lengths = make_input(train.seconds, batches[name], args.input_size, args.device)
+        steps[name] = with_autocast(training_step(model, feats, lengths))
+    timings = time_interleaved(steps, args.repeats, args.warmup, args.device)
+    print(f"measured training at equal memory ({args.memory_budget_gb:g} GiB)", flush=True)
+    return EqualMemory(train.seconds, budget, batches, timings)
 
 
 if __name__ == "__main__":

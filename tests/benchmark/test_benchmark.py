@@ -89,12 +89,15 @@ def test_cli_smoke_run_writes_table_json_and_plot(tmp_path):
             "0",
             "--input_size",
             "20",
+            "--memory_budget_gb",
+            "0.004",
             "--out_dir",
             str(tmp_path),
             *sizes,
         ]
     )
     table = (tmp_path / "benchmark.md").read_text()
+    assert "### Training at equal memory: 0.5 s utterances, 0.004 GiB" in table
     assert table.count("|inference|") == 8 and table.count("|train step|") == 2
     results = json.loads((tmp_path / "benchmark.json").read_text())
     train = results["cases"][-1]
@@ -114,6 +117,9 @@ def test_cli_smoke_run_writes_table_json_and_plot(tmp_path):
         "achieved",
     }
     assert train["ratios"]["2x2"]["achieved"]["median"] > 0
+    equal = results["meta"]["equal_memory"]
+    assert equal["batches"]["reuse 2x2"] >= equal["batches"]["espnet"] >= 2
+    assert all(len(steps) == 2 for steps in equal["step_seconds"].values())
     saved = train["saved_bytes"]
     # without reuse only the strided attention's masking differs (a few bytes)
     assert abs(saved["reuse 1x4"] - saved["espnet"]) < 0.01 * saved["espnet"]
