@@ -9,7 +9,10 @@ from typeguard import typechecked
 from espnet_reuse.encoder.learned_map import LearnedRelativeMap
 from espnet_reuse.encoder.map_source_layer import MapSourceLayer
 from espnet_reuse.encoder.padding import mask_padding as mask_padding_hooks
-from espnet_reuse.encoder.rel_position_attention import StridedRelPositionAttention
+from espnet_reuse.encoder.rel_position_attention import (
+    FusedRelPositionAttention,
+    StridedRelPositionAttention,
+)
 from espnet_reuse.encoder.reuse_groups import (
     check_reuse_groups,
     check_trim_points,
@@ -51,6 +54,13 @@ class ConformerReuseEncoder(ConformerEncoder):
             utterance's frames (BatchNorm's training statistics aside). Off by
             default: ESPnet's Conformer lets padding leak, and off keeps it
             bitwise. No parameters change, so checkpoints load either way.
+        fused_attention: layers whose map no other layer reuses (single-layer
+            groups) run relative-position attention through PyTorch's fused
+            ``scaled_dot_product_attention`` (``FusedRelPositionAttention``,
+            equal to ESPnet's to float tolerance). Their ``.attn`` is then
+            ``None``, so attention plots and the analysis see no map there; a
+            shared map is always computed explicitly. Off by default: on CPU
+            the fused and the strided path are equally fast (docs/speed.md).
 
     Parameter names are those of ``ConformerEncoder``; reuse layers simply lack
     ``linear_q``, ``linear_k``, ``linear_pos`` and ``pos_bias_u/v``.
@@ -97,6 +107,7 @@ class ConformerReuseEncoder(ConformerEncoder):
         learned_map_max_offset: int = 64,
         learned_map_init: str = "patterns",
         mask_padding: bool = False,
+        fused_attention: bool = False,
     ):
         arguments = locals()
         groups = check_reuse_groups(reuse_groups, num_blocks)
@@ -126,8 +137,12 @@ class ConformerReuseEncoder(ConformerEncoder):
             if source != idx or str(self.group_index[idx]) in self.learned_maps:
                 layer.self_attn = SharedMapAttention.with_projections_of(layer.self_attn)
                 continue
-            StridedRelPositionAttention.convert_in_place(layer.self_attn)
-            if self.map_sources.count(idx) > 1:
+            shared = self.map_sources.count(idx) > 1
+            if fused_attention and not shared:
+                FusedRelPositionAttention.convert_in_place(layer.self_attn)
+            else:
+                StridedRelPositionAttention.convert_in_place(layer.self_attn)
+            if shared:
                 # the explicit softmax path is the one that keeps `.attn`
                 layer.self_attn.use_flash_attn = layer.self_attn.use_sdpa = False
                 self.encoders[idx] = MapSourceLayer.from_layer(layer)

@@ -10,6 +10,10 @@ from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 from espnet2.main_funcs.calculate_all_attentions import calculate_all_attentions
 
 from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
+from espnet_reuse.encoder.rel_position_attention import (
+    FusedRelPositionAttention,
+    StridedRelPositionAttention,
+)
 from espnet_reuse.encoder.shared_map_attention import SharedMapAttention
 
 from helpers import SMALL_CONFORMER
@@ -34,6 +38,7 @@ def test_signature_is_a_superset_of_conformer():
         "learned_map_max_offset",
         "learned_map_init",
         "mask_padding",
+        "fused_attention",
     }
 
 
@@ -280,3 +285,16 @@ def test_torch_compile_traces_the_reuse_encoder(padded_batch):
     finally:
         torch._dynamo.reset()
     assert (actual - expected).abs().max() < 1e-5
+
+
+def test_fused_attention_for_maps_nobody_reuses(padded_batch):
+    plain = build(ConformerReuseEncoder, 0, reuse_groups=[1, 3]).eval()
+    fused = build(ConformerReuseEncoder, 0, reuse_groups=[1, 3], fused_attention=True).eval()
+    assert fused.state_dict().keys() == plain.state_dict().keys()
+    assert type(fused.encoders[0].self_attn) is FusedRelPositionAttention
+    assert type(fused.encoders[1].self_attn) is StridedRelPositionAttention  # its map is shared
+    with torch.no_grad():
+        expected, expected_lengths, _ = plain(*padded_batch)
+        actual, actual_lengths, _ = fused(*padded_batch)
+    assert torch.equal(actual_lengths, expected_lengths)
+    torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)
