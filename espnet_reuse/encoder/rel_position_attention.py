@@ -11,7 +11,7 @@ are the same objects with the same names.
 """
 
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 
@@ -64,16 +64,25 @@ class StridedRelPositionAttention(RelPositionMultiHeadedAttention):
         """
         if torch.compiler.is_compiling():
             return super().forward(query, key, value, pos_emb, mask)
+        q_with_bias_u, k, v, position_scores = self.project(query, key, value, pos_emb)
+        scores = torch.matmul(q_with_bias_u, k.transpose(-2, -1))
+        scores.add_(position_scores)
+        scores.div_(math.sqrt(self.d_k))
+        return self.forward_attention(v, scores, mask)
+
+    def project(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, pos_emb: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``q + pos_bias_u``, ``k``, ``v`` (batch, head, time, d_k) and the shifted
+        position scores ``(q + pos_bias_v) p^T`` (batch, head, time1, time2), unscaled."""
         q, k, v = self.forward_qkv(query, key, value)
         q = q.transpose(1, 2)  # (batch, time1, head, d_k)
         p = self.linear_pos(pos_emb).view(pos_emb.size(0), -1, self.h, self.d_k)
         p = p.transpose(1, 2)  # (batch, head, 2*time1-1, d_k)
         q_with_bias_u = (q + self.pos_bias_u).transpose(1, 2)
         q_with_bias_v = (q + self.pos_bias_v).transpose(1, 2)
-        scores = torch.matmul(q_with_bias_u, k.transpose(-2, -1))
-        scores.add_(rel_shift(torch.matmul(q_with_bias_v, p.transpose(-2, -1))))
-        scores.div_(math.sqrt(self.d_k))
-        return self.forward_attention(v, scores, mask)
+        position_scores = rel_shift(torch.matmul(q_with_bias_v, p.transpose(-2, -1)))
+        return q_with_bias_u, k, v, position_scores
 
     def forward_attention(
         self, value: torch.Tensor, scores: torch.Tensor, mask: Optional[torch.Tensor]
@@ -124,14 +133,9 @@ class FusedRelPositionAttention(StridedRelPositionAttention):
         mask: Optional[torch.Tensor],
     ) -> torch.Tensor:
         """Same arguments and result as ESPnet's ``RelPositionMultiHeadedAttention``."""
-        q, k, v = self.forward_qkv(query, key, value)  # (batch, head, time, d_k)
-        q = q.transpose(1, 2)  # (batch, time1, head, d_k)
-        p = self.linear_pos(pos_emb).view(pos_emb.size(0), -1, self.h, self.d_k)
-        p = p.transpose(1, 2)  # (batch, head, 2*time1-1, d_k)
-        q_with_bias_u = (q + self.pos_bias_u).transpose(1, 2)
-        q_with_bias_v = (q + self.pos_bias_v).transpose(1, 2)
+        q_with_bias_u, k, v, position_scores = self.project(query, key, value, pos_emb)
         scale = 1.0 / math.sqrt(self.d_k)
-        bias = rel_shift(torch.matmul(q_with_bias_v, p.transpose(-2, -1))) * scale
+        bias = position_scores * scale
         if mask is not None:
             valid = mask.unsqueeze(1)  # (batch, 1, *, time2)
             bias = bias.masked_fill(~valid, torch.finfo(bias.dtype).min)
@@ -139,7 +143,7 @@ class FusedRelPositionAttention(StridedRelPositionAttention):
             q_with_bias_u,
             k,
             v,
-            attn_mask=bias.to(q.dtype),
+            attn_mask=bias.to(q_with_bias_u.dtype),
             dropout_p=self.dropout_rate if self.training else 0.0,
             scale=scale,
         )  # (batch, head, time1, d_k)
