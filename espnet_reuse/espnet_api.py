@@ -10,8 +10,9 @@ one change here. ``import_module`` is used for the ESPnet2 modules that load slo
 """
 
 import importlib
+from pathlib import Path
 from types import ModuleType
-from typing import Sequence
+from typing import Optional, Sequence
 
 from espnet2.asr.ctc import CTC
 from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
@@ -48,7 +49,7 @@ def asr_task() -> type:
     return importlib.import_module("espnet2.tasks.asr").ASRTask
 
 
-def build_tokenizer(token_type: str, bpemodel=None):
+def build_tokenizer(token_type: str, bpemodel: Optional[Path] = None):
     """ESPnet's tokenizer for ``token_type`` (``bpe`` needs ``bpemodel``)."""
     return importlib.import_module("espnet2.text.build_tokenizer").build_tokenizer(
         token_type, bpemodel=bpemodel

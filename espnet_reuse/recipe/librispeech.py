@@ -73,8 +73,9 @@ def read_part(part_dir: Path) -> Tuple[Dict[str, Dict[str, str]], List[BadUttera
                 wav[utt] = str(audio.resolve())
                 text[utt] = transcript.strip()
                 utt2spk[utt] = "-".join(utt.split("-")[:2])
+    reported = set(keys(bad))
     for audio in sorted(part_dir.glob("*/*/*.flac")):
-        if audio.stem not in text and audio.stem not in keys(bad):
+        if audio.stem not in text and audio.stem not in reported:
             bad.append(BadUtterance(audio.stem, f"{audio} has no transcript line"))
     if not wav:
         raise DataError(f"{part_dir} holds no utterances (<spk>/<chapter>/*.trans.txt)")

@@ -151,8 +151,8 @@ class Recipe:
             (name, self.raw / "org" / name) for name in [self.train_set, self.args.valid_set]
         ]
         targets += [(name, self.raw / name) for name in self.test_sets]
+        args = self.args
         for name, dst in targets:
-            args = self.args
             count = format_data_dir(
                 args.datadir / name, dst, args.fs, args.nj, args.skip_bad_utterances
             )
@@ -253,13 +253,14 @@ class Recipe:
                 ]
             ),
         ]
-        normalize = yaml.safe_load(config.read_text()).get("normalize", self.args.feats_normalize)
+        configured = yaml.safe_load(config.read_text())
+        normalize = configured.get("normalize", self.args.feats_normalize)
         if normalize == "global_mvn":
             stats = self.stats_dir / "train" / "feats_stats.npz"
             args += espnet_commands.flags(
                 {"normalize": "global_mvn", "normalize_conf": f"stats_file={stats}"}
             )
-        elif normalize != yaml.safe_load(config.read_text()).get("normalize"):
+        elif "normalize" not in configured:  # the config's own choice needs no option
             args += espnet_commands.flags({"normalize": normalize})
         return args + self.args.asr_args.split()
 
@@ -348,14 +349,12 @@ class Recipe:
         for config in self.configs:
             exp_dir = self.exp_dir(config)
             for timing in sorted(exp_dir.glob(f"*/*/{RTF_FILE}")):  # each decoded set
-                text, test_set = timing.parent / "text", timing.parent.name
+                decode_dir = timing.parent  # <inference_tag>/<test_set>
                 counts = score_decode_dir(
-                    text.parent,
-                    self.raw / test_set / "text",
-                    tokenizer.text2tokens,
+                    decode_dir, self.raw / decode_dir.name / "text", tokenizer.text2tokens
                 )
-                save_summary(text.parent, counts)
-                log.info("%s: WER %.1f %%", text.parent, counts["wer"].error_rate)
+                save_summary(decode_dir, counts)
+                log.info("%s: WER %.1f %%", decode_dir, counts["wer"].error_rate)
             (exp_dir / "RESULTS.md").write_text(experiment_results(exp_dir))
         # every scored experiment of --expdir, this run's and earlier ones
         exp_dirs = sorted(p.parent for p in self.args.expdir.glob("asr_*/RESULTS.md"))

@@ -30,14 +30,18 @@ def train_tokens(
     out_dir.mkdir(parents=True, exist_ok=True)
     texts = [t for f in text_files for t in read_table(f, allow_empty_values=True).values()]
     if token_type == "bpe":
-        spell = _train_sentencepiece(
+        processor = _train_sentencepiece(
             texts, out_dir, nbpe, bpemode, character_coverage, input_sentence_size
         )
-        units = spell.units
+        units = [processor.id_to_piece(i) for i in range(1, processor.get_piece_size())]
+
+        def spell(word: str) -> List[str]:
+            return processor.encode(word, out_type=str)
+
     elif token_type == "char":
         counts = Counter(c for t in texts for c in " ".join(t.split()))
         units = [SPACE if c == " " else c for c, _ in counts.most_common()]  # as ESPnet orders
-        spell = _Characters()
+        spell = list
     else:
         raise ValueError(f"token_type must be bpe or char, got {token_type!r}")
     token_list = out_dir / "tokens.txt"
@@ -47,24 +51,6 @@ def train_tokens(
     return token_list
 
 
-class _Characters:
-    def __call__(self, word: str) -> List[str]:
-        return list(word)
-
-
-class _Pieces:
-    def __init__(self, model_file: Path) -> None:
-        import sentencepiece as spm
-
-        self.processor = spm.SentencePieceProcessor(model_file=str(model_file))
-        self.units = [
-            self.processor.id_to_piece(i) for i in range(1, self.processor.get_piece_size())
-        ]
-
-    def __call__(self, word: str) -> List[str]:
-        return self.processor.encode(word, out_type=str)
-
-
 def _train_sentencepiece(
     texts: List[str],
     out_dir: Path,
@@ -72,7 +58,8 @@ def _train_sentencepiece(
     bpemode: str,
     character_coverage: float,
     input_sentence_size: int,
-) -> _Pieces:
+):
+    """Train ``out_dir/bpe.model`` on ``texts``; return its processor."""
     import sentencepiece as spm
 
     sentences = out_dir / "train.txt"
@@ -89,4 +76,4 @@ def _train_sentencepiece(
         eos_id=-1,
         minloglevel=2,
     )
-    return _Pieces(out_dir / "bpe.model")
+    return spm.SentencePieceProcessor(model_file=str(out_dir / "bpe.model"))
