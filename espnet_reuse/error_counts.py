@@ -1,7 +1,7 @@
 """Error counting (WER, CER, TER) with jiwer, and ESPnet's ``RESULTS.md`` table row."""
 
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import jiwer
 
@@ -78,3 +78,17 @@ def count_errors(output: jiwer.WordOutput) -> ErrorCounts:
         insertions=output.insertions,
         sentence_errors=sentence_errors,
     )
+
+
+def utterance_errors(output: jiwer.WordOutput) -> List[Tuple[int, int]]:
+    """``(S + D + I, N)`` of every aligned utterance, in input order."""
+    counts = []
+    for ref, chunks in zip(output.references, output.alignments):
+        errors = 0
+        for chunk in chunks:
+            if chunk.type == "insert":
+                errors += chunk.hyp_end_idx - chunk.hyp_start_idx
+            elif chunk.type != "equal":
+                errors += chunk.ref_end_idx - chunk.ref_start_idx
+        counts.append((errors, len(ref)))
+    return counts

@@ -2,7 +2,7 @@
 
 import pytest
 
-from espnet_reuse.error_counts import align, characters, count_errors, words
+from espnet_reuse.error_counts import align, characters, count_errors, utterance_errors, words
 
 
 def counts_of(refs, hyps, units=words):
@@ -32,3 +32,14 @@ def test_characters_count_spaces_as_units():
 def test_row_is_espnet_results_format():
     c = counts_of(["A B C D", "E F"], ["A X C D E", "E F"])
     assert c.row("decode/test") == "|decode/test|2|6|83.3|16.7|0.0|16.7|33.3|50.0|\n"
+
+
+def test_utterance_errors_add_up_to_the_set_counts():
+    refs = [["a", "b", "c"], ["x", "y"], ["p", "q", "r", "s"]]
+    hyps = [["a", "c", "d", "e"], ["x", "y"], ["q"]]
+    output = align(refs, hyps)
+    per_utt = utterance_errors(output)
+    assert per_utt == [(3, 3), (0, 2), (3, 4)]
+    total = count_errors(output)
+    assert sum(e for e, _ in per_utt) == total.substitutions + total.deletions + total.insertions
+    assert sum(n for _, n in per_utt) == total.words

@@ -103,11 +103,11 @@ VARIANTS = FEMALE_VARIANTS + MALE_VARIANTS
 JITTER = 0.08  # per-utterance spread of rate and pitch around the speaker's
 # part -> (speakers, utterances per speaker, noisy and fast)
 PARTS: Dict[str, Tuple[int, int, bool]] = {
-    "train-clean-100": (125, 20, False),
-    "dev-clean": (5, 10, False),
-    "dev-other": (5, 10, True),
-    "test-clean": (6, 15, False),
-    "test-other": (6, 15, True),
+    "train-clean-100": (400, 30, False),
+    "dev-clean": (10, 30, False),
+    "dev-other": (10, 30, True),
+    "test-clean": (10, 30, False),
+    "test-other": (10, 30, True),
 }
 COMPLETE = ".complete"
 

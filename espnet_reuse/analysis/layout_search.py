@@ -1,0 +1,116 @@
+"""Rank ``reuse_groups`` layouts by converting a trained baseline to each, without training.
+
+Rule: convert the trained ``conformer`` to every candidate layout (every
+composition of its ``L`` layers into ``k`` consecutive groups, ``C(L-1, k-1)`` of
+them; a random sample where there are more than ``max_candidates``), encode a
+development set with each converted model and rank the layouts by its mean CTC
+loss per utterance (ties broken by greedy WER). A reuse layer then attends with
+its group's first layer's map instead of its own, so the loss measures how much
+each grouping hurts the trained model before any adaptation, where the
+divergence rule (``espnet_reuse.analysis.layout``) only compares the maps.
+"""
+
+import itertools
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, List, Sequence, Tuple
+
+import torch
+import yaml
+from tqdm import tqdm
+
+from espnet_reuse import espnet_api
+from espnet_reuse.convert import convert_experiment
+from espnet_reuse.error_counts import align, count_errors, words
+from espnet_reuse.inference import encoded_batches, greedy_search, load_asr_model, tokens_to_text
+from espnet_reuse.kaldi_data import read_num_samples, read_table
+
+
+@dataclass
+class Candidate:
+    """One layout's score on the development set, converted without training."""
+
+    reuse_groups: List[int]
+    ctc_loss: float
+    wer: float
+
+
+def compositions(layers: int, groups: int) -> Iterator[List[int]]:
+    """Every way to cut ``layers`` consecutive layers into ``groups`` non-empty groups."""
+    if not 1 <= groups <= layers:
+        raise ValueError(f"groups must be within 1..{layers}, got {groups}")
+    for cuts in itertools.combinations(range(1, layers), groups - 1):
+        bounds = (0, *cuts, layers)
+        yield [b - a for a, b in zip(bounds, bounds[1:])]
+
+
+def candidate_layouts(
+    layers: int, groups: int, max_candidates: int, seed: int = 0
+) -> List[List[int]]:
+    """All compositions, or ``max_candidates`` of them drawn at random (seeded)."""
+    every = list(compositions(layers, groups))
+    if len(every) <= max_candidates:
+        return every
+    return random.Random(seed).sample(every, max_candidates)
+
+
+def _tokenizer(config_file: Path) -> Callable[[str], List[str]]:
+    config = yaml.safe_load(Path(config_file).read_text())
+    token_type = config.get("token_type") or "char"
+    return espnet_api.build_tokenizer(token_type, config.get("bpemodel")).text2tokens
+
+
+def evaluate(
+    config_file: Path,
+    model_file: Path,
+    data_dir: Path,
+    max_utts: int = 0,
+    batch_size: int = 16,
+    device: str = "cpu",
+) -> Tuple[float, float]:
+    """Mean CTC loss per utterance and greedy WER (%) of a model on ``data_dir``."""
+    model = load_asr_model(config_file, model_file, device)
+    wav = read_table(data_dir / "wav.scp")
+    refs = read_table(data_dir / "text", allow_empty_values=True)
+    lengths = read_num_samples(data_dir, max_utts)
+    index = {token: i for i, token in enumerate(model.token_list)}
+    text2tokens, to_text = _tokenizer(config_file), tokens_to_text(config_file)
+    loss, hyps = 0.0, {}
+    with torch.inference_mode():
+        for utts, enc, enc_lengths in encoded_batches(model, wav, lengths, batch_size, device):
+            targets = [
+                torch.tensor([index.get(t, index["<unk>"]) for t in text2tokens(refs[u])])
+                for u in utts
+            ]
+            target_lengths = torch.tensor([len(t) for t in targets])
+            padded = torch.nn.utils.rnn.pad_sequence(targets, batch_first=True, padding_value=-1)
+            # ESPnet's CTC loss is the batch's sum divided by the batch size
+            loss += float(model.ctc(enc, enc_lengths, padded, target_lengths)) * len(utts)
+            for utt, hyp in zip(utts, greedy_search(model.ctc.log_softmax(enc), enc_lengths)):
+                hyps[utt] = to_text([model.token_list[i] for i in hyp.token_ids])
+    utts = sorted(hyps)
+    wer = count_errors(align([words(refs[u]) for u in utts], [words(hyps[u]) for u in utts]))
+    return loss / len(utts), wer.error_rate
+
+
+def rank_layouts(
+    config_file: Path,
+    model_file: Path,
+    data_dir: Path,
+    layouts: Sequence[List[int]],
+    max_utts: int = 0,
+    device: str = "cpu",
+) -> List[Candidate]:
+    """Convert the trained baseline to each layout and score it; best (least loss) first."""
+    ranked = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for groups in tqdm(layouts, desc="converted layouts", unit="layout"):
+            out = Path(tmp) / "_".join(map(str, groups))
+            convert_experiment(config_file, model_file, groups, out)
+            loss, wer = evaluate(
+                out / "config.yaml", out / Path(model_file).name, data_dir, max_utts, device=device
+            )
+            ranked.append(Candidate(list(groups), loss, wer))
+    return sorted(ranked, key=lambda c: (c.ctc_loss, c.wer))

@@ -1,0 +1,149 @@
+"""The study's experiments: a config per layout and seed, trained and decoded by ``run.sh``.
+
+Every experiment is one ``./run.sh --stage 11 --stop-stage 13`` call (training,
+decoding, scoring) with its own generated config and ``--asr_exp``, so the study
+runs wherever the recipe runs (the demo corpus, LibriSpeech with ``--ngpu``, a
+cluster launcher); options after ``--`` on the study's command line go to every
+call. A finished experiment leaves ``<out_dir>/done/<name>`` and is skipped.
+"""
+
+import copy
+import logging
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import yaml
+
+from espnet_reuse.convert import reuse_config
+
+INFERENCE_TAG = "study"
+log = logging.getLogger("layout_study")
+
+
+def layout_label(groups: Optional[Sequence[int]]) -> str:
+    """``baseline`` or ``[2, 2, 2]``."""
+    return "baseline" if groups is None else str(list(groups))
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One training run: a layout (None: the baseline), a seed, from scratch or fine-tuned."""
+
+    groups: Optional[tuple]
+    seed: int
+    finetuned: bool = False
+
+    @property
+    def name(self) -> str:
+        kind = "finetune" if self.finetuned else "train"
+        layout = "baseline" if self.groups is None else "-".join(map(str, self.groups))
+        return f"{kind}_{layout}_seed{self.seed}"
+
+    @property
+    def row(self) -> str:
+        """The layout's row in the tables (seeds pooled)."""
+        return ("fine-tuned " if self.finetuned else "") + layout_label(self.groups)
+
+
+def experiment_config(template: dict, experiment: Experiment) -> dict:
+    """``template`` with the experiment's layout and ESPnet's ``seed``."""
+    config = copy.deepcopy(template)
+    if experiment.groups is not None:
+        config = reuse_config(config, experiment.groups)
+    config["seed"] = experiment.seed
+    return config
+
+
+class Runner:
+    """Runs experiments through ``run.sh``, ``jobs`` at a time."""
+
+    def __init__(
+        self,
+        out_dir: Path,
+        run_sh: Path,
+        run_args: List[str],
+        train_config: Path,
+        finetune_config: Optional[Path],
+        inference_config: Path,
+        jobs: int,
+    ) -> None:
+        self.out_dir = out_dir
+        self.run_sh = run_sh
+        self.run_args = run_args
+        self.train_config = train_config
+        self.templates = {False: yaml.safe_load(train_config.read_text())}
+        if finetune_config is not None:
+            self.templates[True] = yaml.safe_load(finetune_config.read_text())
+        self.inference_config = inference_config
+        self.jobs = jobs
+
+    def exp_dir(self, experiment: Experiment) -> Path:
+        return self.out_dir / "exp" / experiment.name
+
+    def decode_dir(self, experiment: Experiment, test_set: str) -> Path:
+        return self.exp_dir(experiment) / INFERENCE_TAG / test_set
+
+    def run_sh_command(self, *options: str) -> List[str]:
+        """``run.sh`` with the study's pass-through options last (they win)."""
+        return [str(self.run_sh), *options, *self.run_args]
+
+    def _call(self, command: List[str], log_file: Path, threads: Optional[int]) -> None:
+        env = dict(os.environ)
+        if threads:
+            env["OMP_NUM_THREADS"] = str(threads)
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "a", encoding="utf-8") as f:
+            f.write(f"# {' '.join(command)}\n")
+            f.flush()
+            code = subprocess.call(command, stdout=f, stderr=subprocess.STDOUT, env=env)
+        if code != 0:
+            raise RuntimeError(f"{command[0]} failed with exit status {code}; see {log_file}")
+
+    def prepare_data(self) -> None:
+        """Stages 1-10 of the recipe (each one skips or repeats cheaply when done)."""
+        log.info("data: run.sh stages 1-10 (log: %s)", self.out_dir / "logs" / "data.log")
+        self._call(
+            self.run_sh_command("--stop-stage", "10", "--asr_config", str(self.train_config)),
+            self.out_dir / "logs" / "data.log",
+            None,
+        )
+
+    def train(self, experiments: Sequence[Experiment], baselines: Dict[int, Path]) -> None:
+        """Train, decode and score ``experiments``; fine-tuned ones start from
+        ``baselines[seed]`` (a trained baseline experiment)."""
+        todo = [e for e in experiments if not (self.out_dir / "done" / e.name).exists()]
+        if not todo:
+            return
+        threads = max(1, (os.cpu_count() or 1) // self.jobs) if self.jobs > 1 else None
+        with ThreadPoolExecutor(self.jobs) as pool:
+            for future in [pool.submit(self._train_one, e, baselines, threads) for e in todo]:
+                future.result()
+
+    def _train_one(
+        self, experiment: Experiment, baselines: Dict[int, Path], threads: Optional[int]
+    ) -> None:
+        config_file = self.out_dir / "conf" / f"{experiment.name}.yaml"
+        config_file.parent.mkdir(parents=True, exist_ok=True)
+        template = self.templates.get(experiment.finetuned)
+        if template is None:
+            raise ValueError(f"{experiment.name} needs --finetune_config")
+        config_file.write_text(
+            yaml.safe_dump(experiment_config(template, experiment), sort_keys=False)
+        )
+        options = [
+            *("--stage", "11", "--stop-stage", "13", "--asr_config", str(config_file)),
+            *("--asr_exp", str(self.exp_dir(experiment)), "--inference_tag", INFERENCE_TAG),
+            *("--inference_config", str(self.inference_config)),
+        ]
+        if experiment.finetuned:
+            options += ["--init_from_exp", str(baselines[experiment.seed])]
+        log_file = self.out_dir / "logs" / f"{experiment.name}.log"
+        log.info("%s: training and decoding (log: %s)", experiment.name, log_file)
+        self._call(self.run_sh_command(*options), log_file, threads)
+        (self.out_dir / "done").mkdir(exist_ok=True)
+        (self.out_dir / "done" / experiment.name).touch()
+        log.info("%s: done", experiment.name)

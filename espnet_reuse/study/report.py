@@ -1,0 +1,195 @@
+"""The study's tables (ESPnet ``RESULTS.md`` style) and its speed-accuracy plot."""
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from espnet_reuse.benchmark.measure import Ratio
+from espnet_reuse.error_counts import align, utterance_errors, words
+from espnet_reuse.kaldi_data import read_table
+from espnet_reuse.study.statistics import Interval, bootstrap_wer
+
+
+def error_matrix(references: Path, hypotheses: Sequence[Path]) -> Tuple[np.ndarray, np.ndarray]:
+    """Word errors (seeds, utterances) of each seed's ``text`` and reference words
+    (utterances), utterances sorted by id."""
+    refs = read_table(references, allow_empty_values=True)
+    utts = sorted(refs)
+    rows = []
+    for path in hypotheses:
+        hyps = read_table(path, allow_empty_values=True)
+        missing = [u for u in utts if u not in hyps]
+        if missing:
+            raise ValueError(f"{path} lacks {len(missing)} utterances, e.g. {missing[:3]}")
+        rows.append(
+            utterance_errors(align([words(refs[u]) for u in utts], [words(hyps[u]) for u in utts]))
+        )
+    errors = np.array([[e for e, _ in row] for row in rows], dtype=float)
+    return errors, np.array([n for n, _ in rows[0]], dtype=float)
+
+
+@dataclass
+class SetResult:
+    """One layout on one test set, seeds pooled."""
+
+    utterances: int
+    words: int
+    wer: Interval
+    per_seed: List[float]
+    difference: Optional[Interval] = None  # paired, against the baseline
+
+
+@dataclass
+class LayoutResult:
+    """One table row: a layout (trained or fine-tuned) over its seeds."""
+
+    row: str
+    maps: int
+    layers: int
+    seeds: List[int]
+    sets: Dict[str, SetResult] = field(default_factory=dict)
+    step_seconds: List[float] = field(default_factory=list)
+    epoch_seconds: List[float] = field(default_factory=list)
+
+
+def score_sets(
+    references: Dict[str, Path],
+    hypotheses: Dict[str, Dict[str, List[Path]]],
+    baseline: str,
+) -> Dict[str, Dict[str, SetResult]]:
+    """row -> test set -> result, with paired differences against ``baseline``."""
+    matrices = {
+        row: {name: error_matrix(references[name], paths) for name, paths in sets.items()}
+        for row, sets in hypotheses.items()
+    }
+    results: Dict[str, Dict[str, SetResult]] = {}
+    for row, sets in matrices.items():
+        results[row] = {}
+        for name, (errors, counts) in sets.items():
+            other = matrices[baseline][name][0] if row != baseline else None
+            results[row][name] = SetResult(
+                utterances=errors.shape[1],
+                words=int(counts.sum()),
+                wer=bootstrap_wer(errors, counts),
+                per_seed=[100.0 * float(e.sum() / counts.sum()) for e in errors],
+                difference=None if other is None else bootstrap_wer(errors, counts, other),
+            )
+    return results
+
+
+def _spread(values: List[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) < 4:
+        return f"{statistics.median(values):.3f}"
+    q1, median, q3 = statistics.quantiles(values, n=4)
+    return f"{median:.3f} [{q1:.3f}, {q3:.3f}]"
+
+
+def wer_table(results: List[LayoutResult]) -> str:
+    """Per layout and test set: pooled WER, paired difference, per-seed WERs."""
+    lines = [
+        "|layout|maps / layers|seeds|dataset|Snt|Wrd|WER (%) [95 % CI]"
+        "|Δ WER vs baseline [95 % CI]|WER per seed|",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        for name, s in r.sets.items():
+            diff = "-" if s.difference is None else s.difference.signed
+            seeds = " / ".join(f"{w:.1f}" for w in s.per_seed)
+            lines.append(
+                f"|{r.row}|{r.maps} / {r.layers}|{len(r.seeds)}|{name}|{s.utterances}|"
+                f"{s.words}|{s.wer}|{diff}|{seeds}|"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def cost_table(results: List[LayoutResult], speed: Dict[str, Dict[str, Ratio]]) -> str:
+    """Training cost from ESPnet's logs and the paired encoder speed-ups."""
+    columns = list(speed)
+    lines = [
+        "|layout|maps / layers|ESPnet train_time per step (s), median [quartiles]"
+        "|epoch (s), median|" + "".join(f"speed-up: {c}|" for c in columns),
+        "|---|---|---|---|" + "---|" * len(columns),
+    ]
+    for r in results:
+        epoch = f"{statistics.median(r.epoch_seconds):.1f}" if r.epoch_seconds else "-"
+        cells = []
+        for c in columns:
+            ratio = speed[c].get(r.row)
+            cells.append("-" if ratio is None else _ratio(ratio))
+        lines.append(
+            f"|{r.row}|{r.maps} / {r.layers}|{_spread(r.step_seconds)}|{epoch}|"
+            + "".join(f"{c}|" for c in cells)
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _ratio(ratio: Ratio) -> str:
+    return f"{ratio.median:.2f}x [{ratio.low:.2f}, {ratio.high:.2f}]"
+
+
+def selection_section(selection: dict) -> str:
+    """Both rules' picks beside the uniform layout, and the conversion ranking."""
+    lines = [
+        f"### Layout choice for {selection['maps']} maps, on {selection['set']}\n",
+        f"- divergence rule: {selection['divergence_pick']} (summed JS divergence "
+        f"{selection['divergence_cost']:.3f}; uniform {selection['uniform'] or '-'}: "
+        f"{_number(selection['uniform_divergence_cost'])})",
+        f"- conversion rule: {selection['conversion_pick']}\n",
+        "|layout (converted, not trained)|CTC loss per utterance|greedy WER (%)|",
+        "|---|---|---|",
+    ]
+    for c in selection["conversion_ranking"]:
+        lines.append(f"|{c['reuse_groups']}|{c['ctc_loss']:.2f}|{c['wer']:.1f}|")
+    return "\n".join(lines) + "\n"
+
+
+def _number(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def plot(
+    results: List[LayoutResult],
+    speed: Dict[str, Ratio],
+    test_sets: List[str],
+    path: Path,
+    title: str,
+) -> None:
+    """Speed-up against WER, one point per layout with both intervals as bars,
+    one panel per test set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = min(2, len(test_sets))
+    rows = (len(test_sets) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 4.2 * rows), squeeze=False)
+    for ax, test_set in zip(axes.flat, test_sets):
+        for idx, r in enumerate(results):
+            ratio, s = speed.get(r.row), r.sets.get(test_set)
+            if ratio is None or s is None:
+                continue
+            ax.errorbar(
+                ratio.median,
+                s.wer.value,
+                xerr=[[ratio.median - ratio.low], [ratio.high - ratio.median]],
+                yerr=[[s.wer.value - s.wer.low], [s.wer.high - s.wer.value]],
+                fmt="os^Dv<>p*"[idx % 9],
+                capsize=3,
+                label=r.row,
+            )
+        ax.set_xlabel("encoder speed-up over the baseline (x)")
+        ax.set_ylabel("WER (%), seeds pooled")
+        ax.set_title(test_set)
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,66 @@
+"""The layout study command end to end on a tiny corpus (a smoke run: no accuracy claims)."""
+
+import json
+import os
+
+import pytest
+
+from espnet_reuse.bin import layout_study
+from espnet_reuse.study.experiments import Experiment, experiment_config
+
+from helpers import CONF, REPO
+from tiny_corpus import write_librispeech_tree
+
+BASELINE = {"encoder": "conformer", "encoder_conf": {"num_blocks": 6}, "optim": "adam"}
+
+
+def test_experiment_configs_differ_from_the_baseline_in_layout_and_seed_only():
+    reuse = experiment_config(BASELINE, Experiment((2, 2, 2), 1))
+    assert reuse["encoder"] == "conformer_reuse" and reuse["seed"] == 1
+    assert reuse["encoder_conf"] == {"num_blocks": 6, "reuse_groups": [2, 2, 2]}
+    assert experiment_config(BASELINE, Experiment(None, 3)) == {**BASELINE, "seed": 3}
+    assert BASELINE["encoder"] == "conformer"  # the template is not modified
+    names = {Experiment(None, 0).name, Experiment((2, 2, 2), 0).name}
+    names |= {Experiment((2, 2, 2), 0, finetuned=True).name, Experiment((2, 2, 2), 1).name}
+    assert len(names) == 4
+
+
+@pytest.mark.slow
+def test_layout_study_on_a_tiny_corpus(tmp_path, monkeypatch):
+    tree = write_librispeech_tree(
+        tmp_path / "corpus",
+        {"train-clean-100": (3, 4), "dev-clean": (1, 3), "dev-other": (1, 3), "test-clean": (1, 4)},
+    )
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("LIBRISPEECH", str(tree))
+    out = tmp_path / "study"
+    dirs = [f"--{name}dir={tmp_path / name}" for name in ("data", "exp")]
+    layout_study.main(
+        [
+            *("--asr_config", str(CONF / "tiny_ctc.yaml")),
+            *("--finetune_config", str(CONF / "tiny_ctc_reuse.yaml")),
+            *("--layouts", "3", "--seeds", "0", "1", "--select_maps", "2"),
+            *("--test_sets", "test_clean dev_other", "--speed_sets", "test_clean"),
+            *("--speed_utts", "3", "--speed_seconds", "2", "--speed_rounds", "2"),
+            *("--speed_train_batch", "2", "--jobs", "2"),
+            *("--dumpdir", str(tmp_path / "dump"), "--out_dir", str(out)),
+            *("--inference_asr_model", "valid.loss.best.pth", "--", "--nbpe", "30"),
+            *dirs,
+        ]
+    )
+    selection = json.loads((out / "selection.json").read_text())
+    ranked = [c["reuse_groups"] for c in selection["conversion_ranking"]]
+    assert sorted(ranked) == [[1, 2], [2, 1]]  # every 2-group layout of 3 layers
+    assert selection["conversion_pick"] == ranked[0]
+    results = (out / "RESULTS.md").read_text()
+    for row in ("|baseline|3 / 3|2|", "|[3]|1 / 3|2|", f"|fine-tuned {ranked[0]}|2 / 3|2|"):
+        assert row in results
+    assert "|test_clean|4|" in results and "|dev_other|3|" in results
+    assert "speed-up: test utterances|speed-up: 2 s|speed-up: train step|" in results
+    assert (out / "speed_accuracy.png").stat().st_size > 0
+    for row in json.loads((out / "results.json").read_text())["results"]:
+        assert row["seeds"] == [0, 1], row["row"]
+        assert all(len(s["per_seed"]) == 2 for s in row["sets"].values())
+    assert len(os.listdir(out / "done")) == 2 * len(
+        json.loads((out / "results.json").read_text())["results"]
+    )
