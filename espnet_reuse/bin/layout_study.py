@@ -6,15 +6,16 @@ go to every ``run.sh`` call, e.g. ``-- --ngpu 4``). Stages (``--stage`` /
 ``--stop_stage``), each resumable:
 
 1. data: ``run.sh`` stages 1-10;
-2. the baseline (``--asr_config``) with every seed;
+2. the baseline (``--asr_config``) and every ``--layouts`` layout, trained from
+   scratch with every seed (``--seeds``, ESPnet's ``seed``), ``--jobs`` at a time;
 3. layout choice by measurement on ``--select_set``, from the first seed's
    baseline, for ``--select_maps`` computed maps: the divergence rule
    (``analyze_attention``) and the conversion rule (every layout the baseline
    can be converted to without training, ranked by CTC loss;
    ``espnet_reuse.analysis.layout_search``);
-4. every ``--layouts`` layout and the divergence rule's pick trained from
-   scratch with every seed, and both picks and the uniform layout fine-tuned
-   from each seed's baseline with ``--finetune_config`` (the same budget each);
+4. the divergence rule's pick trained from scratch with every seed, and both
+   picks and the uniform layout fine-tuned from each seed's baseline with
+   ``--finetune_config`` (the same budget each);
 5. encoder speed of the trained models, side by side in paired rounds (run it
    on an otherwise idle machine);
 6. ``RESULTS.md`` (WER with 95 % bootstrap intervals, seeds pooled; paired
@@ -85,6 +86,14 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune", type=str2bool, default=True, help="fine-tune picks and uniform")
     p.add_argument("--test_sets", default="dev_clean dev_other test_clean test_other")
     p.add_argument("--dumpdir", type=Path, default=Path("dump"), help="run.sh's --dumpdir")
+    p.add_argument(
+        "--adopt",
+        nargs="+",
+        default=[],
+        metavar="LAYOUT:SEED=EXP_DIR",
+        help="experiments trained earlier with the same config, e.g. "
+        "baseline:0=exp/asr_train_asr_conformer_ctc_raw_en_bpe60 or 2,2,2:0=...",
+    )
     p.add_argument("--jobs", type=int, default=1, help="experiments trained at once")
     p.add_argument("--speed_sets", default="test_clean test_other")
     p.add_argument("--speed_utts", type=int, default=100, help="test utterances timed a round")
@@ -121,7 +130,6 @@ class Study:
         )
         config = yaml.safe_load(args.asr_config.read_text())
         self.layers = int(config["encoder_conf"]["num_blocks"])
-        self.baselines = [Experiment(None, seed) for seed in args.seeds]
 
     def baseline_dir(self, seed: int) -> Path:
         return self.runner.exp_dir(Experiment(None, seed))
@@ -139,7 +147,7 @@ class Study:
         from espnet_reuse.bin.analyze_attention import main as analyze_attention
 
         args = self.args
-        config, model = self.model_files(self.baselines[0])
+        config, model = self.model_files(Experiment(None, self.args.seeds[0]))
         data = args.dumpdir / "raw" / args.select_set
         analysis = args.out_dir / "selection_attention_analysis"
         analyze_attention(
@@ -166,25 +174,43 @@ class Study:
         (args.out_dir / SELECTION).write_text(json.dumps(selection, indent=1))
         return selection
 
-    def layouts(self) -> List[Experiment]:
-        """Every experiment of stage 4 (after the selection)."""
-        trained = [_groups(spec) for spec in self.args.layouts]
-        finetuned = []
-        if self.args.select_maps:
-            selection = json.loads((self.args.out_dir / SELECTION).read_text())
-            picks = [tuple(selection["divergence_pick"]), tuple(selection["conversion_pick"])]
-            trained.append(picks[0])
-            finetuned = ([self.uniform()] if self.uniform() else []) + picks
-        experiments = []
-        for groups_list, finetune in ((trained, False), (finetuned, True)):
-            if finetune and not self.args.finetune:
-                continue
-            for groups in dict.fromkeys(groups_list):  # unique, in order
-                experiments += [Experiment(groups, s, finetune) for s in self.args.seeds]
+    def _from_scratch(self, layouts: List[Optional[tuple]]) -> List[Experiment]:
+        return [Experiment(groups, seed) for groups in layouts for seed in self.args.seeds]
+
+    def given(self) -> List[Experiment]:
+        """Stage 2: the baseline and every ``--layouts`` layout, every seed."""
+        layouts = [None, *(_groups(spec) for spec in self.args.layouts)]
+        return self._from_scratch(list(dict.fromkeys(layouts)))
+
+    def train_given(self) -> None:
+        """Stage 2, with the ``--adopt`` experiments linked in first."""
+        for spec in self.args.adopt:
+            name, exp_dir = spec.split("=", 1)
+            layout, seed = name.rsplit(":", 1)
+            groups = None if layout == "baseline" else _groups(layout)
+            self.runner.adopt(Experiment(groups, int(seed)), Path(exp_dir))
+        self.runner.train(self.given(), {})
+
+    def chosen(self) -> List[Experiment]:
+        """Stage 4: the divergence rule's pick from scratch (unless given), and
+        both picks and the uniform layout fine-tuned; empty without a selection."""
+        if not self.args.select_maps:
+            return []
+        selection = json.loads((self.args.out_dir / SELECTION).read_text())
+        picks = [tuple(selection["divergence_pick"]), tuple(selection["conversion_pick"])]
+        given = {e.groups for e in self.given()}
+        experiments = self._from_scratch([picks[0]] if picks[0] not in given else [])
+        if self.args.finetune:
+            finetuned = dict.fromkeys(([self.uniform()] if self.uniform() else []) + picks)
+            experiments += [
+                Experiment(groups, seed, finetuned=True)
+                for groups in finetuned
+                for seed in self.args.seeds
+            ]
         return experiments
 
     def all_experiments(self) -> List[Experiment]:
-        return self.baselines + self.layouts()
+        return self.given() + self.chosen()
 
     def measure_speed(self) -> dict:
         """Stage 5: paired speed-ups of each layout's first trained model."""
@@ -234,8 +260,8 @@ class Study:
                     layers=self.layers,
                     seeds=[e.seed for e in exps],
                     sets=scores[row],
-                    step_seconds=[t for path in logs for t in step_seconds(path)],
-                    epoch_seconds=[t for path in logs for t in epoch_seconds(path)],
+                    step_seconds=[step_seconds(path) for path in logs],
+                    epoch_seconds=[epoch_seconds(path) for path in logs],
                 )
             )
         return results
@@ -294,12 +320,12 @@ def main(cmd: Optional[List[str]] = None) -> None:
     command = "python -m espnet_reuse.bin.layout_study " + shlex.join(argv)
     stages = {
         1: ("data", study.runner.prepare_data),
-        2: ("baselines", lambda: study.runner.train(study.baselines, {})),
+        2: ("baseline and given layouts", study.train_given),
         3: ("layout choice", lambda: study.select() if args.select_maps else None),
         4: (
-            "layouts",
+            "chosen layouts and fine-tuning",
             lambda: study.runner.train(
-                study.layouts(), {s: study.baseline_dir(s) for s in args.seeds}
+                study.chosen(), {s: study.baseline_dir(s) for s in args.seeds}
             ),
         ),
         5: ("speed", study.measure_speed),

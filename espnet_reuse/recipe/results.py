@@ -8,7 +8,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import numpy as np
+
+from espnet_reuse.bootstrap import Interval, bootstrap_wer
 from espnet_reuse.error_counts import HEADER, ErrorCounts
+from espnet_reuse.kaldi_data import read_table
+from espnet_reuse.recipe.scoring import UTT_ERRORS
 
 SUMMARY = "score_summary.json"
 METRICS = ("wer", "cer", "ter")
@@ -74,6 +79,16 @@ def experiment_results(exp_dir: Path) -> str:
     return text
 
 
+def wer_interval(decode_dir: Path) -> Optional[Interval]:
+    """WER of a scored decode directory with its 95 % bootstrap interval over
+    utterances (None when it was scored without per-utterance errors)."""
+    path = decode_dir / "score_wer" / UTT_ERRORS
+    if not path.exists():
+        return None
+    counts = np.array([v.split() for v in read_table(path).values()], dtype=float)
+    return bootstrap_wer(counts[None, :, 0], counts[:, 1])
+
+
 def side_by_side(exp_dirs: List[Path], notes: Optional[Dict[Path, Dict[str, str]]] = None) -> str:
     """WER of every experiment and decoding on every test set, in one table.
 
@@ -83,10 +98,13 @@ def side_by_side(exp_dirs: List[Path], notes: Optional[Dict[Path, Dict[str, str]
     note_names = sorted({k for n in notes.values() for k in n})
     rows, sets = [], []
     for exp_dir in exp_dirs:
-        by_tag: Dict[str, Dict[str, float]] = {}
+        by_tag: Dict[str, Dict[str, str]] = {}
         for label, counts in load_summaries(exp_dir).items():
             tag, test_set = label.split("/")
-            by_tag.setdefault(tag, {})[test_set] = counts["wer"].error_rate
+            interval = wer_interval(exp_dir / tag / test_set)
+            by_tag.setdefault(tag, {})[test_set] = (
+                str(interval) if interval else f"{counts['wer'].error_rate:.1f}"
+            )
             if test_set not in sets:
                 sets.append(test_set)
         for tag, wers in by_tag.items():
@@ -97,9 +115,10 @@ def side_by_side(exp_dirs: List[Path], notes: Optional[Dict[Path, Dict[str, str]
         "|" + "|".join("---" for _ in header) + "|",
     ]
     for name, tag, wers, note in rows:
-        cells = [name, tag, *(f"{wers[s]:.1f}" if s in wers else "-" for s in sets)]
+        cells = [name, tag, *(wers.get(s, "-") for s in sets)]
         cells += [note.get(k, "-") for k in note_names]
         lines.append("|" + "|".join(cells) + "|")
     return (
-        f"# RESULTS\n{environment_block()}\n## WER (%) side by side\n\n" + "\n".join(lines) + "\n"
+        f"# RESULTS\n{environment_block()}\n## WER (%) side by side\n\nWith 95 % bootstrap "
+        "intervals over the utterances of each set.\n\n" + "\n".join(lines) + "\n"
     )

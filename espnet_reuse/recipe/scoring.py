@@ -5,8 +5,18 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import jiwer
 
-from espnet_reuse.error_counts import HEADER, ErrorCounts, align, characters, count_errors, words
-from espnet_reuse.kaldi_data import DataError, read_table
+from espnet_reuse.error_counts import (
+    HEADER,
+    ErrorCounts,
+    align,
+    characters,
+    count_errors,
+    utterance_errors,
+    words,
+)
+from espnet_reuse.kaldi_data import DataError, read_table, write_table
+
+UTT_ERRORS = "utt_errors"
 
 
 def _aligned_lines(ref: List[str], hyp: List[str], chunks) -> List[str]:
@@ -44,8 +54,9 @@ def score_decode_dir(
 ) -> Dict[str, ErrorCounts]:
     """Score ``decode_dir/text`` (and ``token``) against ``ref_text``.
 
-    Writes ``score_{wer,cer,ter}/result.txt`` and returns the counts by metric;
-    TER needs ``token_split``, the tokenizer that gives reference tokens.
+    Writes ``score_{wer,cer,ter}/result.txt`` and ``utt_errors`` (``utt errors
+    units`` lines, for bootstrap intervals) and returns the counts by metric; TER
+    needs ``token_split``, the tokenizer that gives reference tokens.
     """
     refs_text = read_table(ref_text, allow_empty_values=True)
     hyps_text = read_table(decode_dir / "text", allow_empty_values=True)
@@ -78,5 +89,10 @@ def score_decode_dir(
             refs,
             hyps,
             output,
+        )
+        per_utt = utterance_errors(output)
+        write_table(
+            decode_dir / f"score_{name}" / UTT_ERRORS,
+            {utt: f"{e} {n}" for utt, (e, n) in zip(utts, per_utt)},
         )
     return results

@@ -58,6 +58,18 @@ def experiment_config(template: dict, experiment: Experiment) -> dict:
     return config
 
 
+def _agrees(trained: object, wanted: object) -> bool:
+    """``trained`` has ``wanted``'s value (for mappings: on ``wanted``'s keys; ESPnet
+    saves the class choice ``none`` as null or leaves it out)."""
+    if wanted == "none":
+        return trained in ("none", None)
+    if isinstance(wanted, dict):
+        return isinstance(trained, dict) and all(
+            _agrees(trained.get(k), v) for k, v in wanted.items()
+        )
+    return trained == wanted
+
+
 class Runner:
     """Runs experiments through ``run.sh``, ``jobs`` at a time."""
 
@@ -102,6 +114,22 @@ class Runner:
             code = subprocess.call(command, stdout=f, stderr=subprocess.STDOUT, env=env)
         if code != 0:
             raise RuntimeError(f"{command[0]} failed with exit status {code}; see {log_file}")
+
+    def adopt(self, experiment: Experiment, exp_dir: Path) -> None:
+        """Use an experiment trained earlier (e.g. by ``./run.sh``) as ``experiment``,
+        after checking that its ESPnet ``config.yaml`` agrees with the study's config
+        on every key the study sets; linked, not copied."""
+        target = self.exp_dir(experiment)
+        if target.exists():
+            return
+        trained = yaml.safe_load((exp_dir / "config.yaml").read_text())
+        wanted = experiment_config(self.templates[experiment.finetuned], experiment)
+        differ = [key for key, value in wanted.items() if not _agrees(trained.get(key), value)]
+        if differ:
+            raise ValueError(f"{exp_dir} was trained with other {differ} than {experiment.name}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(exp_dir.resolve(), target_is_directory=True)
+        log.info("%s: adopted %s", experiment.name, exp_dir)
 
     def prepare_data(self) -> None:
         """Stages 1-10 of the recipe (each one skips or repeats cheaply when done)."""

@@ -8,9 +8,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from espnet_reuse.benchmark.measure import Ratio
+from espnet_reuse.bootstrap import Interval, bootstrap_wer
 from espnet_reuse.error_counts import align, utterance_errors, words
 from espnet_reuse.kaldi_data import read_table
-from espnet_reuse.study.statistics import Interval, bootstrap_wer
 
 
 def error_matrix(references: Path, hypotheses: Sequence[Path]) -> Tuple[np.ndarray, np.ndarray]:
@@ -28,7 +28,7 @@ def error_matrix(references: Path, hypotheses: Sequence[Path]) -> Tuple[np.ndarr
             utterance_errors(align([words(refs[u]) for u in utts], [words(hyps[u]) for u in utts]))
         )
     errors = np.array([[e for e, _ in row] for row in rows], dtype=float)
-    return errors, np.array([n for n, _ in rows[0]], dtype=float)
+    return errors, np.array([n for _, n in rows[0]], dtype=float)
 
 
 @dataclass
@@ -51,8 +51,8 @@ class LayoutResult:
     layers: int
     seeds: List[int]
     sets: Dict[str, SetResult] = field(default_factory=dict)
-    step_seconds: List[float] = field(default_factory=list)
-    epoch_seconds: List[float] = field(default_factory=list)
+    step_seconds: List[List[float]] = field(default_factory=list)  # per seed
+    epoch_seconds: List[List[float]] = field(default_factory=list)  # per seed
 
 
 def score_sets(
@@ -80,13 +80,14 @@ def score_sets(
     return results
 
 
-def _spread(values: List[float]) -> str:
+def _spread(values: List[float], digits: int) -> str:
+    """Median and quartiles of one seed's values."""
     if not values:
         return "-"
     if len(values) < 4:
-        return f"{statistics.median(values):.3f}"
+        return f"{statistics.median(values):.{digits}f}"
     q1, median, q3 = statistics.quantiles(values, n=4)
-    return f"{median:.3f} [{q1:.3f}, {q3:.3f}]"
+    return f"{median:.{digits}f} [{q1:.{digits}f}, {q3:.{digits}f}]"
 
 
 def wer_table(results: List[LayoutResult]) -> str:
@@ -111,19 +112,21 @@ def cost_table(results: List[LayoutResult], speed: Dict[str, Dict[str, Ratio]]) 
     """Training cost from ESPnet's logs and the paired encoder speed-ups."""
     columns = list(speed)
     lines = [
-        "|layout|maps / layers|ESPnet train_time per step (s), median [quartiles]"
-        "|epoch (s), median|" + "".join(f"speed-up: {c}|" for c in columns),
+        "|layout|maps / layers|ESPnet train_time per step (s), median [quartiles], per seed"
+        "|epoch (s), median, per seed|" + "".join(f"speed-up: {c}|" for c in columns),
         "|---|---|---|---|" + "---|" * len(columns),
     ]
     for r in results:
-        epoch = f"{statistics.median(r.epoch_seconds):.1f}" if r.epoch_seconds else "-"
+        steps = " / ".join(_spread(seed, 3) for seed in r.step_seconds)
+        epochs = " / ".join(
+            f"{statistics.median(seed):.1f}" if seed else "-" for seed in r.epoch_seconds
+        )
         cells = []
         for c in columns:
             ratio = speed[c].get(r.row)
             cells.append("-" if ratio is None else _ratio(ratio))
         lines.append(
-            f"|{r.row}|{r.maps} / {r.layers}|{_spread(r.step_seconds)}|{epoch}|"
-            + "".join(f"{c}|" for c in cells)
+            f"|{r.row}|{r.maps} / {r.layers}|{steps}|{epochs}|" + "".join(f"{c}|" for c in cells)
         )
     return "\n".join(lines) + "\n"
 

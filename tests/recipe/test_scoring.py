@@ -3,6 +3,7 @@
 import pytest
 
 from espnet_reuse.kaldi_data import DataError
+from espnet_reuse.recipe.results import save_summary, side_by_side, wer_interval
 from espnet_reuse.recipe.scoring import score_decode_dir
 
 
@@ -20,6 +21,14 @@ def test_score_decode_dir_writes_result_files(tmp_path):
     report = (decode / "score_wer" / "result.txt").read_text()
     assert "id: u2" in report and "id: u1" not in report
     assert "REF: A BIG DOG" in report and "HYP: A *** DOG" in report
+    assert (decode / "score_wer" / "utt_errors").read_text() == "u1 0 3\nu2 1 3\n"
+
+    save_summary(decode, results)
+    interval = wer_interval(decode)
+    assert interval.value == pytest.approx(100 / 6)
+    assert interval.low == 0.0 and interval.high == pytest.approx(100 / 3)
+    table = side_by_side([tmp_path])
+    assert f"|{tmp_path.name}|decode_x|{interval}|" in table
     (decode / "text").write_text("u1 THE CAT SAT\n")
     with pytest.raises(DataError, match="lacks 1 utterances"):
         score_decode_dir(decode, ref, None)

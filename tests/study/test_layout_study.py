@@ -4,9 +4,11 @@ import json
 import os
 
 import pytest
+import yaml
 
 from espnet_reuse.bin import layout_study
-from espnet_reuse.study.experiments import Experiment, experiment_config
+from espnet_reuse.kaldi_data import read_table
+from espnet_reuse.study.experiments import Experiment, Runner, experiment_config
 
 from helpers import CONF, REPO
 from tiny_corpus import write_librispeech_tree
@@ -55,7 +57,10 @@ def test_layout_study_on_a_tiny_corpus(tmp_path, monkeypatch):
     results = (out / "RESULTS.md").read_text()
     for row in ("|baseline|3 / 3|2|", "|[3]|1 / 3|2|", f"|fine-tuned {ranked[0]}|2 / 3|2|"):
         assert row in results
-    assert "|test_clean|4|" in results and "|dev_other|3|" in results
+    test_words = sum(
+        len(t.split()) for t in read_table(tmp_path / "dump/raw/test_clean/text").values()
+    )
+    assert f"|test_clean|4|{test_words}|" in results and "|dev_other|3|" in results
     assert "speed-up: test utterances|speed-up: 2 s|speed-up: train step|" in results
     assert (out / "speed_accuracy.png").stat().st_size > 0
     for row in json.loads((out / "results.json").read_text())["results"]:
@@ -64,3 +69,23 @@ def test_layout_study_on_a_tiny_corpus(tmp_path, monkeypatch):
     assert len(os.listdir(out / "done")) == 2 * len(
         json.loads((out / "results.json").read_text())["results"]
     )
+
+
+def test_adopting_an_experiment_checks_its_training_config(tmp_path):
+    config = tmp_path / "baseline.yaml"
+    config.write_text(yaml.safe_dump({**BASELINE, "decoder": "none"}))
+    runner = Runner(tmp_path / "study", REPO / "run.sh", [], config, None, config, 1)
+    trained = tmp_path / "exp_ok"
+    trained.mkdir()
+    # ESPnet's dump: every option, the encoder defaults filled in, no decoder
+    espnet_dump = {**BASELINE, "encoder_conf": {"num_blocks": 6, "output_size": 256}}
+    (trained / "config.yaml").write_text(yaml.safe_dump({**espnet_dump, "seed": 0}))
+    runner.adopt(Experiment(None, 0), trained)
+    assert runner.exp_dir(Experiment(None, 0)).resolve() == trained.resolve()
+
+    other = tmp_path / "exp_other"
+    other.mkdir()
+    (other / "config.yaml").write_text(yaml.safe_dump({**espnet_dump, "seed": 1, "optim": "sgd"}))
+    with pytest.raises(ValueError, match=r"other \['optim'\]"):
+        runner.adopt(Experiment(None, 1), other)
+    assert not runner.exp_dir(Experiment(None, 1)).exists()

@@ -1,10 +1,11 @@
-"""Word error rates with bootstrap confidence intervals, seeds pooled.
+"""Word error rates with bootstrap confidence intervals, over utterances and seeds.
 
-A layout trained with ``S`` seeds has made ``S`` hypotheses of every test
-utterance. Its pooled WER is ``sum_s sum_u e[s, u] / (S * sum_u n[u])`` (``e``:
-word errors, ``n``: reference words). The 95 % interval resamples utterances
+A model trained with ``S`` seeds (``S`` = 1 for one model) has made ``S``
+hypotheses of every test utterance. Its pooled WER is
+``sum_s sum_u e[s, u] / (S * sum_u n[u])`` (``e``: word errors, ``n``: reference
+words). The 95 % interval resamples utterances
 with replacement (10,000 times by default) and takes the 2.5 and 97.5
-percentiles of the pooled WER; a paired difference between two layouts scores
+percentiles of the pooled WER; a paired difference between two models scores
 both on the *same* resampled utterances, so what the two sets of models share
 (hard utterances) cancels (Bisani and Ney 2004, "Bootstrap estimates for
 confidence intervals in ASR performance evaluation").

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from espnet_reuse.study.statistics import bootstrap_wer
+from espnet_reuse.bootstrap import bootstrap_wer
 
 
 def test_pooled_wer_is_errors_over_words_across_seeds():
