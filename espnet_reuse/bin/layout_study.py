@@ -35,7 +35,7 @@ import shlex
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import yaml
 
@@ -238,8 +238,8 @@ class Study:
         (self.args.out_dir / SPEED).write_text(json.dumps(result, indent=1))
         return result
 
-    def results(self) -> List[report.LayoutResult]:
-        """Scores and training costs of every row."""
+    def results(self) -> Tuple[List[report.LayoutResult], report.Matrices]:
+        """Scores and training costs of every row, and the rows' error matrices."""
         rows: Dict[str, List[Experiment]] = {}
         for e in self.all_experiments():
             rows.setdefault(e.row, []).append(e)
@@ -248,7 +248,8 @@ class Study:
             row: {s: [self.runner.decode_dir(e, s) / "text" for e in exps] for s in self.test_sets}
             for row, exps in rows.items()
         }
-        scores = report.score_sets(references, hypotheses, layout_label(None))
+        matrices = report.error_matrices(references, hypotheses)
+        scores = report.score_sets(matrices, layout_label(None))
         results = []
         for row, exps in rows.items():
             groups = exps[0].groups
@@ -264,12 +265,24 @@ class Study:
                     epoch_seconds=[epoch_seconds(path) for path in logs],
                 )
             )
-        return results
+        return results, matrices
+
+    def rule_pairs(self, rows: List[str]) -> List[Tuple[str, str]]:
+        """Each rule's pick against the uniform layout trained the same way."""
+        selection = json.loads((self.args.out_dir / SELECTION).read_text())
+        uniform = layout_label(self.uniform())
+        pairs = []
+        for prefix in ("", "fine-tuned "):
+            for pick in (selection["divergence_pick"], selection["conversion_pick"]):
+                row = prefix + layout_label(pick)
+                if row in rows and prefix + uniform in rows and row != prefix + uniform:
+                    pairs.append((row, prefix + uniform))
+        return list(dict.fromkeys(pairs))
 
     def write_report(self, command: str) -> None:
         """Stage 6."""
         out = self.args.out_dir
-        results = self.results()
+        results, matrices = self.results()
         speed_file = out / SPEED
         by_input: Dict[str, Dict[str, Ratio]] = {}
         if speed_file.exists():
@@ -287,6 +300,10 @@ class Study:
         selection_file = out / SELECTION
         if selection_file.exists():
             text += report.selection_section(json.loads(selection_file.read_text()))
+            pairs = self.rule_pairs([r.row for r in results])
+            if pairs:
+                text += "\n#### Each rule's pick against the uniform layout\n\n"
+                text += report.comparison_table(matrices, pairs)
         (out / "RESULTS.md").write_text(text)
         longest = [name for name in by_input if name.endswith(" s")]
         if longest:

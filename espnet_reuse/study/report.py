@@ -55,16 +55,21 @@ class LayoutResult:
     epoch_seconds: List[List[float]] = field(default_factory=list)  # per seed
 
 
-def score_sets(
-    references: Dict[str, Path],
-    hypotheses: Dict[str, Dict[str, List[Path]]],
-    baseline: str,
-) -> Dict[str, Dict[str, SetResult]]:
-    """row -> test set -> result, with paired differences against ``baseline``."""
-    matrices = {
+Matrices = Dict[str, Dict[str, Tuple[np.ndarray, np.ndarray]]]  # row -> set -> (errors, words)
+
+
+def error_matrices(
+    references: Dict[str, Path], hypotheses: Dict[str, Dict[str, List[Path]]]
+) -> Matrices:
+    """``error_matrix`` of every row and test set."""
+    return {
         row: {name: error_matrix(references[name], paths) for name, paths in sets.items()}
         for row, sets in hypotheses.items()
     }
+
+
+def score_sets(matrices: Matrices, baseline: str) -> Dict[str, Dict[str, SetResult]]:
+    """row -> test set -> result, with paired differences against ``baseline``."""
     results: Dict[str, Dict[str, SetResult]] = {}
     for row, sets in matrices.items():
         results[row] = {}
@@ -78,6 +83,24 @@ def score_sets(
                 difference=None if other is None else bootstrap_wer(errors, counts, other),
             )
     return results
+
+
+def comparison_table(matrices: Matrices, pairs: List[Tuple[str, str]]) -> str:
+    """Paired WER differences ``row - reference`` on every test set, for each pair."""
+    sets = list(next(iter(matrices.values())))
+    lines = [
+        "|layout|against|" + "|".join(f"Δ WER {s} [95 % CI]" for s in sets) + "|",
+        "|---|---|" + "---|" * len(sets),
+    ]
+    for row, reference in pairs:
+        cells = [
+            bootstrap_wer(
+                matrices[row][s][0], matrices[row][s][1], matrices[reference][s][0]
+            ).signed
+            for s in sets
+        ]
+        lines.append(f"|{row}|{reference}|" + "|".join(cells) + "|")
+    return "\n".join(lines) + "\n"
 
 
 def _spread(values: List[float], digits: int) -> str:

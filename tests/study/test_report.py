@@ -3,7 +3,9 @@ import pytest
 from espnet_reuse.benchmark.measure import Ratio
 from espnet_reuse.study.report import (
     LayoutResult,
+    comparison_table,
     cost_table,
+    error_matrices,
     error_matrix,
     score_sets,
     wer_table,
@@ -37,14 +39,14 @@ def test_error_matrix_counts_each_seed_and_utterance(sets):
 
 def test_scores_pool_seeds_and_pair_with_the_baseline(sets):
     ref, paths = sets
-    scores = score_sets(
+    matrices = error_matrices(
         {"test": ref},
         {
             "baseline": {"test": [paths["base0"], paths["base1"]]},
             "[3]": {"test": [paths["reuse0"], paths["reuse1"]]},
         },
-        "baseline",
     )
+    scores = score_sets(matrices, "baseline")
     base, reuse = scores["baseline"]["test"], scores["[3]"]["test"]
     assert base.wer.value == pytest.approx(100 * 2 / 18)
     assert reuse.wer.value == pytest.approx(100 * 3 / 18)
@@ -58,6 +60,9 @@ def test_scores_pool_seeds_and_pair_with_the_baseline(sets):
     assert "|baseline|3 / 3|2|test|3|9|11.1 [" in table
     assert "|[3]|1 / 3|2|test|3|9|16.7 [" in table and "|+5.6 [" in table
     assert "|22.2 / 11.1|" in table
+    comparison = comparison_table(matrices, [("[3]", "baseline")])
+    assert comparison.splitlines()[0] == "|layout|against|Δ WER test [95 % CI]|"
+    assert comparison.splitlines()[2].startswith(f"|[3]|baseline|{reuse.difference.signed}")
 
 
 def test_missing_hypotheses_are_an_error(sets, tmp_path):
