@@ -2,7 +2,7 @@
 # LibriSpeech CTC recipe: ESPnet's Conformer baseline and attention-reuse models,
 # stages 1-13 as in ESPnet's asr.sh (see egs/librispeech_reuse/README.md).
 # With LIBRISPEECH unset (egs/librispeech_reuse/db.sh) it runs the embedded demo:
-# a small espeak-ng corpus and small models, about 15 minutes on 2 idle CPU cores.
+# a small espeak-ng corpus and small models, about 20 minutes on 2 idle CPU cores.
 # Options (asr.sh's names; ./run.sh --help lists them) override the defaults below, e.g.
 #   ./run.sh --stage 11 --stop-stage 13 --ngpu 4
 set -euo pipefail

@@ -272,8 +272,11 @@ def main(cmd: Optional[List[str]] = None) -> None:
             "reuse layer's own map and its group's map source's map (exact, dynamic programming)",
         }
         print(
-            f"suggested layout for {args.target_maps} computed maps:\n"
-            f"encoder: conformer_reuse\nencoder_conf:\n    reuse_groups: {groups}"
+            f"divergence rule's layout for {args.target_maps} computed maps: {groups} "
+            f"(uniform: {uniform}). In the demo layout study (egs/librispeech_reuse/"
+            "RESULTS.md) neither this rule nor the conversion rule measurably beat the "
+            "uniform layout: prefer the uniform one unless a study on your data shows "
+            "otherwise (python -m espnet_reuse.bin.layout_study)."
         )
 
     (args.out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
