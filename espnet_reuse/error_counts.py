@@ -1,7 +1,7 @@
 """Error counting (WER, CER, TER) with jiwer, and ESPnet's ``RESULTS.md`` table row."""
 
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Mapping, Sequence, Tuple
 
 import jiwer
 
@@ -78,6 +78,13 @@ def count_errors(output: jiwer.WordOutput) -> ErrorCounts:
         insertions=output.insertions,
         sentence_errors=sentence_errors,
     )
+
+
+def word_error_rate(references: Mapping[str, str], hypotheses: Mapping[str, str]) -> float:
+    """WER (%) of ``hypotheses`` (utterance id -> text) against their references."""
+    utts = sorted(hypotheses)
+    output = align([words(references[u]) for u in utts], [words(hypotheses[u]) for u in utts])
+    return count_errors(output).error_rate
 
 
 def utterance_errors(output: jiwer.WordOutput) -> List[Tuple[int, int]]:

@@ -43,11 +43,16 @@ def load_asr_model(config_file: Path, model_file: Path, device: str) -> torch.nn
     return model.eval()
 
 
-def tokens_to_text(config_file: Path) -> Callable[[List[str]], str]:
-    """Tokens to text as ESPnet's ``Speech2Text`` does, with the experiment's tokenizer."""
+def experiment_tokenizer(config_file: Path):
+    """ESPnet's tokenizer of a trained experiment (its ``token_type`` and ``bpemodel``)."""
     config = yaml.safe_load(Path(config_file).read_text())
     token_type = config.get("token_type") or "char"
-    return espnet_api.build_tokenizer(token_type, config.get("bpemodel")).tokens2text
+    return espnet_api.build_tokenizer(token_type, config.get("bpemodel"))
+
+
+def tokens_to_text(config_file: Path) -> Callable[[List[str]], str]:
+    """Tokens to text as ESPnet's ``Speech2Text`` does, with the experiment's tokenizer."""
+    return experiment_tokenizer(config_file).tokens2text
 
 
 def greedy_search(

@@ -2,7 +2,14 @@
 
 import pytest
 
-from espnet_reuse.error_counts import align, characters, count_errors, utterance_errors, words
+from espnet_reuse.error_counts import (
+    align,
+    characters,
+    count_errors,
+    utterance_errors,
+    word_error_rate,
+    words,
+)
 
 
 def counts_of(refs, hyps, units=words):
@@ -43,3 +50,9 @@ def test_utterance_errors_add_up_to_the_set_counts():
     total = count_errors(output)
     assert sum(e for e, _ in per_utt) == total.substitutions + total.deletions + total.insertions
     assert sum(n for _, n in per_utt) == total.words
+
+
+def test_word_error_rate_of_id_keyed_tables():
+    references = {"u1": "THE CAT SAT", "u2": "A BIG DOG", "u3": "NOT DECODED"}
+    hypotheses = {"u2": "A DOG", "u1": "THE CAT SAT"}
+    assert word_error_rate(references, hypotheses) == pytest.approx(100 / 6)

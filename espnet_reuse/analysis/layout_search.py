@@ -15,16 +15,19 @@ import random
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Sequence, Tuple
 
 import torch
-import yaml
 from tqdm import tqdm
 
-from espnet_reuse import espnet_api
 from espnet_reuse.convert import convert_experiment
-from espnet_reuse.error_counts import align, count_errors, words
-from espnet_reuse.inference import encoded_batches, greedy_search, load_asr_model, tokens_to_text
+from espnet_reuse.error_counts import word_error_rate
+from espnet_reuse.inference import (
+    encoded_batches,
+    experiment_tokenizer,
+    greedy_search,
+    load_asr_model,
+)
 from espnet_reuse.kaldi_data import read_num_samples, read_table
 
 
@@ -56,12 +59,6 @@ def candidate_layouts(
     return random.Random(seed).sample(every, max_candidates)
 
 
-def _tokenizer(config_file: Path) -> Callable[[str], List[str]]:
-    config = yaml.safe_load(Path(config_file).read_text())
-    token_type = config.get("token_type") or "char"
-    return espnet_api.build_tokenizer(token_type, config.get("bpemodel")).text2tokens
-
-
 def evaluate(
     config_file: Path,
     model_file: Path,
@@ -76,12 +73,12 @@ def evaluate(
     refs = read_table(data_dir / "text", allow_empty_values=True)
     lengths = read_num_samples(data_dir, max_utts)
     index = {token: i for i, token in enumerate(model.token_list)}
-    text2tokens, to_text = _tokenizer(config_file), tokens_to_text(config_file)
+    tokenizer = experiment_tokenizer(config_file)
     loss, hyps = 0.0, {}
     with torch.inference_mode():
         for utts, enc, enc_lengths in encoded_batches(model, wav, lengths, batch_size, device):
             targets = [
-                torch.tensor([index.get(t, index["<unk>"]) for t in text2tokens(refs[u])])
+                torch.tensor([index.get(t, index["<unk>"]) for t in tokenizer.text2tokens(refs[u])])
                 for u in utts
             ]
             target_lengths = torch.tensor([len(t) for t in targets])
@@ -89,10 +86,8 @@ def evaluate(
             # ESPnet's CTC loss is the batch's sum divided by the batch size
             loss += float(model.ctc(enc, enc_lengths, padded, target_lengths)) * len(utts)
             for utt, hyp in zip(utts, greedy_search(model.ctc.log_softmax(enc), enc_lengths)):
-                hyps[utt] = to_text([model.token_list[i] for i in hyp.token_ids])
-    utts = sorted(hyps)
-    wer = count_errors(align([words(refs[u]) for u in utts], [words(hyps[u]) for u in utts]))
-    return loss / len(utts), wer.error_rate
+                hyps[utt] = tokenizer.tokens2text([model.token_list[i] for i in hyp.token_ids])
+    return loss / len(hyps), word_error_rate(refs, hyps)
 
 
 def rank_layouts(

@@ -37,7 +37,7 @@ from espnet_reuse.analysis.capture import capture
 from espnet_reuse.analysis.layout import layout_cost, suggest_layout
 from espnet_reuse.analysis.probing import probe_accuracy
 from espnet_reuse.encoder.reuse_groups import map_sources
-from espnet_reuse.error_counts import align, count_errors, words
+from espnet_reuse.error_counts import word_error_rate
 from espnet_reuse.inference import load_asr_model, tokens_to_text
 from espnet_reuse.kaldi_data import DataError, read_num_samples, read_table
 
@@ -160,10 +160,7 @@ class Analysis:
             self.model, wav, lengths, self.args.batch_size, self.args.device, False, heads
         ):
             hyps[item.utt] = self.to_text([self.model.token_list[t] for t in item.token_ids])
-        utts = sorted(hyps)
-        return count_errors(
-            align([words(refs[u]) for u in utts], [words(hyps[u]) for u in utts])
-        ).error_rate
+        return word_error_rate(refs, hyps)
 
 
 def pruning_curves(

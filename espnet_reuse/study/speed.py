@@ -45,8 +45,8 @@ def speed_inputs(
     audio = []
     for data_dir in data_dirs:
         wav = read_table(data_dir / "wav.scp")
-        audio += [load_batch(wav, [utt])[0][0] for utt in sorted(read_num_samples(data_dir))]
-    audio = audio[:utterances]
+        for utt in sorted(read_num_samples(data_dir))[: utterances - len(audio)]:
+            audio.append(load_batch(wav, [utt])[0][0])
     if not audio:
         raise ValueError(f"no utterances in {[str(d) for d in data_dirs]}")
     inputs: Dict[str, Inputs] = {
