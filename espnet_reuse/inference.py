@@ -58,12 +58,14 @@ def tokens_to_text(config_file: Path) -> Callable[[List[str]], str]:
 def greedy_search(
     log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0
 ) -> List[Hypothesis]:
-    """Arg-max CTC decoding of a padded batch (B, T, V)."""
+    """Arg-max CTC decoding of a padded batch (B, T, V), on its device; the results
+    come to the host in one transfer (one synchronisation a batch)."""
     best_scores, best = log_probs.max(dim=-1)
     valid = torch.arange(best.size(1), device=best.device)[None, :] < lengths[:, None]
     previous = torch.nn.functional.pad(best[:, :-1], (1, 0), value=blank)
     keep = valid & (best != blank) & (best != previous)
     scores = (best_scores * valid).sum(dim=1)
+    best, keep, scores = (t.cpu() for t in (best, keep, scores))
     return [Hypothesis(best[b][keep[b]].tolist(), float(scores[b])) for b in range(best.size(0))]
 
 

@@ -1,5 +1,6 @@
 """Interleaved timings, peak memory and FLOPs of encoder forward and training steps."""
 
+import math
 import multiprocessing
 import random
 import resource
@@ -7,7 +8,7 @@ import statistics
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List
+from typing import Callable, Dict, Iterator, List, Optional, TypeVar
 
 import numpy as np
 import torch
@@ -15,17 +16,21 @@ from scipy.stats import quantile_test
 from torch.utils.flop_counter import FlopCounterMode
 
 FRAMES_PER_SECOND = 100  # 10 ms feature hop
+OUT_OF_MEMORY = "out of memory"
+T = TypeVar("T")
 
 
 @dataclass
 class Timing:
-    """Median and quartiles of repeated measurements, in seconds."""
+    """Median and quartiles of repeated measurements, in seconds; ``error`` says why
+    a model has none (``out of memory``)."""
 
     samples: List[float] = field(default_factory=list)
+    error: Optional[str] = None
 
     @property
     def median(self) -> float:
-        return statistics.median(self.samples)
+        return statistics.median(self.samples) if self.samples else math.nan
 
     @property
     def spread(self) -> float:
@@ -53,6 +58,8 @@ class Ratio:
     @classmethod
     def paired(cls, numerator: Timing, denominator: Timing) -> "Ratio":
         """``numerator / denominator`` round by round."""
+        if not numerator.samples or not denominator.samples:
+            return cls(math.nan, math.nan, math.nan)
         ratios = np.asarray(numerator.samples) / np.asarray(denominator.samples)
         median = float(np.median(ratios))
         if len(ratios) < 2:
@@ -69,9 +76,43 @@ def make_input(seconds: float, batch: int, input_size: int, device: str):
     return feats, torch.full((batch,), frames, dtype=torch.long, device=device)
 
 
-def _synchronize(device: str) -> None:
+def synchronize(device: str) -> None:
+    """Wait for ``device`` (``cuda:N`` names the GPU; the CPU needs no wait)."""
     if device.startswith("cuda"):
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """The allocator of the GPU (``torch.OutOfMemoryError``) or of the CPU ran out."""
+    return isinstance(error, torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+    )
+
+
+def release_memory(device: str) -> None:
+    """Give cached allocator blocks back after an out-of-memory error."""
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+
+
+def unless_out_of_memory(function: Callable[[], T], device: str) -> Optional[T]:
+    """``function()``, or ``None`` when it runs out of memory."""
+    try:
+        return function()
+    except (torch.OutOfMemoryError, RuntimeError) as error:
+        if not is_out_of_memory(error):
+            raise
+    release_memory(device)
+    return None
+
+
+def clear_retained(model: torch.nn.Module) -> None:
+    """Drop the tensors attention modules keep after a forward (``.attn`` maps, the
+    map source's dropped map), so that they are not counted in the next measurement."""
+    for module in model.modules():
+        for name in ("attn", "last_output"):
+            if isinstance(getattr(module, name, None), torch.Tensor):
+                setattr(module, name, None)
 
 
 def inference_step(model: torch.nn.Module, feats, lengths) -> Callable[[], None]:
@@ -104,21 +145,37 @@ def time_interleaved(
 ) -> Dict[str, Timing]:
     """Time every step ``repeats`` times, the models in a new random order each round.
 
-    The i-th sample of every model comes from round i (see ``Ratio.paired``).
+    The i-th sample of every model comes from round i (see ``Ratio.paired``). A
+    model that runs out of memory is dropped from the rounds and gets a ``Timing``
+    without samples and with ``error`` set; the others go on.
     """
-    for _ in range(warmup):
-        for step in steps.values():
-            step()
     timings = {name: Timing() for name in steps}
+    live = dict(steps)
+
+    def run(name: str) -> Optional[float]:
+        def timed() -> float:
+            synchronize(device)
+            start = time.perf_counter()
+            live[name]()
+            synchronize(device)
+            return time.perf_counter() - start
+
+        seconds = unless_out_of_memory(timed, device)
+        if seconds is None:
+            del live[name]
+            timings[name] = Timing(error=OUT_OF_MEMORY)
+        return seconds
+
+    for _ in range(warmup):
+        for name in list(live):
+            run(name)
     for round_idx in range(repeats):
-        order = list(steps)
+        order = list(live)
         random.Random(round_idx).shuffle(order)
         for name in order:
-            _synchronize(device)
-            start = time.perf_counter()
-            steps[name]()
-            _synchronize(device)
-            timings[name].samples.append(time.perf_counter() - start)
+            seconds = run(name) if name in live else None
+            if seconds is not None:
+                timings[name].samples.append(seconds)
     return timings
 
 
@@ -176,14 +233,15 @@ def saved_for_backward_bytes(model: torch.nn.Module, feats, lengths) -> int:
     return sum(saved.values())
 
 
-def cuda_peak_memory(step: Callable[[], None]) -> int:
-    """Peak bytes the CUDA allocator held beyond what was allocated before the step."""
-    torch.cuda.synchronize()
-    before = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
+def cuda_peak_memory(step: Callable[[], None], device: str) -> int:
+    """Peak bytes the CUDA allocator of ``device`` held beyond what was allocated
+    before the step."""
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
     step()
-    torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated() - before
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - before
 
 
 def _rss_bytes() -> int:

@@ -42,6 +42,10 @@ CONFORMER_M = dict(
     pos_enc_layer_type="rel_pos",
     selfattention_layer_type="rel_selfattn",
     input_layer="conv2d",
+    # ESPnet's ConformerEncoder defaults; the configs (and the gpu preset) set 0.1 each
+    dropout_rate=0.1,
+    positional_dropout_rate=0.1,
+    attention_dropout_rate=0.0,
 )
 
 

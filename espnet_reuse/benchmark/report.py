@@ -26,6 +26,7 @@ class Case:
     peak_bytes: Optional[Dict[str, int]] = None
     flops: Optional[Dict[str, int]] = None
     saved_bytes: Optional[Dict[str, int]] = None  # kept for backward (train steps)
+    sdpa_backend: Optional[str] = None  # the kernel the fused baseline's attention ran
 
 
 def _layouts(case: Case) -> List[str]:
@@ -52,7 +53,10 @@ def target(groups: Sequence[int]) -> float:
 
 
 def verdict(achieved: Ratio, goal: float) -> str:
-    """``met`` when the whole interval clears the target, ``missed`` when it lies below."""
+    """``met`` when the whole interval clears the target, ``missed`` when it lies below
+    (``-`` when a model has no time)."""
+    if math.isnan(achieved.median):
+        return "-"
     if achieved.low >= goal:
         return "met"
     if achieved.high < goal:
@@ -73,38 +77,31 @@ def markdown(cases: List[Case], device: str, title: str, layouts: Dict[str, List
         "reuse time (1.00: nothing left on the table). Target: achieved/ideal "
         f">= {TARGET_NO_REUSE} without reuse, >= {TARGET_REUSE} with reuse; `met` "
         "when the whole interval clears it, `missed` when the whole interval lies "
-        "below, else `unclear`.",
+        "below, else `unclear`. A model that ran out of memory shows `OOM`. fused "
+        "kernel: the `scaled_dot_product_attention` backend the fused baseline ran.",
         "",
         "|step|input|layout|ESPnet ms|fused ms|reuse ms|ideal ms|speed-up|speed-up over fused"
         "|ideal speed-up"
         "|achieved/ideal|target|GFLOPs ESPnet / reuse|peak MB ESPnet / reuse"
-        "|saved for backward MB ESPnet / reuse|",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|saved for backward MB ESPnet / reuse|fused kernel|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in cases:
         for layout in _layouts(case):
             r = ratios(case, layout)
             achieved = r["achieved"]
-            base, fused = case.timings[BASELINE], case.timings[FUSED]
-            reuse = case.timings[f"reuse {layout}"]
-            ideal = case.timings[f"ideal {layout}"]
-            flops = (
-                f"{case.flops[BASELINE] / 1e9:.1f} / {case.flops[f'reuse {layout}'] / 1e9:.1f}"
-                if case.flops
-                else "-"
+            times = "|".join(
+                _milliseconds(case.timings[name])
+                for name in (BASELINE, FUSED, f"reuse {layout}", f"ideal {layout}")
             )
-            peak = _megabytes(case.peak_bytes, layout)
             lines.append(
-                f"|{case.kind}|{case.seconds:g} s × {case.batch}|{layout}"
-                f"|{1e3 * base.median:.1f} ±{base.spread:.0%}"
-                f"|{1e3 * fused.median:.1f} ±{fused.spread:.0%}"
-                f"|{1e3 * reuse.median:.1f} ±{reuse.spread:.0%}"
-                f"|{1e3 * ideal.median:.1f} ±{ideal.spread:.0%}"
+                f"|{case.kind}|{case.seconds:g} s × {case.batch}|{layout}|{times}"
                 f"|{r['speedup'].median:.2f}|{r['speedup_over_fused'].median:.2f}"
                 f"|{r['ideal_speedup'].median:.2f}"
                 f"|{achieved.median:.3f} [{achieved.low:.3f}, {achieved.high:.3f}]"
-                f"|{verdict(achieved, target(layouts[layout]))}|{flops}|{peak}"
-                f"|{_megabytes(case.saved_bytes, layout)}|"
+                f"|{verdict(achieved, target(layouts[layout]))}"
+                f"|{_pair(case.flops, layout, 1e9, 1)}|{_pair(case.peak_bytes, layout)}"
+                f"|{_pair(case.saved_bytes, layout)}|{case.sdpa_backend or '-'}|"
             )
     return "\n".join(lines) + "\n"
 
@@ -146,11 +143,23 @@ def equal_memory_markdown(result: EqualMemory) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _megabytes(values: Optional[Dict[str, int]], layout: str) -> str:
-    """``ESPnet / reuse`` in MiB, or ``-`` when not measured."""
+def _milliseconds(timing: Timing) -> str:
+    """Median ms ± relative spread, or ``OOM``."""
+    if timing.error:
+        return "OOM"
+    return f"{1e3 * timing.median:.1f} ±{timing.spread:.0%}"
+
+
+def _pair(
+    values: Optional[Dict[str, int]], layout: str, unit: float = 2**20, digits: int = 0
+) -> str:
+    """``ESPnet / reuse`` in ``unit`` (MiB by default), ``-`` where not measured."""
     if not values:
         return "-"
-    return f"{values[BASELINE] / 2**20:.0f} / {values[f'reuse {layout}'] / 2**20:.0f}"
+    return " / ".join(
+        f"{values[name] / unit:.{digits}f}" if name in values else "-"
+        for name in (BASELINE, f"reuse {layout}")
+    )
 
 
 def _finite(values: Dict[str, float]) -> Dict[str, Optional[float]]:
@@ -168,6 +177,8 @@ def to_json(cases: List[Case], meta: dict) -> str:
                     "seconds": c.seconds,
                     "batch": c.batch,
                     "timings": {k: t.samples for k, t in c.timings.items()},
+                    "errors": {k: t.error for k, t in c.timings.items() if t.error},
+                    "sdpa_backend": c.sdpa_backend,
                     "peak_bytes": c.peak_bytes,
                     "flops": c.flops,
                     "saved_bytes": c.saved_bytes,

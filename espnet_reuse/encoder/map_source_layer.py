@@ -4,6 +4,7 @@ from typing import Optional, Tuple, Union
 
 import torch
 
+from espnet_reuse.encoder.precision import in_compute_dtype
 from espnet_reuse.encoder.shared_map_attention import SharedMap
 from espnet_reuse.espnet_api import EncoderLayer
 
@@ -25,7 +26,9 @@ class MapSourceLayer(EncoderLayer):
 
     Parameters and computation are exactly ESPnet's. After each call the layer's
     map, and the same map after its attention dropout, are put into
-    ``self.shared_map`` for the other layers of its group.
+    ``self.shared_map`` for the other layers of its group, in the compute dtype
+    under autocast (``precision.in_compute_dtype``: cast once for the group;
+    ``StridedRelPositionAttention`` makes it in that dtype already).
 
     When stochastic depth skips the layer in training, its residual branches are
     dropped as usual, but the group still needs a map: it is computed from the
@@ -65,8 +68,9 @@ class MapSourceLayer(EncoderLayer):
         if self.self_attn.attn is None:  # skipped by stochastic depth
             self._compute_map(x_input, mask)
         if self.shared_map is not None:
-            self.shared_map.attn = self.self_attn.attn
-            self.shared_map.dropped = self.self_attn.dropout.last_output
+            dropped = self.self_attn.dropout.last_output
+            self.shared_map.attn = in_compute_dtype(self.self_attn.attn)
+            self.shared_map.dropped = None if dropped is None else in_compute_dtype(dropped)
         self.self_attn.dropout.last_output = None
         return output
 

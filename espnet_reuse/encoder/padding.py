@@ -96,13 +96,18 @@ def mask_padding(encoder: torch.nn.Module) -> List[RemovableHandle]:
 def features_one_by_one(
     model: torch.nn.Module, speech: torch.Tensor, lengths: torch.Tensor
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The frontend features (B, T, D) of each utterance computed alone, zero-padded."""
+    """The frontend features (B, T, D) of each utterance computed alone, zero-padded.
+
+    The lengths come to the host twice a batch (samples, then frames), not once
+    an utterance.
+    """
     feats = [
-        model._extract_feats(speech[i : i + 1, : int(n)], lengths[i : i + 1])
-        for i, n in enumerate(lengths)
+        model._extract_feats(speech[i : i + 1, :n], lengths[i : i + 1])
+        for i, n in enumerate(lengths.tolist())
     ]
     feat_lengths = torch.cat([n for _, n in feats])
-    return pad_list([f[0, : int(n)] for f, n in feats], 0.0), feat_lengths
+    frames = feat_lengths.tolist()
+    return pad_list([f[0, :n] for (f, _), n in zip(feats, frames)], 0.0), feat_lengths
 
 
 def encode_batch(

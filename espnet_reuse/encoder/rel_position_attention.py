@@ -15,6 +15,7 @@ from typing import Optional, Tuple
 
 import torch
 
+from espnet_reuse.encoder.precision import in_compute_dtype, mask_bias
 from espnet_reuse.espnet_api import RelPositionMultiHeadedAttention
 
 
@@ -90,22 +91,24 @@ class StridedRelPositionAttention(RelPositionMultiHeadedAttention):
         """ESPnet's masked softmax and context, with the mask as an additive bias.
 
         ESPnet fills padded keys' scores with the dtype's minimum, then zeroes
-        them after the softmax. Adding that minimum instead (a broadcast add,
-        several times cheaper than a broadcast ``masked_fill``) gives the same
-        scores, so padded keys get exactly zero probability as before; rows with
-        no valid key at all, which ESPnet zeroes, are zeroed by one multiply.
+        them after the softmax. Adding a large finite negative number instead
+        (``precision.mask_bias``; a broadcast add, several times cheaper than a
+        broadcast ``masked_fill``) gives padded keys exactly zero probability as
+        before, and never ``-inf`` in float16; rows with no valid key at all,
+        which ESPnet zeroes, are zeroed by one multiply. Under autocast the map
+        is cast to the compute dtype once, here (``precision.in_compute_dtype``):
+        ``.attn``, the matmul below and every layer reusing the map read that copy.
         """
         n_batch = value.size(0)
         if mask is not None:
             valid = mask.unsqueeze(1)  # (batch, 1, *, time2)
-            bias = torch.zeros(valid.shape, dtype=scores.dtype, device=scores.device)
-            scores.add_(bias.masked_fill_(~valid, torch.finfo(scores.dtype).min))
-            attn = torch.softmax(scores, dim=-1)
+            scores.add_(mask_bias(valid, scores.dtype))
+            attn = in_compute_dtype(torch.softmax(scores, dim=-1))
             has_key = valid.any(dim=-1, keepdim=True).to(attn.dtype)
-            # softmax saves its output for backward: scale a copy when training
+            # softmax (or the cast) is kept for backward: scale a copy when training
             attn = attn * has_key if attn.requires_grad else attn.mul_(has_key)
         else:
-            attn = torch.softmax(scores, dim=-1)
+            attn = in_compute_dtype(torch.softmax(scores, dim=-1))
         self.attn = attn
         x = torch.matmul(self.dropout(attn), value)  # (batch, head, time1, d_k)
         x = x.transpose(1, 2).reshape(n_batch, -1, self.h * self.d_k)
@@ -122,6 +125,10 @@ class FusedRelPositionAttention(StridedRelPositionAttention):
     (in training the dropout draws differ). The kernel never materialises the
     map, so ``.attn`` stays ``None``: the fastest choice for layers whose map no
     other layer reuses and no analysis reads (the benchmark's fused baseline).
+    Under autocast the query and the bias are handed over in the compute dtype
+    (the dtype of ``k``), so the kernel gets no float32 (batch, head, T, T) mask
+    to cast back; padded keys get ``precision.mask_bias``'s finite value, so an
+    utterance without valid keys gives zeros in float16 too.
     """
 
     def forward(
@@ -135,15 +142,15 @@ class FusedRelPositionAttention(StridedRelPositionAttention):
         """Same arguments and result as ESPnet's ``RelPositionMultiHeadedAttention``."""
         q_with_bias_u, k, v, position_scores = self.project(query, key, value, pos_emb)
         scale = 1.0 / math.sqrt(self.d_k)
-        bias = position_scores * scale
+        bias = (position_scores * scale).to(k.dtype)  # (batch, head, time1, time2)
         if mask is not None:
             valid = mask.unsqueeze(1)  # (batch, 1, *, time2)
-            bias = bias.masked_fill(~valid, torch.finfo(bias.dtype).min)
+            bias = bias + mask_bias(valid, bias.dtype)
         x = torch.nn.functional.scaled_dot_product_attention(
-            q_with_bias_u,
+            q_with_bias_u.to(k.dtype),
             k,
             v,
-            attn_mask=bias.to(q_with_bias_u.dtype),
+            attn_mask=bias,
             dropout_p=self.dropout_rate if self.training else 0.0,
             scale=scale,
         )  # (batch, head, time1, d_k)
@@ -152,3 +159,23 @@ class FusedRelPositionAttention(StridedRelPositionAttention):
         self.attn = None
         x = x.transpose(1, 2).reshape(query.size(0), -1, self.h * self.d_k)
         return self.linear_out(x)
+
+
+def sdpa_backend(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attn_mask: torch.Tensor,
+    dropout_p: float = 0.0,
+) -> str:
+    """The kernel ``scaled_dot_product_attention`` picks for these inputs (``flash``,
+    ``efficient``, ``cudnn``, ``math``, ...), as PyTorch's dispatcher decides it."""
+    try:
+        choice = torch._fused_sdp_choice(query, key, value, attn_mask, dropout_p, False)
+    except (AttributeError, RuntimeError) as error:  # a private PyTorch function
+        return f"unknown ({type(error).__name__})"
+    names = {
+        backend.value: name.lower().removesuffix("_attention")
+        for name, backend in torch.nn.attention.SDPBackend.__members__.items()
+    }
+    return names.get(int(choice), str(choice))

@@ -5,6 +5,7 @@ from typing import Optional
 import torch
 
 from espnet_reuse.encoder.learned_map import LearnedRelativeMap
+from espnet_reuse.encoder.precision import in_compute_dtype
 from espnet_reuse.espnet_api import MultiHeadedAttention
 
 
@@ -13,7 +14,8 @@ class SharedMap:
 
     A computed group's map source stores its map in ``attn``; an
     input-independent group has a ``source`` that makes the map on first use,
-    from the batch's length and padding mask. ``ConformerReuseEncoder.forward``
+    from the batch's length and padding mask, in the compute dtype under
+    autocast (one cast for the group). ``ConformerReuseEncoder.forward``
     makes one per group and call, so replicas of the model (``DataParallel``)
     never share a map.
     """
@@ -26,7 +28,7 @@ class SharedMap:
     def get(self, time: int, mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         """The group's map, made from ``source`` if it has one and none exists yet."""
         if self.attn is None and self.source is not None:
-            self.attn = self.source(time, mask)
+            self.attn = in_compute_dtype(self.source(time, mask))
         return self.attn
 
 
