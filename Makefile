@@ -4,7 +4,11 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint
+# What the GPU check (scripts/gpu_check.sh) needs beyond torch, for Python 3.12 on x86-64
+GPU_WHEELS := espnet==202511 typeguard==4.6.0 humanfriendly==10.0
+WHEELS ?= .whl
+
+.PHONY: install test lint gpu-wheels
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -20,3 +24,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+gpu-wheels: install
+	$(VENV)/bin/pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp --platform manylinux2014_x86_64 -d $(WHEELS) $(GPU_WHEELS)

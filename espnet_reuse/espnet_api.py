@@ -14,9 +14,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Optional, Sequence
 
-from espnet2.asr.ctc import CTC
-from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
-from espnet2.utils.types import str2bool
+from espnet_reuse.versions import check_torch_pair
+
+check_torch_pair()  # before ESPnet imports torchaudio
+
+from espnet2.asr.ctc import CTC  # noqa: E402
+from espnet2.asr.encoder.conformer_encoder import ConformerEncoder  # noqa: E402
+from espnet2.utils.types import str2bool  # noqa: E402
 
 BACKEND_ROOTS = ("espnet.nets.pytorch_backend", "espnet2.legacy.nets.pytorch_backend")
 AGGREGATE_STATS_MODULE = "espnet2.bin.aggregate_stats_dirs"

@@ -1,4 +1,5 @@
-"""The plugin installs into an existing ESPnet environment without replacing its packages."""
+"""The plugin installs into an existing ESPnet environment without replacing its packages,
+and into a fresh one with a torch/torchaudio pair that loads."""
 
 import subprocess
 import sys
@@ -55,3 +56,25 @@ def test_install_beside_espnet_replaces_nothing(tmp_path):
         [str(python), "-c", "import espnet_reuse.inference"], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_fresh_venv_gets_a_torch_and_torchaudio_that_load(tmp_path):
+    # the README's `pip install -e .`, no constraints file: pip resolves every version
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "fresh")], check=True)
+    python = tmp_path / "fresh" / "bin" / "python"
+    pip(python, "install", "-q", "pip>=24,<25")
+    pip(python, "install", "-q", "-e", str(REPO))
+    check = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import torch, torchaudio; from torchaudio.models.decoder import ctc_decoder; "
+            "import espnet_reuse.inference; print(torch.__version__, torchaudio.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stderr[-2000:]
+    torch_version, audio_version = check.stdout.split()[-2:]
+    assert torch_version.split("+")[0] == audio_version.split("+")[0]

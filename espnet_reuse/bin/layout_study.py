@@ -94,7 +94,13 @@ def get_parser() -> argparse.ArgumentParser:
         help="experiments trained earlier with the same config, e.g. "
         "baseline:0=exp/asr_train_asr_conformer_ctc_raw_en_bpe60 or 2,2,2:0=...",
     )
-    p.add_argument("--jobs", type=int, default=1, help="experiments trained at once")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="experiments trained at once (with -- --ngpu N, each on its own N GPUs)",
+    )
+    p.add_argument("--device", default="cpu", help="where stage 5 times the encoders (cuda:N)")
     p.add_argument("--speed_sets", default="test_clean test_other")
     p.add_argument("--speed_utts", type=int, default=100, help="test utterances timed a round")
     p.add_argument("--speed_seconds", type=float, nargs="+", default=[15, 30])
@@ -233,6 +239,7 @@ class Study:
             baseline,
             inputs,
             self.args.speed_rounds,
+            self.args.device,
         )
         result = {k: {n: asdict(r) for n, r in v.items()} for k, v in ratios.items()}
         (self.args.out_dir / SPEED).write_text(json.dumps(result, indent=1))

@@ -6,11 +6,13 @@ tensors) and CTC prefix beam search with flashlight's decoder as wrapped by
 lexicon (``lexicon: true``: the training text's words, spelled in tokens; no
 language model either way). Both write ESPnet's
 1-best layout (``text``, ``token``, ``token_int``, ``score``) and the real-time
-factor (``rtf.json``); CPU decoding runs ``nj`` worker processes, GPU decoding one process.
+factor (``rtf.json``); CPU decoding runs ``nj`` worker processes, GPU decoding one
+worker process a visible GPU.
 """
 
 import json
 import math
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +25,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from espnet_reuse.devices import cuda_devices
 from espnet_reuse.inference import (
     Hypothesis,
     PrefixBeamSearch,
@@ -80,30 +83,40 @@ class DecodeTask:
 _WORKER_MODEL: Optional[Tuple[torch.nn.Module, str]] = None
 
 
-def _load_worker_model(config_file: Path, model_file: Path, device: str, threads: int) -> None:
-    """Load the model once a worker process (or once, in process, on GPU)."""
+def _load_worker_model(
+    config_file: Path, model_file: Path, devices: "multiprocessing.Queue[str]", threads: int
+) -> None:
+    """Load the model once a worker process, on the next device of ``devices``."""
     global _WORKER_MODEL
     torch.set_num_threads(threads)
+    device = devices.get()
     _WORKER_MODEL = (load_asr_model(config_file, model_file, device), device)
 
 
-def _decode_shard(
-    shard: Tuple[DecodeConfig, Dict[str, str], Dict[str, int], Optional[Path]],
-) -> Tuple[Dict[str, Hypothesis], float]:
+@dataclass
+class Shard:
+    """Up to ``SHARD_UTTS`` utterances of one task, decoded by one worker."""
+
+    decode: DecodeConfig
+    wav: Dict[str, str]  # utterance id -> audio file
+    lengths: Dict[str, int]  # utterance id -> samples
+    lexicon: Optional[Path]
+
+
+def _decode_shard(shard: Shard) -> Tuple[Dict[str, Hypothesis], float]:
     assert _WORKER_MODEL is not None
     model, device = _WORKER_MODEL
-    decode, wav, lengths, lexicon = shard
+    decode = shard.decode
     if decode.decoder == "greedy":
         search = greedy_search
     else:
-        search = PrefixBeamSearch(
-            model.token_list, decode.beam_size, lexicon if decode.lexicon else None
-        )
+        lexicon = shard.lexicon if decode.lexicon else None
+        search = PrefixBeamSearch(model.token_list, decode.beam_size, lexicon)
     hyps: Dict[str, Hypothesis] = {}
     start = time.perf_counter()
     with torch.inference_mode():
         for utts, enc, enc_lengths in encoded_batches(
-            model, wav, lengths, decode.batch_size, device
+            model, shard.wav, shard.lengths, decode.batch_size, device
         ):
             for utt, hyp in zip(utts, search(model.ctc.log_softmax(enc), enc_lengths)):
                 hyp.tokens = [model.token_list[i] for i in hyp.token_ids]
@@ -125,55 +138,64 @@ def decode_tasks(
     ``lexicon`` serves the tasks whose config asks for ``lexicon: true``.
 
     Every task's utterances are split into shards of at most ``SHARD_UTTS``
-    (a progress bar counts them); on CPU, ``nj`` worker processes load the model
-    once and share the shards; with ``gpu_inference`` one process decodes on the GPU.
+    (a progress bar counts them); worker processes load the model once each and
+    share the shards: ``nj`` on CPU, one a visible GPU with ``gpu_inference``.
     Decoding is batch-invariant, so the split changes no result. RTF is
     decoding time (model and search, audio reading included, model loading
     excluded) summed over workers, divided by the audio duration.
     """
     shards, owners = [], []
-    jobs = 1 if gpu_inference else max(1, nj)
+    devices = cuda_devices() if gpu_inference else ["cpu"] * max(1, nj)
+    jobs = len(devices)
+    if not jobs:
+        raise ValueError("--gpu_inference true, but torch sees no GPU")
     for idx, task in enumerate(tasks):
         wav = read_table(task.data_dir / "wav.scp")
         lengths = read_num_samples(task.data_dir)
         pieces = min(len(lengths), max(jobs, math.ceil(len(lengths) / SHARD_UTTS)))
         for part in np.array_split(np.array(sorted(lengths)), pieces):
             shards.append(
-                (task.decode, {u: wav[u] for u in part}, {u: lengths[u] for u in part}, lexicon)
+                Shard(
+                    task.decode, {u: wav[u] for u in part}, {u: lengths[u] for u in part}, lexicon
+                )
             )
             owners.append(idx)
-    progress = tqdm(total=sum(len(shard[2]) for shard in shards), desc="decoding", unit="utt")
+    progress = tqdm(total=sum(len(shard.lengths) for shard in shards), desc="decoding", unit="utt")
 
     def counted(result):
         progress.update(len(result[0]))
         return result
 
-    with progress:
-        if gpu_inference:
-            _load_worker_model(config_file, model_file, "cuda", 1)
-            results = [counted(_decode_shard(shard)) for shard in shards]
-        else:
-            threads = max(1, (os.cpu_count() or 1) // jobs)
-            with ProcessPoolExecutor(
-                jobs,
-                initializer=_load_worker_model,
-                initargs=(config_file, model_file, "cpu", threads),
-            ) as pool:
-                results = [counted(result) for result in pool.map(_decode_shard, shards)]
+    # CUDA cannot be used in forked workers: GPU workers start fresh (spawn)
+    context = multiprocessing.get_context("spawn" if gpu_inference else None)
+    queue = context.Queue()
+    for device in devices:
+        queue.put(device)
+    threads = 1 if gpu_inference else max(1, (os.cpu_count() or 1) // jobs)
+    with (
+        progress,
+        ProcessPoolExecutor(
+            jobs,
+            mp_context=context,
+            initializer=_load_worker_model,
+            initargs=(config_file, model_file, queue, threads),
+        ) as pool,
+    ):
+        results = [counted(result) for result in pool.map(_decode_shard, shards)]
     rtfs = []
     to_text = tokens_to_text(config_file)
     for idx, task in enumerate(tasks):
         hyps: Dict[str, Hypothesis] = {}
         seconds, samples = 0.0, 0
-        for (shard_hyps, shard_seconds), (_, _, lengths, _), owner in zip(results, shards, owners):
+        for (shard_hyps, shard_seconds), shard, owner in zip(results, shards, owners):
             if owner == idx:
                 hyps.update(shard_hyps)
                 seconds += shard_seconds
-                samples += sum(lengths.values())
+                samples += sum(shard.lengths.values())
         _write_outputs(task.out_dir, hyps, to_text)
         audio_seconds = samples / fs
         rtf = seconds / audio_seconds if audio_seconds else math.nan
-        device = "cuda" if gpu_inference else f"cpu, {owners.count(idx)} jobs"
+        device = f"{'cuda' if gpu_inference else 'cpu'}, {jobs} workers"
         timing = {
             "rtf": rtf,
             "decode_seconds": seconds,

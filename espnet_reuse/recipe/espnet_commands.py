@@ -13,6 +13,7 @@ Launchers (``--launcher``):
 """
 
 import logging
+import os
 import re
 import shlex
 import signal
@@ -52,6 +53,7 @@ class LaunchOptions:
     nproc_per_node: int = 0
     master_addr: str = "localhost"
     master_port: int = 29500
+    cpus_per_task: int = 0  # slurm: CPUs of each node's task (0: the allocation's)
 
     def __post_init__(self) -> None:
         if self.launcher not in LAUNCHERS:
@@ -91,7 +93,11 @@ def train_command(args: List[str], launch: LaunchOptions, exp_dir: Path) -> List
             *gloo,
         ]
     init_file = (exp_dir / f".dist_init_{uuid.uuid4()}").absolute()
+    # one task a node, which spawns a worker a GPU: it gets the node's CPUs; a task
+    # that fails ends the others (no rank left waiting in a collective)
+    cpus = launch.cpus_per_task or os.environ.get("SLURM_CPUS_ON_NODE")
     srun = flags({"nodes": launch.num_nodes, "ntasks-per-node": 1})
+    srun += [*(flags({"cpus-per-task": cpus}) if cpus else []), "--kill-on-bad-exit=1"]
     return [
         *("srun", *srun, "--export=ALL", *python, *args),
         *flags(

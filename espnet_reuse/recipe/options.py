@@ -68,7 +68,7 @@ def get_parser() -> argparse.ArgumentParser:
         "--gpu_inference",
         type=str2bool,
         default=False,
-        help="decode on one GPU instead of --inference_nj CPU processes",
+        help="decode with one worker a visible GPU instead of --inference_nj CPU processes",
     )
     g.add_argument(
         "--launcher",
@@ -87,6 +87,12 @@ def get_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--master_addr", default="localhost", help="torchrun rendezvous host")
     g.add_argument("--master_port", type=int, default=29500, help="torchrun rendezvous port")
+    g.add_argument(
+        "--cpus_per_task",
+        type=int,
+        default=0,
+        help="slurm: CPUs of each node's training task (0: SLURM_CPUS_ON_NODE)",
+    )
 
     g = p.add_argument_group("data")
     g.add_argument("--corpus", type=Path, default=Path(""), help="LibriSpeech root")

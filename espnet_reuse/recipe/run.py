@@ -17,6 +17,7 @@ from typing import Dict, List, Optional
 import yaml
 from humanfriendly import format_timespan
 
+from espnet_reuse.devices import check_gpus
 from espnet_reuse.kaldi_data import DataError
 from espnet_reuse.recipe import espnet_commands
 from espnet_reuse.recipe.bad_utterances import REPORT
@@ -90,6 +91,7 @@ class Recipe:
             args.nproc_per_node,
             args.master_addr,
             args.master_port,
+            args.cpus_per_task,
         )
         self._speed_perturbed = bool(suffix)
 
@@ -426,6 +428,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     )
     args = parse(argv)
     recipe = Recipe(args)
+    stages = range(args.stage, args.stop_stage + 1)
+    if 11 in stages and not args.skip_train:
+        check_gpus(args.ngpu, "--ngpu")
+    if args.gpu_inference and ({12, 14} & set(stages)):
+        check_gpus(1, "--gpu_inference true")
     total = time.perf_counter()
     skipped = {
         **dict.fromkeys(range(1, 6), args.skip_data_prep),

@@ -10,6 +10,7 @@ call. A finished experiment leaves ``<out_dir>/done/<name>`` and is skipped.
 import copy
 import logging
 import os
+import queue
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -70,8 +71,37 @@ def _agrees(trained: object, wanted: object) -> bool:
     return trained == wanted
 
 
+def gpu_sets(jobs: int, gpus_per_job: int, visible: Sequence[str]) -> List[Optional[str]]:
+    """``CUDA_VISIBLE_DEVICES`` of each of ``jobs`` concurrent jobs: disjoint sets of
+    ``gpus_per_job`` of the ``visible`` GPUs (``None`` each when no GPU is used)."""
+    if gpus_per_job <= 0:
+        return [None] * jobs
+    if jobs * gpus_per_job > len(visible):
+        raise ValueError(
+            f"--jobs {jobs} with --ngpu {gpus_per_job} needs {jobs * gpus_per_job} GPUs, "
+            f"but {len(visible)} are visible"
+        )
+    return [",".join(visible[j * gpus_per_job : (j + 1) * gpus_per_job]) for j in range(jobs)]
+
+
+def visible_gpus() -> List[str]:
+    """The GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` names them."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES"):
+        return os.environ["CUDA_VISIBLE_DEVICES"].split(",")
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def ngpu_option(run_args: Sequence[str]) -> int:
+    """The ``--ngpu`` among ``run.sh``'s options (the last one wins, as in argparse)."""
+    values = [run_args[i + 1] for i, word in enumerate(run_args[:-1]) if word == "--ngpu"]
+    return int(values[-1]) if values else 0
+
+
 class Runner:
-    """Runs experiments through ``run.sh``, ``jobs`` at a time."""
+    """Runs experiments through ``run.sh``, ``jobs`` at a time; with ``--ngpu N`` among
+    ``run_args`` each concurrent job gets its own N GPUs (``CUDA_VISIBLE_DEVICES``)."""
 
     def __init__(
         self,
@@ -103,10 +133,18 @@ class Runner:
         """``run.sh`` with the study's pass-through options last (they win)."""
         return [str(self.run_sh), *options, *self.run_args]
 
-    def _call(self, command: List[str], log_file: Path, threads: Optional[int]) -> None:
+    def _call(
+        self,
+        command: List[str],
+        log_file: Path,
+        threads: Optional[int],
+        gpus: Optional[str] = None,
+    ) -> None:
         env = dict(os.environ)
         if threads:
             env["OMP_NUM_THREADS"] = str(threads)
+        if gpus is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpus
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(log_file, "a", encoding="utf-8") as f:
             f.write(f"# {' '.join(command)}\n")
@@ -147,12 +185,28 @@ class Runner:
         if not todo:
             return
         threads = max(1, (os.cpu_count() or 1) // self.jobs) if self.jobs > 1 else None
+        ngpu = ngpu_option(self.run_args)
+        slots: "queue.Queue[Optional[str]]" = queue.Queue()
+        for gpus in gpu_sets(self.jobs, ngpu, visible_gpus() if ngpu else []):
+            slots.put(gpus)
+
+        def train_one(experiment: Experiment) -> None:
+            gpus = slots.get()
+            try:
+                self._train_one(experiment, baselines, threads, gpus)
+            finally:
+                slots.put(gpus)
+
         with ThreadPoolExecutor(self.jobs) as pool:
-            for future in [pool.submit(self._train_one, e, baselines, threads) for e in todo]:
+            for future in [pool.submit(train_one, e) for e in todo]:
                 future.result()
 
     def _train_one(
-        self, experiment: Experiment, baselines: Dict[int, Path], threads: Optional[int]
+        self,
+        experiment: Experiment,
+        baselines: Dict[int, Path],
+        threads: Optional[int],
+        gpus: Optional[str],
     ) -> None:
         config_file = self.out_dir / "conf" / f"{experiment.name}.yaml"
         config_file.parent.mkdir(parents=True, exist_ok=True)
@@ -171,7 +225,7 @@ class Runner:
             options += ["--init_from_exp", str(baselines[experiment.seed])]
         log_file = self.out_dir / "logs" / f"{experiment.name}.log"
         log.info("%s: training and decoding (log: %s)", experiment.name, log_file)
-        self._call(self.run_sh_command(*options), log_file, threads)
+        self._call(self.run_sh_command(*options), log_file, threads, gpus)
         (self.out_dir / "done").mkdir(exist_ok=True)
         (self.out_dir / "done" / experiment.name).touch()
         log.info("%s: done", experiment.name)

@@ -80,16 +80,19 @@ def speedups(
     baseline: str,
     inputs: Dict[str, Inputs],
     rounds: int,
+    device: str = "cpu",
 ) -> Dict[str, Dict[str, Ratio]]:
-    """input name -> model name -> speed-up of its encoder over ``baseline``'s."""
-    encoders = {name: load_asr_model(*files, "cpu").encoder for name, files in models.items()}
+    """input name -> model name -> speed-up of its encoder over ``baseline``'s, timed on
+    ``device``."""
+    encoders = {name: load_asr_model(*files, device).encoder for name, files in models.items()}
     result = {}
-    for input_name, data in inputs.items():
+    for input_name, on_host in inputs.items():
+        data = [(feats.to(device), lengths.to(device)) for feats, lengths in on_host]
         if input_name == "train step":
             steps = {n: training_step(e, *data[0]) for n, e in encoders.items()}
         else:
             steps = {n: _encode_all(e, data) for n, e in encoders.items()}
-        timings = time_interleaved(steps, rounds, warmup=1, device="cpu")
+        timings = time_interleaved(steps, rounds, warmup=1, device=device)
         result[input_name] = {
             name: Ratio.paired(timings[baseline], timings[name]) for name in encoders
         }

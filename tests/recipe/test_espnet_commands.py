@@ -66,17 +66,25 @@ def test_torchrun_single_and_multi_node():
     ]
 
 
-def test_slurm_uses_srun_and_espnets_launcher():
+def test_slurm_uses_srun_and_espnets_launcher(monkeypatch):
+    monkeypatch.setenv("SLURM_CPUS_ON_NODE", "32")
     command = train_command(ARGS, LaunchOptions("slurm", ngpu=4, num_nodes=3), EXP)
-    assert command[:7] == [
+    assert command[:10] == [
         "srun",
         "--nodes",
         "3",
         "--ntasks-per-node",
         "1",
+        "--cpus-per-task",
+        "32",
+        "--kill-on-bad-exit=1",
         "--export=ALL",
         sys.executable,
     ]
+    chosen = LaunchOptions("slurm", ngpu=4, cpus_per_task=8)
+    assert train_command(ARGS, chosen, EXP)[5:8] == ["--cpus-per-task", "8", "--kill-on-bad-exit=1"]
+    monkeypatch.delenv("SLURM_CPUS_ON_NODE")
+    assert "--cpus-per-task" not in train_command(ARGS, LaunchOptions("slurm", ngpu=4), EXP)
     assert command[-8:-2] == [
         "--ngpu",
         "4",

@@ -8,7 +8,13 @@ import yaml
 
 from espnet_reuse.bin import layout_study
 from espnet_reuse.kaldi_data import read_table
-from espnet_reuse.study.experiments import Experiment, Runner, experiment_config
+from espnet_reuse.study.experiments import (
+    Experiment,
+    Runner,
+    experiment_config,
+    gpu_sets,
+    ngpu_option,
+)
 
 from helpers import CONF, REPO
 from tiny_corpus import write_librispeech_tree
@@ -89,3 +95,12 @@ def test_adopting_an_experiment_checks_its_training_config(tmp_path):
     with pytest.raises(ValueError, match=r"other \['optim'\]"):
         runner.adopt(Experiment(None, 1), other)
     assert not runner.exp_dir(Experiment(None, 1)).exists()
+
+
+def test_concurrent_jobs_get_their_own_gpus():
+    assert ngpu_option(["--ngpu", "2", "--nj", "4"]) == 2 and ngpu_option(["--nj", "4"]) == 0
+    assert gpu_sets(2, 2, ["0", "1", "2", "3"]) == ["0,1", "2,3"]
+    assert gpu_sets(3, 1, ["4", "6", "7"]) == ["4", "6", "7"]
+    assert gpu_sets(2, 0, []) == [None, None]
+    with pytest.raises(ValueError, match="--jobs 3 with --ngpu 2 needs 6 GPUs, but 4 are visible"):
+        gpu_sets(3, 2, ["0", "1", "2", "3"])
