@@ -16,6 +16,13 @@ def cuda_devices() -> List[str]:
     return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
 
 
+def named(device: str) -> str:
+    """``cuda`` -> ``cuda:N`` (the current GPU), so that every call names one GPU."""
+    if device == "cuda":
+        return f"cuda:{torch.cuda.current_device()}"
+    return device
+
+
 def check_gpus(needed: int, option: str) -> None:
     """Raise ``ValueError`` unless ``needed`` GPUs are usable (nothing to check for 0)."""
     if needed <= 0:

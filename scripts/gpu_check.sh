@@ -10,6 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out_dir=${1:?usage: scripts/gpu_check.sh OUT_DIR [options]}
 shift
+if ! python3 -c "import torch" 2>/dev/null; then
+    echo "gpu_check.sh: $(command -v python3) cannot import torch; put the Python that has it first in PATH" >&2
+    exit 2
+fi
 if ! python3 -c "import espnet2" 2>/dev/null; then
     site=$(mktemp -d)
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \

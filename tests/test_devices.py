@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from espnet_reuse.devices import check_gpus, cuda_devices
+from espnet_reuse.devices import check_gpus, cuda_devices, named
 from espnet_reuse.recipe.run import main
 
 
@@ -36,3 +36,9 @@ def test_recipe_checks_the_gpus_before_its_first_stage(tmp_path, monkeypatch):
         main(["--stage", "1", "--stop-stage", "13", "--ngpu", "1", "--corpus", str(missing)])
     with pytest.raises(ValueError, match="--gpu_inference true asks for 1 GPU"):
         main(["--stage", "12", "--stop-stage", "12", "--gpu_inference", "true"])
+
+
+def test_cuda_is_named_with_its_index(monkeypatch):
+
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 2)
+    assert named("cuda") == "cuda:2" and named("cuda:1") == "cuda:1" and named("cpu") == "cpu"

@@ -12,7 +12,6 @@ within a time budget. Every part is written to ``out_dir`` as soon as it is done
 
 import copy
 import json
-import platform
 import shutil
 import subprocess
 import sys
@@ -26,7 +25,14 @@ import torch
 
 from espnet_reuse.benchmark.measure import saved_for_backward_bytes
 from espnet_reuse.benchmark.models import CONFORMER_M, build_models
-from espnet_reuse.benchmark.suite import PRESETS, Benchmark, Settings, device_name
+from espnet_reuse.benchmark.suite import (
+    PRESETS,
+    Benchmark,
+    Settings,
+    device_name,
+    processor_name,
+)
+from espnet_reuse.devices import named
 from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
 from espnet_reuse.encoder.padding import mask_padding
 from espnet_reuse.encoder.rel_position_attention import (
@@ -93,7 +99,7 @@ def environment(device: str) -> Dict[str, str]:
         "torch": torch.__version__,
         "CUDA (torch build)": str(torch.version.cuda),
         "cuDNN": str(torch.backends.cudnn.version()),
-        "processor": platform.processor() or platform.machine(),
+        "processor": processor_name(),
     }
     for package in ("torchaudio", "espnet", "numpy"):
         try:
@@ -308,6 +314,7 @@ def _timed(section: Callable[[], List[Check]]) -> Tuple[List[Check], float]:
 def run(device: str, out_dir: Path, tiny: bool = False, benchmark_seconds: float = 300) -> bool:
     """Environment, self-checks, benchmark (bf16, then fp32); True when every check passed."""
     sizes = Sizes.tiny() if tiny else Sizes()
+    device = named(device)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = out_dir / REPORT
     if device.startswith("cuda"):

@@ -13,7 +13,7 @@ import contextlib
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable, ContextManager, Dict, List, Optional
@@ -43,6 +43,7 @@ from espnet_reuse.benchmark.report import (
     plot_speedup,
     to_json,
 )
+from espnet_reuse.devices import named
 from espnet_reuse.encoder.padding import subsampled_lengths
 from espnet_reuse.encoder.rel_position_attention import sdpa_backend
 
@@ -96,12 +97,21 @@ def _build_one(input_size: int, encoder_conf: dict, layouts: List[str], name: st
     return build_models(input_size, encoder_conf, layouts).models[name]
 
 
+def processor_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: str) -> str:
     """The GPU's name, or the CPU's with its thread count."""
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    return f"CPU ({cpu}, {torch.get_num_threads()} threads)"
+    return f"CPU ({processor_name()}, {torch.get_num_threads()} threads)"
 
 
 def fused_kernel(
@@ -123,7 +133,7 @@ class Benchmark:
     """One run: its models, the cases measured so far, and their files."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = s = settings
+        self.settings = s = replace(settings, device=named(settings.device))
         if s.compile and s.warmup < 1:
             raise ValueError("compile needs warmup >= 1 (compilation happens there)")
         if s.threads:
