@@ -6,6 +6,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Dict, Iterable, Mapping, Optional
 
+from espnet_reuse import atomic
+
 Table = Dict[str, str]
 
 
@@ -36,10 +38,8 @@ def read_table(path: Path, allow_empty_values: bool = False) -> Table:
 
 
 def write_table(path: Path, table: Mapping[str, str]) -> None:
-    """Write ``key value`` lines sorted by key."""
-    with open(path, "w", encoding="utf-8") as f:
-        for key in sorted(table):
-            f.write(f"{key} {table[key]}\n")
+    """Write ``key value`` lines sorted by key, whole or not at all."""
+    atomic.write_text(path, "".join(f"{key} {table[key]}\n" for key in sorted(table)))
 
 
 def read_num_samples(data_dir: Path, max_utts: int = 0) -> Dict[str, int]:
@@ -85,7 +85,7 @@ def write_data_dir(
     if "utt2spk" in tables:
         write_table(tmp / "spk2utt", spk2utt(tables["utt2spk"]))
     for name, text in (files or {}).items():
-        (tmp / name).write_text(text)
+        atomic.write_text(tmp / name, text)
     if directory.exists():
         shutil.rmtree(directory)
     os.replace(tmp, directory)

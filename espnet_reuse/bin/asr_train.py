@@ -1,16 +1,43 @@
-"""ESPnet's ``asr_train`` with ``conformer_reuse`` registered.
+"""ESPnet's ``asr_train`` with ``conformer_reuse`` registered and checkpoints that a kill,
+a full disk or SIGTERM cannot tear (``espnet_reuse.checkpoints``).
 
 Registration happens at import, so that spawned multi-GPU workers, which
-re-import this module, know the encoder too.
+re-import this module, know the encoder too; they also get the atomic writes.
 """
 
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+from espnet_reuse import checkpoints
 from espnet_reuse.registration import register
 
 register()
 
-from espnet2.bin.asr_train import get_parser, main  # noqa: E402
+from espnet2.bin.asr_train import get_parser  # noqa: E402
+from espnet2.bin.asr_train import main as espnet_main  # noqa: E402
 
 __all__ = ["get_parser", "main"]
+
+
+def main(cmd: Optional[List[str]] = None) -> None:
+    """Make the output folder resumable (one process, or rank 0 before any other rank
+    starts, as ESPnet's own launcher does), then train as ESPnet's ``asr_train``; end
+    the process group ESPnet leaves open, so that no rank aborts on its way out."""
+    checkpoints.install()
+    args = get_parser().parse_args(cmd)
+    launched_ranks = int(os.environ.get("WORLD_SIZE", "1")) > 1  # torchrun: every rank runs this
+    if args.resume and not launched_ranks:
+        checkpoints.recover(Path(args.output_dir))
+    espnet_main(cmd)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__mp_main__":  # a worker ESPnet spawned: it may save checkpoints
+    checkpoints.install()
 
 if __name__ == "__main__":
     main()

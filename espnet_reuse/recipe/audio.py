@@ -7,6 +7,7 @@ import numpy as np
 import soundfile
 from scipy.signal import resample_poly
 
+from espnet_reuse import atomic
 from espnet_reuse.kaldi_data import DataError
 
 
@@ -30,6 +31,7 @@ def speed_perturb(audio: np.ndarray, factor: float) -> np.ndarray:
 
 
 def write_flac(path: Path, audio: np.ndarray, fs: int) -> None:
-    """Write 16-bit FLAC, creating the folder."""
+    """Write 16-bit FLAC, creating the folder; whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(path, audio, fs, format="FLAC", subtype="PCM_16")
+    flac = atomic.encoded(lambda f: soundfile.write(f, audio, fs, format="FLAC", subtype="PCM_16"))
+    atomic.write_bytes(path, flac)

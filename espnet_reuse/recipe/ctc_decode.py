@@ -25,6 +25,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from espnet_reuse import atomic
 from espnet_reuse.devices import cuda_devices
 from espnet_reuse.inference import (
     Hypothesis,
@@ -204,7 +205,7 @@ def decode_tasks(
             "batch_size": task.decode.batch_size,
             "device": device,
         }
-        (task.out_dir / RTF_FILE).write_text(json.dumps(timing, indent=2) + "\n")
+        atomic.write_text(task.out_dir / RTF_FILE, json.dumps(timing, indent=2) + "\n")
         rtfs.append(rtf)
     return rtfs
 

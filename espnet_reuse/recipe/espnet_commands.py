@@ -12,6 +12,7 @@ Launchers (``--launcher``):
   through a file on the shared file system.
 """
 
+import itertools
 import logging
 import os
 import re
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Mapping, Optional, Tuple, Union
 
+from espnet_reuse.atomic import WriteFailed
+
 LAUNCHERS = ("local", "torchrun", "slurm")
 TRAIN_MODULE = "espnet_reuse.bin.asr_train"
 
@@ -32,14 +35,38 @@ class StageFailed(RuntimeError):
     """An ESPnet process of a stage failed; the message says how and where to look."""
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def describe_exit(code: int) -> str:
-    """``exited with status 1``, or ``was killed by SIGKILL`` for a negative code."""
+    """``exited with status 1``; ``was killed by SIGKILL`` for a negative code; a status
+    above 128 (128 + N: the shell's, and ``asr_train``'s on SIGTERM) names signal N."""
     if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
+        return f"was killed by {_signal_name(-code)}"
+    if code > 128:
+        return f"exited with status {code} (stopped by {_signal_name(code - 128)})"
     return f"exited with status {code}"
+
+
+def last_error(output: str) -> Optional[str]:
+    """The last exception line of a Python traceback in ``output`` (``OSError: ...``)."""
+    found = re.findall(
+        r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Failed|Interrupt)\b.*)$", output, re.M
+    )
+    return found[-1].strip() if found else None
+
+
+def failed_rank(output: str) -> Optional[str]:
+    """``rank 1 was killed by SIGKILL``: the first failed rank of torchrun's failure summary
+    (its "Root Cause" block) in ``output``, or ``None`` when there is none."""
+    found = re.search(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", output, re.S)
+    if not found:
+        return None
+    return f"rank {found.group(1)} {describe_exit(int(found.group(2)))}"
 
 
 @dataclass
@@ -160,17 +187,28 @@ def epoch_summary(line: str) -> Optional[str]:
 
 
 def run_logged(command: List[str], log_file: Path, log: logging.Logger) -> int:
-    """Run ``command``, appending its output to ``log_file`` and logging epoch results."""
+    """Run ``command``, appending its output to ``log_file`` and logging epoch results.
+
+    When the log cannot be written (a full disk), the command still runs to its end
+    (its output is read and dropped), then ``atomic.WriteFailed`` names the log.
+    """
+    failed: Optional[OSError] = None
     with open(log_file, "a", encoding="utf-8") as f:
-        f.write(f"# {printable(command)}\n")
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         assert process.stdout is not None
-        for line in process.stdout:
-            f.write(line)
-            f.flush()
+        for line in itertools.chain([f"# {printable(command)}\n"], process.stdout):
+            if failed is None:
+                try:
+                    f.write(line)
+                    f.flush()
+                except OSError as error:
+                    failed = error
             summary = epoch_summary(line)
             if summary:
                 log.info("%s", summary)
-        return process.wait()
+        code = process.wait()
+    if failed is not None:
+        raise WriteFailed(failed.errno, f"could not write {log_file} ({failed.strerror})")
+    return code

@@ -43,6 +43,6 @@ def filter_data_dir(
         else:
             keep.append(utt)
             counts.kept += 1
-    write_data_dir(dst, {name: {u: t[u] for u in keep} for name, t in tables.items()})
-    (dst / "feats_type").write_text("raw\n")
+    kept = {name: {u: t[u] for u in keep} for name, t in tables.items()}
+    write_data_dir(dst, kept, {"feats_type": "raw\n"})
     return counts

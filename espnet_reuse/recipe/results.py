@@ -10,6 +10,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from espnet_reuse import atomic
 from espnet_reuse.bootstrap import Interval, bootstrap_wer
 from espnet_reuse.error_counts import HEADER, ErrorCounts
 from espnet_reuse.kaldi_data import read_table
@@ -21,8 +22,8 @@ METRICS = ("wer", "cer", "ter")
 
 def save_summary(decode_dir: Path, counts: Dict[str, ErrorCounts]) -> None:
     """Keep a decode directory's counts for the tables."""
-    (decode_dir / SUMMARY).write_text(
-        json.dumps({m: asdict(c) for m, c in counts.items()}, indent=1)
+    atomic.write_text(
+        decode_dir / SUMMARY, json.dumps({m: asdict(c) for m, c in counts.items()}, indent=1)
     )
 
 

@@ -14,9 +14,11 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import numpy as np
 import yaml
 from humanfriendly import format_timespan
 
+from espnet_reuse import atomic, checkpoints
 from espnet_reuse.devices import check_gpus
 from espnet_reuse.kaldi_data import DataError
 from espnet_reuse.recipe import espnet_commands
@@ -211,7 +213,8 @@ class Recipe:
         if not self.configs:
             raise ValueError("--asr_config names no training config")
         self._check_same_frontend()
-        if (self.stats_dir / "train" / "feats_stats.npz").exists():
+        collected = [self.stats_dir / name / "feats_stats.npz" for name in ("train", "valid")]
+        if all(path.exists() for path in collected):  # each set's folder is renamed in whole
             log.info("%s exists: statistics already collected", self.stats_dir)
             return
         collect_stats(
@@ -295,10 +298,14 @@ class Recipe:
         return ["--init_param", str(out / model.name)]
 
     def stage11(self) -> None:
-        self._require(self.stats_dir / "train" / "feats_stats.npz")
+        stats = self.stats_dir / "train" / "feats_stats.npz"
+        self._require(stats)
+        for config in self.configs:
+            check_feature_size(config, stats)
         for config in self.configs:
             exp_dir = self.exp_dir(config)
             exp_dir.mkdir(parents=True, exist_ok=True)
+            checkpoints.recover(exp_dir)
             args = self.train_args(config)
             if self.args.init_from_exp:
                 args += self.init_from_baseline(config, exp_dir)
@@ -311,11 +318,15 @@ class Recipe:
             finally:
                 _add_seconds(exp_dir / TRAIN_TIME_FILE, time.perf_counter() - start)
             if code != 0:
-                checkpoint = exp_dir / "checkpoint.pth"
+                checkpoint = exp_dir / checkpoints.CHECKPOINT
                 again = f"resumes from {checkpoint}" if checkpoint.exists() else "starts it again"
+                log_text = (exp_dir / "train.log").read_text(errors="replace")
+                rank = espnet_commands.failed_rank(log_text)
+                why = f"{rank}, and torchrun stopped the others" if rank else ""
                 raise espnet_commands.StageFailed(
-                    f"training of {exp_dir} {espnet_commands.describe_exit(code)} (log: "
-                    f"{exp_dir}/train.log); re-running the same command {again}"
+                    f"training of {exp_dir} {espnet_commands.describe_exit(code)}"
+                    f"{': ' + why if why else ''} (log: {exp_dir}/train.log); re-running "
+                    f"the same command {again}"
                 )
 
     def stage12(self) -> None:
@@ -357,11 +368,11 @@ class Recipe:
                 )
                 save_summary(decode_dir, counts)
                 log.info("%s: WER %.1f %%", decode_dir, counts["wer"].error_rate)
-            (exp_dir / "RESULTS.md").write_text(experiment_results(exp_dir))
+            atomic.write_text(exp_dir / "RESULTS.md", experiment_results(exp_dir))
         # every scored experiment of --expdir, this run's and earlier ones
         exp_dirs = sorted(p.parent for p in self.args.expdir.glob("asr_*/RESULTS.md"))
         notes = {exp_dir: _experiment_notes(exp_dir) for exp_dir in exp_dirs}
-        (self.args.expdir / "RESULTS.md").write_text(side_by_side(exp_dirs, notes))
+        atomic.write_text(self.args.expdir / "RESULTS.md", side_by_side(exp_dirs, notes))
         log.info("side-by-side table: %s", self.args.expdir / "RESULTS.md")
 
     def stage14(self) -> None:
@@ -386,6 +397,25 @@ class Recipe:
 
             log.info("attention analysis of %s on %s", exp_dir, data)
             analyze(espnet_commands.flags(options))
+
+
+def check_feature_size(config: Path, stats: Path) -> None:
+    """Stop before training when ``config``'s frontend makes features of another size than
+    the statistics stage 10 computed (ESPnet's default frontend: ``n_mels``, 80 unless
+    set); other frontends are left to ESPnet."""
+    configured = yaml.safe_load(config.read_text())
+    if configured.get("frontend", "default") not in ("default", None):
+        return
+    made = int((configured.get("frontend_conf") or {}).get("n_mels", 80))
+    with np.load(stats) as saved:
+        computed = int(saved["sum"].shape[-1])
+    if made != computed:
+        raise DataError(
+            f"{stats} holds statistics of {computed}-dimensional features, but {config} makes "
+            f"{made} (frontend_conf n_mels): recompute them for this config with ./run.sh "
+            f"--stage 10 --stop-stage 10 --asr_config {config} (add --asr_stats_dir DIR to "
+            f"keep these), or train with the config they were computed for"
+        )
 
 
 def _report_left_out(data_dir: Path) -> None:
@@ -418,7 +448,7 @@ def _experiment_notes(exp_dir: Path) -> Dict[str, str]:
 
 def _add_seconds(path: Path, seconds: float) -> None:
     previous = float(path.read_text()) if path.exists() else 0.0
-    path.write_text(f"{previous + seconds:.1f}\n")
+    atomic.write_text(path, f"{previous + seconds:.1f}\n")
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -457,8 +487,11 @@ def main(argv: Optional[List[str]] = None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (DataError, ValueError, espnet_commands.StageFailed) as error:
+    except (DataError, ValueError, espnet_commands.StageFailed, atomic.WriteFailed) as error:
         log.error("%s", error)
+        sys.exit(1)
+    except OSError as error:  # a full disk where a library or ESPnet wrote
+        log.error("%s", atomic.describe(error))
         sys.exit(1)
     except KeyboardInterrupt:
         log.error("interrupted; re-running the same command resumes where it stopped")

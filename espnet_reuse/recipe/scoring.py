@@ -5,6 +5,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import jiwer
 
+from espnet_reuse import atomic
 from espnet_reuse.error_counts import (
     HEADER,
     ErrorCounts,
@@ -46,7 +47,7 @@ def write_result_txt(
         if any(c.type != "equal" for c in chunks):
             lines += [f"id: {utt}", *_aligned_lines(ref, hyp, chunks), ""]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    atomic.write_text(path, "\n".join(lines))
 
 
 def score_decode_dir(

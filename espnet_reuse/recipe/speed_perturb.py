@@ -19,9 +19,7 @@ def _perturb_one(job: Tuple[str, str, float], out_dir: Path, fs: int) -> Union[s
             audio = read_audio(path, utt, fs)
         except DataError as error:
             return BadUtterance(utt, str(error))
-        tmp = target.with_name(target.name + ".tmp.flac")
-        write_flac(tmp, speed_perturb(audio, factor), fs)
-        tmp.replace(target)
+        write_flac(target, speed_perturb(audio, factor), fs)  # whole or not at all
     return str(target.resolve())
 
 

@@ -18,6 +18,7 @@ from typing import Dict, List
 import numpy as np
 from tqdm import tqdm
 
+from espnet_reuse import atomic
 from espnet_reuse.espnet_api import AGGREGATE_STATS_MODULE
 from espnet_reuse.kaldi_data import read_table
 from espnet_reuse.recipe import espnet_commands
@@ -48,7 +49,7 @@ def collect_stats(
     shards = {name: np.array_split(utts, nj) for name, utts in keys.items()}
     for name, parts in shards.items():
         for job, shard in enumerate(parts, 1):
-            (logdir / f"{name}.{job}.scp").write_text("".join(f"{k}\n" for k in shard))
+            atomic.write_text(logdir / f"{name}.{job}.scp", "".join(f"{k}\n" for k in shard))
     jobs = list(range(1, nj + 1))
     processes = []
     for job in jobs:
@@ -78,18 +79,28 @@ def collect_stats(
     failed = {job: code for job, code in codes.items() if code != 0}
     if failed:
         job, code = next(iter(failed.items()))
+        error = espnet_commands.last_error(
+            (logdir / f"stats.{job}.log").read_text(errors="replace")
+        )
         raise espnet_commands.StageFailed(
-            f"statistics job {job} {espnet_commands.describe_exit(code)} ({len(failed)} of "
-            f"{len(jobs)} failed; log: {logdir}/stats.{job}.log); re-running starts them again"
+            f"statistics job {job} {espnet_commands.describe_exit(code)}"
+            f"{': ' + error if error else ''} ({len(failed)} of {len(jobs)} failed; log: "
+            f"{logdir}/stats.{job}.log); re-running starts them again"
         )
     tmp = stats_dir / "aggregated.tmp"
     inputs = espnet_commands.flags([("input_dir", logdir / f"stats.{job}") for job in jobs])
     aggregate = [sys.executable, "-m", AGGREGATE_STATS_MODULE, *inputs]
-    subprocess.run([*aggregate, "--output_dir", str(tmp)], check=True, capture_output=True)
+    done = subprocess.run([*aggregate, "--output_dir", str(tmp)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise espnet_commands.StageFailed(
+            f"aggregating the statistics {espnet_commands.describe_exit(done.returncode)}: "
+            f"{espnet_commands.last_error(done.stderr) or done.stderr[-500:]}"
+        )
     for name in data_dirs:
         shapes = read_table(tmp / name / "text_shape")
-        (tmp / name / f"text_shape.{token_type}").write_text(
-            "".join(f"{u} {s},{num_tokens}\n" for u, s in sorted(shapes.items()))
+        atomic.write_text(
+            tmp / name / f"text_shape.{token_type}",
+            "".join(f"{u} {s},{num_tokens}\n" for u, s in sorted(shapes.items())),
         )
         shutil.rmtree(stats_dir / name, ignore_errors=True)
         (tmp / name).rename(stats_dir / name)

@@ -5,10 +5,12 @@ lexicon spells every training word in units, for the lexicon-constrained beam
 search (characters are spelled without ``<space>``, which separates the words).
 """
 
+import io
 from collections import Counter
 from pathlib import Path
 from typing import List, Sequence
 
+from espnet_reuse import atomic
 from espnet_reuse.inference import SPACE
 from espnet_reuse.kaldi_data import read_table
 
@@ -45,9 +47,9 @@ def train_tokens(
     else:
         raise ValueError(f"token_type must be bpe or char, got {token_type!r}")
     token_list = out_dir / "tokens.txt"
-    token_list.write_text("".join(f"{t}\n" for t in [BLANK, UNK, *units, SOS_EOS]))
+    atomic.write_text(token_list, "".join(f"{t}\n" for t in [BLANK, UNK, *units, SOS_EOS]))
     words = sorted({w for t in texts for w in t.split()})
-    (out_dir / LEXICON).write_text("".join(f"{w} {' '.join(spell(w))}\n" for w in words))
+    atomic.write_text(out_dir / LEXICON, "".join(f"{w} {' '.join(spell(w))}\n" for w in words))
     return token_list
 
 
@@ -63,10 +65,11 @@ def _train_sentencepiece(
     import sentencepiece as spm
 
     sentences = out_dir / "train.txt"
-    sentences.write_text("".join(f"{t}\n" for t in texts))
+    atomic.write_text(sentences, "".join(f"{t}\n" for t in texts))
+    model = io.BytesIO()  # sentencepiece ignores write errors of its own model files
     spm.SentencePieceTrainer.train(
         input=str(sentences),
-        model_prefix=str(out_dir / "bpe"),
+        model_writer=model,
         vocab_size=nbpe,
         model_type=bpemode,
         character_coverage=character_coverage,
@@ -76,4 +79,5 @@ def _train_sentencepiece(
         eos_id=-1,
         minloglevel=2,
     )
-    return spm.SentencePieceProcessor(model_file=str(out_dir / "bpe.model"))
+    atomic.write_bytes(out_dir / "bpe.model", model.getvalue())
+    return spm.SentencePieceProcessor(model_proto=model.getvalue())
