@@ -12,6 +12,7 @@ Launchers (``--launcher``):
   through a file on the shared file system.
 """
 
+import contextlib
 import itertools
 import logging
 import os
@@ -20,10 +21,12 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from espnet_reuse.atomic import WriteFailed
 
@@ -186,8 +189,34 @@ def epoch_summary(line: str) -> Optional[str]:
     )
 
 
+@contextmanager
+def signals_passed_on(process: subprocess.Popen) -> Iterator[List[int]]:
+    """While the block runs, SIGTERM and SIGINT sent to this process go to ``process``'s
+    process group instead (the training and every worker it started), which stops
+    cleanly (``asr_train`` exits 143 after any checkpoint write); yields the signals
+    received. Only the main thread can handle signals; elsewhere nothing changes."""
+    received: List[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def pass_on(signum: int, frame: object) -> None:
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+
+    previous = {s: signal.signal(s, pass_on) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def run_logged(command: List[str], log_file: Path, log: logging.Logger) -> int:
-    """Run ``command``, appending its output to ``log_file`` and logging epoch results.
+    """Run ``command`` in its own process group, appending its output to ``log_file`` and
+    logging epoch results; SIGTERM and Ctrl-C reach every process of the command
+    (``signals_passed_on``), and Ctrl-C is raised here once the command has ended.
 
     When the log cannot be written (a full disk), the command still runs to its end
     (its output is read and dropped), then ``atomic.WriteFailed`` names the log.
@@ -195,20 +224,27 @@ def run_logged(command: List[str], log_file: Path, log: logging.Logger) -> int:
     failed: Optional[OSError] = None
     with open(log_file, "a", encoding="utf-8") as f:
         process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
         assert process.stdout is not None
-        for line in itertools.chain([f"# {printable(command)}\n"], process.stdout):
-            if failed is None:
-                try:
-                    f.write(line)
-                    f.flush()
-                except OSError as error:
-                    failed = error
-            summary = epoch_summary(line)
-            if summary:
-                log.info("%s", summary)
-        code = process.wait()
+        with signals_passed_on(process) as received:
+            for line in itertools.chain([f"# {printable(command)}\n"], process.stdout):
+                if failed is None:
+                    try:
+                        f.write(line)
+                        f.flush()
+                    except OSError as error:
+                        failed = error
+                summary = epoch_summary(line)
+                if summary:
+                    log.info("%s", summary)
+            code = process.wait()
+    if signal.SIGINT in received:
+        raise KeyboardInterrupt
     if failed is not None:
         raise WriteFailed(failed.errno, f"could not write {log_file} ({failed.strerror})")
     return code

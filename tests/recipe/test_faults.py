@@ -2,9 +2,12 @@
 middle of an epoch, a rank that dies. Each run ends with every epoch of an
 uninterrupted run, and the same parameters."""
 
+import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -16,6 +19,7 @@ from espnet_reuse.recipe.espnet_commands import (
     LaunchOptions,
     failed_rank,
     flags,
+    run_logged,
     train_command,
 )
 
@@ -127,3 +131,35 @@ def test_describe_exit_names_the_signal_of_a_shell_status():
     assert describe_exit(-9) == "was killed by SIGKILL"
     assert describe_exit(137) == "exited with status 137 (stopped by SIGKILL)"
     assert describe_exit(1) == "exited with status 1"
+
+
+CHILD = """
+import signal, subprocess, sys, time
+grandchild = subprocess.Popen(["sleep", "60"])
+def stop(signum, frame):
+    print(f"child stopped by {signal.Signals(signum).name}", flush=True)
+    grandchild.wait()
+    sys.exit(143)
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+print(f"grandchild {grandchild.pid}", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_signal_to_the_recipe_reaches_every_training_process(tmp_path, signum):
+    log_file = tmp_path / "train.log"
+    threading.Timer(2.0, os.kill, (os.getpid(), signum)).start()
+    start = time.monotonic()
+    if signum == signal.SIGINT:
+        with pytest.raises(KeyboardInterrupt):  # raised once the training has stopped
+            run_logged([sys.executable, "-c", CHILD], log_file, logging.getLogger())
+    else:
+        assert run_logged([sys.executable, "-c", CHILD], log_file, logging.getLogger()) == 143
+    assert time.monotonic() - start < 30
+    log = log_file.read_text()
+    assert f"child stopped by {signum.name}" in log
+    grandchild = int(log.rsplit("grandchild ", 1)[1].split()[0])  # the command is logged too
+    with pytest.raises(ProcessLookupError):  # the whole process group got the signal
+        os.kill(grandchild, 0)
