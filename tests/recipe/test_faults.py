@@ -135,7 +135,11 @@ def test_describe_exit_names_the_signal_of_a_shell_status():
 
 CHILD = """
 import signal, subprocess, sys, time
-grandchild = subprocess.Popen(["sleep", "60"])
+# a worker as Python starts it: Ctrl-C raises KeyboardInterrupt (even where the shell
+# that started the tests ignores SIGINT, as for background jobs)
+worker = "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
+worker += "time.sleep(60)"
+grandchild = subprocess.Popen([sys.executable, "-c", worker])
 def stop(signum, frame):
     print(f"child stopped by {signal.Signals(signum).name}", flush=True)
     grandchild.wait()

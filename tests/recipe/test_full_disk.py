@@ -13,7 +13,8 @@ import yaml
 
 from espnet_reuse.kaldi_data import DataError, read_table
 from espnet_reuse.recipe.espnet_commands import flags
-from espnet_reuse.recipe.run import check_feature_size
+from espnet_reuse.recipe.options import parse
+from espnet_reuse.recipe.run import Recipe, check_feature_size
 
 from helpers import REPO
 from tiny_corpus import write_librispeech_tree
@@ -122,3 +123,17 @@ def test_statistics_of_another_feature_size_stop_training_before_it_starts(tmp_p
     check_feature_size(config, stats)
     config.write_text(yaml.safe_dump({"frontend": "s3prl"}))  # left to ESPnet
     check_feature_size(config, stats)
+
+
+def test_stage_11_checks_the_statistics_before_training(tmp_path):
+    stats = tmp_path / "stats"
+    (stats / "train").mkdir(parents=True)
+    np.savez(
+        stats / "train" / "feats_stats.npz", count=10, sum=np.zeros(80), sum_square=np.ones(80)
+    )
+    args = parse(
+        ["--asr_config", "conf/demo/train_asr_conformer_ctc.yaml", "--asr_stats_dir", str(stats)]
+    )
+    with pytest.raises(DataError, match="statistics of 80-dimensional features, but .* makes 40"):
+        Recipe(args).stage11()
+    assert not (REPO / "exp").exists() or not any((REPO / "exp").glob("asr_train_asr_conformer*"))
