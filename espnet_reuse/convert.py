@@ -18,8 +18,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import torch
 import yaml
 
-from espnet_reuse import espnet_api
-from espnet_reuse.registration import ENCODER_NAME
+from espnet_reuse.encoder.reuse_groups import group_starts
+from espnet_reuse.registration import ENCODER_NAME, asr_task
 
 StateDict = Dict[str, torch.Tensor]
 REUSABLE_ENCODERS = ("conformer", ENCODER_NAME)
@@ -82,7 +82,7 @@ def init_from_profiles(encoder: torch.nn.Module, summary_file: Path) -> List[str
                 f"{summary_file} measured offsets up to {summary['max_offset']}, but "
                 f"learned_map_max_offset is {learned.max_offset}"
             )
-        first_layer = sum(encoder.reuse_groups[: int(group)])
+        first_layer = group_starts(encoder.reuse_groups)[int(group)]
         learned.set_from_profile(profiles[first_layer])
         done.append(f"encoder.learned_maps.{group}.logits (from layer {first_layer + 1})")
     return done
@@ -108,7 +108,7 @@ def convert_experiment(
     with open(new_config_file, "w", encoding="utf-8") as f:
         yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
 
-    model, _ = espnet_api.asr_task().build_model_from_file(new_config_file, None, "cpu")
+    model, _ = asr_task().build_model_from_file(new_config_file, None, "cpu")
     state_dict = torch.load(model_file, map_location="cpu", weights_only=False)
     initial = {k: v for k, v in model.state_dict().items() if ".learned_maps." in k}
     converted, dropped = select_parameters(state_dict, model.state_dict().keys(), initial)

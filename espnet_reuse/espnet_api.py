@@ -12,7 +12,10 @@ one change here. ``import_module`` is used for the ESPnet2 modules that load slo
 import importlib
 from pathlib import Path
 from types import ModuleType
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:
+    import torch
 
 from espnet_reuse.versions import check_torch_pair
 
@@ -41,16 +44,10 @@ _attention = backend_module("transformer.attention")
 MultiHeadedAttention = _attention.MultiHeadedAttention
 RelPositionMultiHeadedAttention = _attention.RelPositionMultiHeadedAttention
 LegacyRelPositionMultiHeadedAttention = _attention.LegacyRelPositionMultiHeadedAttention
+RelPositionalEncoding = backend_module("transformer.embedding").RelPositionalEncoding
 EncoderLayer = backend_module("conformer.encoder_layer").EncoderLayer
 pad_list = backend_module("nets_utils").pad_list
-
-
-def asr_task() -> type:
-    """ESPnet's ``ASRTask``, with ``conformer_reuse`` registered (slow: 10-20 s once)."""
-    from espnet_reuse.registration import register
-
-    register()
-    return importlib.import_module("espnet2.tasks.asr").ASRTask
+make_pad_mask = backend_module("nets_utils").make_pad_mask
 
 
 def build_tokenizer(token_type: str, bpemodel: Optional[Path] = None):
@@ -60,12 +57,22 @@ def build_tokenizer(token_type: str, bpemodel: Optional[Path] = None):
     )
 
 
-def speech2text() -> type:
-    """ESPnet's ``Speech2Text``, with ``conformer_reuse`` registered."""
-    from espnet_reuse.registration import register
+def calculate_all_attentions(model: "torch.nn.Module", batch: dict) -> dict:
+    """ESPnet's ``calculate_all_attentions`` (what ``--num_att_plot`` draws)."""
+    module = importlib.import_module("espnet2.main_funcs.calculate_all_attentions")
+    return module.calculate_all_attentions(model, batch)
 
-    register()
-    return importlib.import_module("espnet2.bin.asr_inference").Speech2Text
+
+def trainer() -> type:
+    """ESPnet's ``Trainer`` class (its training loop)."""
+    return importlib.import_module("espnet2.train.trainer").Trainer
+
+
+def extract_features(
+    model: "torch.nn.Module", speech: "torch.Tensor", lengths: "torch.Tensor"
+) -> Tuple["torch.Tensor", "torch.Tensor"]:
+    """The frontend features of an ``ESPnetASRModel`` (its private ``_extract_feats``)."""
+    return model._extract_feats(speech, lengths)
 
 
 __all__ = [
@@ -75,10 +82,13 @@ __all__ = [
     "LegacyRelPositionMultiHeadedAttention",
     "MultiHeadedAttention",
     "RelPositionMultiHeadedAttention",
-    "asr_task",
+    "RelPositionalEncoding",
     "backend_module",
     "build_tokenizer",
+    "calculate_all_attentions",
+    "extract_features",
+    "make_pad_mask",
     "pad_list",
-    "speech2text",
     "str2bool",
+    "trainer",
 ]

@@ -8,13 +8,14 @@ utterances share its batch.
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import yaml
 
 from espnet_reuse import espnet_api
 from espnet_reuse.encoder.padding import encode_batch, mask_padding
+from espnet_reuse.registration import asr_task
 
 SPACE = "<space>"  # ESPnet's word separator in character token lists
 
@@ -26,6 +27,7 @@ class Hypothesis:
     token_ids: List[int]
     score: float
     tokens: Optional[List[str]] = None
+    text: Optional[str] = None
 
 
 def load_asr_model(config_file: Path, model_file: Path, device: str) -> torch.nn.Module:
@@ -35,7 +37,7 @@ def load_asr_model(config_file: Path, model_file: Path, device: str) -> torch.nn
     convolutions): parameters are untouched and an unpadded batch is encoded
     exactly as ESPnet encodes it.
     """
-    model, _ = espnet_api.asr_task().build_model_from_file(config_file, None, device)
+    model, _ = asr_task().build_model_from_file(config_file, None, device)
     state_dict = torch.load(model_file, map_location=device, weights_only=False)
     model.load_state_dict(state_dict, strict=True)
     if not getattr(model.encoder, "mask_padding", False):  # else it masks already
@@ -125,15 +127,56 @@ def load_batch(wav: Dict[str, str], utts: List[str]) -> Tuple[torch.Tensor, torc
     return espnet_api.pad_list(audio, 0.0), torch.tensor([len(a) for a in audio])
 
 
+class EncodedBatch(NamedTuple):
+    """One batch through the encoder."""
+
+    utts: List[str]  # utterance ids, longest first
+    output: torch.Tensor  # (B, T, D) encoder output
+    lengths: torch.Tensor  # (B,) output frames of each utterance
+
+
 def encoded_batches(
     model: torch.nn.Module,
     wav: Dict[str, str],
     lengths: Dict[str, int],
     batch_size: int,
     device: str,
-) -> Iterator[Tuple[List[str], torch.Tensor, torch.Tensor]]:
-    """``(utterance ids, encoder output, output lengths)`` of length-sorted batches."""
+) -> Iterator[EncodedBatch]:
+    """The length-sorted batches of a data set, encoded batch-invariantly."""
     for utts in length_sorted_batches(lengths, batch_size):
         speech, speech_lengths = load_batch(wav, utts)
         enc, enc_lengths = encode_batch(model, speech.to(device), speech_lengths.to(device))
-        yield utts, enc, enc_lengths
+        yield EncodedBatch(utts, enc, enc_lengths)
+
+
+Search = Callable[[torch.Tensor, torch.Tensor], List[Hypothesis]]  # (B, T, V) log-probs, lengths
+
+
+def recognise(
+    model: torch.nn.Module,
+    wav: Dict[str, str],
+    lengths: Dict[str, int],
+    batch_size: int,
+    device: str,
+    search: Search = greedy_search,
+    to_text: Optional[Callable[[List[str]], str]] = None,
+    on_batch: Optional[Callable[[EncodedBatch], None]] = None,
+) -> Dict[str, Hypothesis]:
+    """Recognise a data set: length-sorted batches, batch-invariant encoding, a CTC
+    ``search`` (greedy, or a ``PrefixBeamSearch``), tokens, and text with ``to_text``.
+
+    ``on_batch`` sees every ``EncodedBatch`` (e.g. to add up a loss). Returns
+    utterance id -> hypothesis.
+    """
+    hyps: Dict[str, Hypothesis] = {}
+    with torch.inference_mode():
+        for batch in encoded_batches(model, wav, lengths, batch_size, device):
+            if on_batch is not None:
+                on_batch(batch)
+            log_probs = model.ctc.log_softmax(batch.output)
+            for utt, hyp in zip(batch.utts, search(log_probs, batch.lengths)):
+                hyp.tokens = [model.token_list[i] for i in hyp.token_ids]
+                if to_text is not None:
+                    hyp.text = to_text(hyp.tokens)
+                hyps[utt] = hyp
+    return hyps

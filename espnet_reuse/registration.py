@@ -24,6 +24,18 @@ def _add_encoder(asr_task_module: ModuleType) -> None:
     asr_task_module.encoder_choices.classes[ENCODER_NAME] = ConformerReuseEncoder
 
 
+def asr_task() -> type:
+    """ESPnet's ``ASRTask``, with ``conformer_reuse`` registered (slow: 10-20 s once)."""
+    register()
+    return sys.modules[ASR_TASK_MODULE].ASRTask
+
+
+def speech2text() -> type:
+    """ESPnet's ``Speech2Text``, with ``conformer_reuse`` registered."""
+    register()
+    return importlib.import_module("espnet2.bin.asr_inference").Speech2Text
+
+
 def register() -> None:
     """Import ESPnet's ASR task and add ``conformer_reuse`` to its encoders."""
     stop_nltk_downloads()

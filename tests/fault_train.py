@@ -12,7 +12,9 @@ import sys
 from espnet_reuse.bin.asr_train import main
 
 if __name__ == "__main__":
-    from espnet2.train.trainer import Trainer
+    from espnet_reuse.espnet_api import trainer
+
+    Trainer = trainer()
 
     train_one_epoch = Trainer.train_one_epoch.__func__
     epochs = []

@@ -56,9 +56,10 @@ def train_args(
 
 def write_model(corpus: Dict[str, Path], config: Path, out_dir: Path) -> Path:
     """An untrained ESPnet ASR experiment of ``config``: ``config.yaml`` and ``model.pth``."""
-    from espnet2.tasks.asr import ASRTask
-
     from espnet_reuse.bin.asr_train import get_parser
+    from espnet_reuse.registration import asr_task
+
+    ASRTask = asr_task()
 
     args = get_parser().parse_args(train_args(corpus, out_dir, config))
     torch.manual_seed(0)

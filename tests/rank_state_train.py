@@ -13,7 +13,9 @@ import torch
 from espnet_reuse.bin.asr_train import main
 
 if __name__ == "__main__":
-    from espnet2.tasks.asr import ASRTask
+    from espnet_reuse.registration import asr_task
+
+    ASRTask = asr_task()
 
     built = []
     build_model = ASRTask.build_model.__func__

@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 
 from espnet_reuse.convert import reuse_config, select_parameters
 from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
+from espnet_reuse.espnet_api import ConformerEncoder
 
 from helpers import SMALL_CONFORMER
 

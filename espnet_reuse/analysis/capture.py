@@ -3,12 +3,12 @@ every layer's attention maps and hidden states; one batch at a time, so memory
 stays bounded by the batch, whatever the data set's size."""
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Sequence
 
 import torch
 
-from espnet_reuse.inference import encoded_batches, greedy_search
+from espnet_reuse.inference import encoded_batches
 
 
 @dataclass
@@ -18,7 +18,6 @@ class UtteranceCapture:
     utt: str
     maps: List[torch.Tensor]  # per layer (H, T, T)
     hidden: List[torch.Tensor]  # per layer (T, D)
-    token_ids: List[int] = field(default_factory=list)  # greedy CTC output
 
 
 @contextmanager
@@ -51,34 +50,30 @@ def capture(
     lengths: Dict[str, int],
     batch_size: int,
     device: str,
-    keep_hidden: bool = True,
-    heads_to_prune: Optional[Sequence[tuple]] = None,
 ) -> Iterator[UtteranceCapture]:
-    """Yield one ``UtteranceCapture`` per utterance of ``wav``, longest first."""
+    """Yield one ``UtteranceCapture`` per utterance of ``wav``, longest first.
+
+    A forward hook on every layer keeps its output for the batch being encoded;
+    the hooks are removed when the iteration ends.
+    """
     encoder = model.encoder
-    hidden: List[torch.Tensor] = []
+    hidden: List[torch.Tensor] = []  # the current batch's layer outputs, in order
 
     def keep_output(module, inputs, output):
         x = output[0]
         hidden.append(x[0] if isinstance(x, tuple) else x)
 
-    handles = (
-        [layer.register_forward_hook(keep_output) for layer in encoder.encoders]
-        if keep_hidden
-        else []
-    )
+    handles = [layer.register_forward_hook(keep_output) for layer in encoder.encoders]
     try:
-        with pruned_heads(encoder, heads_to_prune or []), torch.inference_mode():
-            for utts, enc, enc_lengths in encoded_batches(model, wav, lengths, batch_size, device):
-                hyps = greedy_search(model.ctc.log_softmax(enc), enc_lengths)
+        with torch.inference_mode():
+            for batch in encoded_batches(model, wav, lengths, batch_size, device):
                 maps = [layer.self_attn.attn for layer in encoder.encoders]
-                for b, utt in enumerate(utts):
-                    n = int(enc_lengths[b])
+                for b, utt in enumerate(batch.utts):
+                    n = int(batch.lengths[b])
                     yield UtteranceCapture(
                         utt,
                         [m[b, :, :n, :n].float().cpu() for m in maps],
                         [h[b, :n].float().cpu() for h in hidden],
-                        hyps[b].token_ids,
                     )
                 hidden.clear()  # the next batch's layers append anew
     finally:

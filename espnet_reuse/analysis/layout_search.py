@@ -23,10 +23,10 @@ from tqdm import tqdm
 from espnet_reuse.convert import convert_experiment
 from espnet_reuse.error_counts import word_error_rate
 from espnet_reuse.inference import (
-    encoded_batches,
+    EncodedBatch,
     experiment_tokenizer,
-    greedy_search,
     load_asr_model,
+    recognise,
 )
 from espnet_reuse.kaldi_data import read_num_samples, read_table
 
@@ -74,20 +74,24 @@ def evaluate(
     lengths = read_num_samples(data_dir, max_utts)
     index = {token: i for i, token in enumerate(model.token_list)}
     tokenizer = experiment_tokenizer(config_file)
-    loss, hyps = 0.0, {}
-    with torch.inference_mode():
-        for utts, enc, enc_lengths in encoded_batches(model, wav, lengths, batch_size, device):
-            targets = [
-                torch.tensor([index.get(t, index["<unk>"]) for t in tokenizer.text2tokens(refs[u])])
-                for u in utts
-            ]
-            target_lengths = torch.tensor([len(t) for t in targets])
-            padded = torch.nn.utils.rnn.pad_sequence(targets, batch_first=True, padding_value=-1)
-            # ESPnet's CTC loss is the batch's sum divided by the batch size
-            loss += float(model.ctc(enc, enc_lengths, padded, target_lengths)) * len(utts)
-            for utt, hyp in zip(utts, greedy_search(model.ctc.log_softmax(enc), enc_lengths)):
-                hyps[utt] = tokenizer.tokens2text([model.token_list[i] for i in hyp.token_ids])
-    return loss / len(hyps), word_error_rate(refs, hyps)
+    losses: List[float] = []
+
+    def add_loss(batch: EncodedBatch) -> None:
+        targets = [
+            torch.tensor([index.get(t, index["<unk>"]) for t in tokenizer.text2tokens(refs[u])])
+            for u in batch.utts
+        ]
+        target_lengths = torch.tensor([len(t) for t in targets])
+        padded = torch.nn.utils.rnn.pad_sequence(targets, batch_first=True, padding_value=-1)
+        # ESPnet's CTC loss is the batch's sum divided by the batch size
+        loss = model.ctc(batch.output, batch.lengths, padded, target_lengths)
+        losses.append(float(loss) * len(batch.utts))
+
+    hyps = recognise(
+        model, wav, lengths, batch_size, device, to_text=tokenizer.tokens2text, on_batch=add_loss
+    )
+    texts = {utt: hyp.text for utt, hyp in hyps.items()}
+    return sum(losses) / len(hyps), word_error_rate(refs, texts)
 
 
 def rank_layouts(

@@ -39,7 +39,7 @@ from espnet_reuse.encoder.rel_position_attention import (
     FusedRelPositionAttention,
     StridedRelPositionAttention,
 )
-from espnet_reuse.espnet_api import CTC, RelPositionMultiHeadedAttention, backend_module
+from espnet_reuse.espnet_api import CTC, RelPositionalEncoding, RelPositionMultiHeadedAttention
 from espnet_reuse.inference import greedy_search
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -126,7 +126,7 @@ def _attention_inputs(device: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Te
     lengths = torch.tensor([40, 31, 0])
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(3, 40, 64, generator=generator)
-    embedding = backend_module("transformer.embedding").RelPositionalEncoding(64, 0.0)
+    embedding = RelPositionalEncoding(64, 0.0)
     x, pos_emb = embedding(x)
     mask = (torch.arange(40)[None, :] < lengths[:, None])[:, None, :]
     return x.to(device), pos_emb.to(device), mask.to(device)

@@ -28,7 +28,7 @@ from espnet_reuse.encoder.rel_position_attention import (
     FusedRelPositionAttention,
     StridedRelPositionAttention,
 )
-from espnet_reuse.encoder.reuse_groups import check_reuse_groups, map_sources
+from espnet_reuse.encoder.reuse_groups import layout_name, map_sources, parse_layout
 from espnet_reuse.espnet_api import ConformerEncoder
 
 CONFORMER_M = dict(
@@ -47,23 +47,6 @@ CONFORMER_M = dict(
     positional_dropout_rate=0.1,
     attention_dropout_rate=0.0,
 )
-
-
-def parse_layout(spec: str, num_blocks: int) -> List[int]:
-    """``"4x4"``: groups of 4, four of them; ``"1,1,2,4,4,4"``: explicit sizes."""
-    if "x" in spec:
-        size, count = spec.split("x")
-        groups = [int(size)] * int(count)
-    else:
-        groups = [int(g) for g in spec.split(",")]
-    return check_reuse_groups(groups, num_blocks)
-
-
-def layout_name(groups: Sequence[int]) -> str:
-    """Short name of a layout: ``4x4`` when uniform, else the sizes."""
-    if len(set(groups)) == 1:
-        return f"{groups[0]}x{len(groups)}"
-    return ",".join(map(str, groups))
 
 
 class _IdealReuseAttention(torch.nn.Module):

@@ -5,7 +5,7 @@ Example::
     python -m espnet_reuse.bin.convert_checkpoint \\
         --config exp/asr_conformer/config.yaml \\
         --model exp/asr_conformer/valid.loss.ave.pth \\
-        --reuse_groups 4 4 4 4 --out_dir exp/asr_conformer_reuse4x4
+        --reuse_groups 4x4 --out_dir exp/asr_conformer_reuse4x4
 """
 
 import argparse
@@ -17,6 +17,7 @@ from espnet_reuse.registration import register
 register()
 
 from espnet_reuse.convert import convert_experiment  # noqa: E402
+from espnet_reuse.encoder.reuse_groups import parse_layout  # noqa: E402
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -24,7 +25,12 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True, help="config.yaml")
     parser.add_argument("--model", type=Path, required=True, help="model .pth")
-    parser.add_argument("--reuse_groups", type=int, nargs="+", required=True, help="group sizes")
+    parser.add_argument(
+        "--reuse_groups",
+        nargs="+",
+        required=True,
+        help="group sizes: 4,4,4,4 or 4x4 (also 4 4 4 4)",
+    )
     parser.add_argument(
         "--learned_map_groups",
         type=int,
@@ -48,7 +54,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
     dropped, initialised = convert_experiment(
         args.config,
         args.model,
-        args.reuse_groups,
+        parse_layout(",".join(args.reuse_groups)),
         args.out_dir,
         args.learned_map_groups,
         args.learned_map_profiles,

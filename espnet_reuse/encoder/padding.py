@@ -26,7 +26,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch.utils.hooks import RemovableHandle
 
-from espnet_reuse.espnet_api import pad_list
+from espnet_reuse.espnet_api import extract_features, pad_list
 
 
 def subsampled_lengths(embed: torch.nn.Module, lengths: torch.Tensor) -> torch.Tensor:
@@ -56,7 +56,8 @@ def _true_length_mask(embed, inputs, output):
 
 
 def _keep_layer_mask(layer, inputs):
-    """Forward pre-hook of a layer: hand its (B, 1, T) mask to its depthwise convolution."""
+    """Forward pre-hook of a layer: hand its (B, 1, T) mask to its depthwise convolution
+    as ``padding_mask``, for this one call of the layer (``_drop_layer_mask`` clears it)."""
     mask = inputs[1] if len(inputs) > 1 else None
     layer.conv_module.depthwise_conv.padding_mask = mask
 
@@ -102,7 +103,7 @@ def features_one_by_one(
     an utterance.
     """
     feats = [
-        model._extract_feats(speech[i : i + 1, :n], lengths[i : i + 1])
+        extract_features(model, speech[i : i + 1, :n], lengths[i : i + 1])
         for i, n in enumerate(lengths.tolist())
     ]
     feat_lengths = torch.cat([n for _, n in feats])
@@ -122,7 +123,7 @@ def encode_batch(
         return model.encode(speech, lengths)
     feats, feat_lengths = features_one_by_one(model, speech, lengths)
     frontend = model.frontend
-    model.frontend = None  # ESPnet's encode then takes the features as they are
+    model.frontend = None  # for this call only: ESPnet's encode takes the features as given
     try:
         return model.encode(feats, feat_lengths)
     finally:

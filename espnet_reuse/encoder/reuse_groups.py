@@ -1,11 +1,16 @@
-"""Validation and bookkeeping of ``reuse_groups`` layouts.
+"""The one vocabulary of ``reuse_groups`` layouts: parse, name, validate, count.
 
 A layout is a list of positive group sizes that sums to ``num_blocks``. The first
 layer of each group, its *map source*, computes its attention probabilities; the
 other layers of the group, its *reuse layers*, apply them.
+
+Spellings: YAML has a list (``reuse_groups: [4, 4, 4, 4]``); every command line takes
+the sizes separated by commas (``4,4,4,4``), or ``SxN`` for N groups of S (``4x4``),
+the name tables give a uniform layout (``layout_name``); ``[4, 4, 4, 4]`` is accepted
+too, as YAML and Python print it.
 """
 
-from typing import Any, List, Sequence
+from typing import Any, List, Optional, Sequence
 
 
 def check_reuse_groups(reuse_groups: Any, num_blocks: int) -> List[int]:
@@ -26,6 +31,42 @@ def check_reuse_groups(reuse_groups: Any, num_blocks: int) -> List[int]:
             f"but num_blocks is {num_blocks}"
         )
     return list(reuse_groups)
+
+
+def parse_layout(spec: str, num_blocks: Optional[int] = None) -> List[int]:
+    """``4x4``, ``4,4,4,4`` or ``[4, 4, 4, 4]`` as group sizes; checked against
+    ``num_blocks`` when it is given (a ``ValueError`` names the spelling otherwise)."""
+    text = spec.strip().strip("[]").replace(" ", "")
+    try:
+        if "x" in text:
+            size, count = text.split("x")
+            groups = [int(size)] * int(count)
+        else:
+            groups = [int(g) for g in text.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"layout {spec!r}: write group sizes separated by commas (2,2,2) or SxN (4x4)"
+        ) from None
+    if num_blocks is None:
+        num_blocks = sum(groups)
+    return check_reuse_groups(groups, num_blocks)
+
+
+def layout_name(groups: Sequence[int]) -> str:
+    """``4x4`` when all groups have one size, else the sizes (``1,1,2,4,4,4``)."""
+    if len(set(groups)) == 1:
+        return f"{groups[0]}x{len(groups)}"
+    return ",".join(map(str, groups))
+
+
+def uniform_layout(layers: int, maps: int) -> Optional[List[int]]:
+    """``maps`` groups of one size, where ``layers`` divides evenly (else ``None``)."""
+    return [layers // maps] * maps if maps > 0 and layers % maps == 0 else None
+
+
+def computed_maps(reuse_groups: Sequence[int], learned_map_groups: Sequence[int] = ()) -> int:
+    """Maps computed from the input in one forward: one a group, learned groups aside."""
+    return len(reuse_groups) - len(learned_map_groups)
 
 
 def map_sources(reuse_groups: Sequence[int]) -> List[int]:

@@ -30,9 +30,10 @@ from espnet_reuse.devices import cuda_devices
 from espnet_reuse.inference import (
     Hypothesis,
     PrefixBeamSearch,
-    encoded_batches,
+    Search,
     greedy_search,
     load_asr_model,
+    recognise,
     tokens_to_text,
 )
 from espnet_reuse.kaldi_data import read_num_samples, read_table, write_table
@@ -108,20 +109,12 @@ def _decode_shard(shard: Shard) -> Tuple[Dict[str, Hypothesis], float]:
     assert _WORKER_MODEL is not None
     model, device = _WORKER_MODEL
     decode = shard.decode
-    if decode.decoder == "greedy":
-        search = greedy_search
-    else:
+    search: Search = greedy_search
+    if decode.decoder == "prefix_beam":
         lexicon = shard.lexicon if decode.lexicon else None
         search = PrefixBeamSearch(model.token_list, decode.beam_size, lexicon)
-    hyps: Dict[str, Hypothesis] = {}
     start = time.perf_counter()
-    with torch.inference_mode():
-        for utts, enc, enc_lengths in encoded_batches(
-            model, shard.wav, shard.lengths, decode.batch_size, device
-        ):
-            for utt, hyp in zip(utts, search(model.ctc.log_softmax(enc), enc_lengths)):
-                hyp.tokens = [model.token_list[i] for i in hyp.token_ids]
-                hyps[utt] = hyp
+    hyps = recognise(model, shard.wav, shard.lengths, decode.batch_size, device, search)
     return hyps, time.perf_counter() - start
 
 

@@ -19,7 +19,9 @@ import yaml
 from humanfriendly import format_timespan
 
 from espnet_reuse import atomic, checkpoints
+from espnet_reuse.analysis.analyze import AnalysisOptions, analyze
 from espnet_reuse.devices import check_gpus
+from espnet_reuse.encoder.reuse_groups import computed_maps
 from espnet_reuse.kaldi_data import DataError
 from espnet_reuse.recipe import espnet_commands
 from espnet_reuse.recipe.bad_utterances import REPORT
@@ -385,23 +387,21 @@ class Recipe:
         data = self.raw / (args.analysis_set or self.test_sets[0])
         for config in self.configs:
             exp_dir = self.exp_dir(config)
-            options = {
-                "asr_train_config": exp_dir / "config.yaml",
-                "asr_model_file": exp_dir / args.inference_asr_model,
-                "data_dir": data,
-                "out_dir": exp_dir / f"attention_analysis_{data.name}",
-                "device": "cuda" if args.gpu_inference else "cpu",
-                "target_maps": args.analysis_target_maps,
-            }
-            if args.analysis_alignments:
-                options["alignments"] = args.analysis_alignments
+            options = AnalysisOptions(
+                asr_train_config=exp_dir / "config.yaml",
+                asr_model_file=exp_dir / args.inference_asr_model,
+                data_dir=data,
+                out_dir=exp_dir / f"attention_analysis_{data.name}",
+                device="cuda" if args.gpu_inference else "cpu",
+                target_maps=args.analysis_target_maps,
+                alignments=Path(args.analysis_alignments) if args.analysis_alignments else None,
+            )
             if args.analysis_probe_set and args.analysis_probe_alignments:
-                options["probe_train_dir"] = self.raw / args.analysis_probe_set
-                options["probe_train_alignments"] = args.analysis_probe_alignments
-            from espnet_reuse.bin.analyze_attention import main as analyze
-
+                options.probe_train_dir = self.raw / args.analysis_probe_set
+                options.probe_train_alignments = Path(args.analysis_probe_alignments)
             log.info("attention analysis of %s on %s", exp_dir, data)
-            analyze(espnet_commands.flags(options))
+            path = analyze(options).write(options.out_dir)
+            log.info("wrote %s and figures", path)
 
 
 def check_feature_size(config: Path, stats: Path) -> None:
@@ -438,11 +438,13 @@ def _experiment_notes(exp_dir: Path) -> Dict[str, str]:
     if train_time.exists():
         notes["train time"] = format_timespan(float(train_time.read_text()), max_units=2)
     encoder_conf = yaml.safe_load((exp_dir / "config.yaml").read_text()).get("encoder_conf", {})
-    groups = encoder_conf.get("reuse_groups")
-    blocks = encoder_conf.get("num_blocks", "?")
-    learned = len(encoder_conf.get("learned_map_groups", []))
-    computed = (len(groups) if groups else blocks) - learned
-    notes["maps/layers"] = f"{computed}/{blocks}" + (f" (+{learned} learned)" if learned else "")
+    learned = encoder_conf.get("learned_map_groups", [])
+    # no reuse_groups: one layer a group (ESPnet's Conformer has 6 blocks by default)
+    groups = encoder_conf.get("reuse_groups") or [1] * encoder_conf.get("num_blocks", 6)
+    computed = computed_maps(groups, learned)
+    notes["maps/layers"] = f"{computed}/{sum(groups)}" + (
+        f" (+{len(learned)} learned)" if learned else ""
+    )
     if (exp_dir / "init_from_baseline").exists():
         notes["init"] = "converted baseline"
     rtfs = [json.loads(p.read_text())["rtf"] for p in exp_dir.glob(f"*/*/{RTF_FILE}")]

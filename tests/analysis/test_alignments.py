@@ -13,7 +13,7 @@ from espnet_reuse.kaldi_data import DataError
 
 
 def test_frame_mapping_of_conv2d_subsampling():
-    from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
+    from espnet_reuse.espnet_api import ConformerEncoder
 
     encoder = ConformerEncoder(20, output_size=16, attention_heads=2, linear_units=16, num_blocks=1)
     mapping = frame_mapping(encoder, hop_length=160, fs=16000)

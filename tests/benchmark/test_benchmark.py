@@ -5,19 +5,13 @@ import json
 import torch
 
 from espnet_reuse.benchmark.measure import Ratio, Timing, saved_for_backward_bytes
-from espnet_reuse.benchmark.models import build_models, layout_name, parse_layout
+from espnet_reuse.benchmark.models import build_models
 from espnet_reuse.benchmark.report import target, verdict
 from espnet_reuse.bin.benchmark import main
 
 from helpers import SMALL_CONFORMER
 
 TINY = {k: v for k, v in SMALL_CONFORMER.items() if k != "input_size"}
-
-
-def test_layout_specs():
-    assert parse_layout("4x4", 16) == [4, 4, 4, 4]
-    assert parse_layout("1,1,2,4,4,4", 16) == [1, 1, 2, 4, 4, 4]
-    assert layout_name([2] * 8) == "2x8" and layout_name([1, 3]) == "1,3"
 
 
 def test_ratios_pair_rounds_and_bound_the_median():

@@ -4,10 +4,6 @@ import inspect
 
 import pytest
 import torch
-from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
-from espnet.nets.pytorch_backend.transformer.attention import MultiHeadedAttention
-from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
-from espnet2.main_funcs.calculate_all_attentions import calculate_all_attentions
 
 from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
 from espnet_reuse.encoder.rel_position_attention import (
@@ -15,6 +11,12 @@ from espnet_reuse.encoder.rel_position_attention import (
     StridedRelPositionAttention,
 )
 from espnet_reuse.encoder.shared_map_attention import SharedMapAttention
+from espnet_reuse.espnet_api import (
+    ConformerEncoder,
+    MultiHeadedAttention,
+    calculate_all_attentions,
+    make_pad_mask,
+)
 
 from helpers import SMALL_CONFORMER
 

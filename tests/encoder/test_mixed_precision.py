@@ -9,15 +9,17 @@ import copy
 
 import pytest
 import torch
-from espnet.nets.pytorch_backend.transformer.attention import RelPositionMultiHeadedAttention
-from espnet.nets.pytorch_backend.transformer.embedding import RelPositionalEncoding
-from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 
 from espnet_reuse.benchmark.models import ideal_encoder
 from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
 from espnet_reuse.encoder.rel_position_attention import (
     FusedRelPositionAttention,
     StridedRelPositionAttention,
+)
+from espnet_reuse.espnet_api import (
+    ConformerEncoder,
+    RelPositionalEncoding,
+    RelPositionMultiHeadedAttention,
 )
 
 from helpers import SMALL_CONFORMER

@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 
 from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
 from espnet_reuse.encoder.padding import mask_padding, subsampled_lengths
+from espnet_reuse.espnet_api import ConformerEncoder
 
 from helpers import SMALL_CONFORMER
 

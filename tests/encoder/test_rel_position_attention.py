@@ -5,17 +5,17 @@ import copy
 
 import pytest
 import torch
-from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
-from espnet.nets.pytorch_backend.transformer.attention import (
-    LegacyRelPositionMultiHeadedAttention,
-    RelPositionMultiHeadedAttention,
-)
-from espnet.nets.pytorch_backend.transformer.embedding import RelPositionalEncoding
 
 from espnet_reuse.encoder.rel_position_attention import (
     FusedRelPositionAttention,
     StridedRelPositionAttention,
     rel_shift,
+)
+from espnet_reuse.espnet_api import (
+    LegacyRelPositionMultiHeadedAttention,
+    RelPositionalEncoding,
+    RelPositionMultiHeadedAttention,
+    make_pad_mask,
 )
 
 

@@ -5,8 +5,12 @@ import pytest
 from espnet_reuse.encoder.reuse_groups import (
     check_reuse_groups,
     check_trim_points,
+    computed_maps,
     group_starts,
+    layout_name,
     map_sources,
+    parse_layout,
+    uniform_layout,
 )
 
 
@@ -42,3 +46,26 @@ def test_ctc_trim_must_trim_at_group_boundaries():
     check_trim_points([4], [2], ctc_trim=False)
     with pytest.raises(ValueError, match=r"after layers \[3\]"):
         check_trim_points([2, 2], [2, 3], ctc_trim=True)
+
+
+@pytest.mark.parametrize("spec", ["4x4", "4,4,4,4", "[4, 4, 4, 4]", " 4, 4,4 ,4 "])
+def test_every_spelling_of_a_layout(spec):
+    assert parse_layout(spec, 16) == [4, 4, 4, 4] == parse_layout(spec)
+    assert layout_name(parse_layout(spec)) == "4x4"
+
+
+def test_layout_names_counts_and_uniform_layouts():
+    assert parse_layout("1,1,2,4,4,4", 16) == [1, 1, 2, 4, 4, 4]
+    assert layout_name([2] * 8) == "2x8" and layout_name([1, 3]) == "1,3"
+    assert uniform_layout(16, 4) == [4, 4, 4, 4] and uniform_layout(6, 4) is None
+    assert uniform_layout(6, 0) is None
+    assert computed_maps([2, 2, 2]) == 3 and computed_maps([2, 2, 2], [1]) == 2
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [("2;2", "separated by commas"), ("4x", "separated by commas"), ("2,2", "sums to 4")],
+)
+def test_bad_layouts_are_named(spec, message):
+    with pytest.raises(ValueError, match=message):
+        parse_layout(spec, 6)

@@ -1,0 +1,305 @@
+"""What each attention layer and head of a trained ESPnet ASR model does: ``analyze``.
+
+``analyze(AnalysisOptions(...))`` encodes a data set once, measures CAD, the head
+metrics (globalness, verticality, diagonality), offset profiles, the layers'
+Jensen-Shannon divergence, phoneme attention relationship and relation maps (with
+alignments), phone probing (with a probe training set), head pruning by WER, and
+suggests a reuse layout; it draws the figures into ``out_dir`` as it goes and returns
+an ``AttentionSummary``, whose ``write`` saves ``summary.json``. The recipe's stage
+14, the layout study and ``bin/analyze_attention`` call it.
+"""
+
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from espnet_reuse.analysis import plots
+from espnet_reuse.analysis.accumulate import AttentionStats, rank_heads
+from espnet_reuse.analysis.alignments import (
+    frame_labels,
+    frame_mapping,
+    phone_inventory,
+    read_alignments,
+)
+from espnet_reuse.analysis.capture import capture, pruned_heads
+from espnet_reuse.analysis.layout import layout_cost, suggest_layout
+from espnet_reuse.analysis.probing import probe_accuracy
+from espnet_reuse.encoder.reuse_groups import map_sources, uniform_layout
+from espnet_reuse.error_counts import word_error_rate
+from espnet_reuse.inference import load_asr_model, recognise, tokens_to_text
+from espnet_reuse.kaldi_data import DataError, read_num_samples, read_table
+
+SUMMARY = "summary.json"
+LAYOUT_RULE = (
+    "consecutive groups minimising the summed JS divergence between each "
+    "reuse layer's own map and its group's map source's map (exact, dynamic programming)"
+)
+
+
+@dataclass
+class AnalysisOptions:
+    """What to analyse and how (the options of ``bin/analyze_attention``)."""
+
+    asr_train_config: Path
+    asr_model_file: Path
+    data_dir: Path  # dump/raw/<set> to analyse
+    out_dir: Path  # figures (and summary.json, by ``AttentionSummary.write``)
+    alignments: Optional[Path] = None  # CTM file or TextGrid folder of data_dir
+    probe_train_dir: Optional[Path] = None  # data set the probes are trained on
+    probe_train_alignments: Optional[Path] = None
+    max_utts: int = 0  # analyse at most N utterances (0: all)
+    probe_max_frames: int = 30000
+    plot_utts: int = 2  # attention-map grids to draw
+    per_head_phone_maps: bool = False
+    max_range: int = 20  # largest r of CAD(r)
+    max_offset: int = 64  # offset profiles (for learned maps) cover -R..R
+    prune_steps: int = 8  # points of each pruning curve (0: no pruning)
+    target_maps: int = 0  # suggest reuse_groups with N maps (0: no suggestion)
+    batch_size: int = 8
+    device: str = "cpu"
+    fs: int = 16000
+
+
+@dataclass
+class SuggestedLayout:
+    """The divergence rule's layout for ``target_maps`` maps, beside the uniform one."""
+
+    reuse_groups: List[int]
+    divergence_cost: float
+    uniform_reuse_groups: Optional[List[int]]
+    uniform_divergence_cost: Optional[float]
+    rule: str = LAYOUT_RULE
+
+
+@dataclass
+class AttentionSummary:
+    """What ``analyze`` measured (lists of floats, by layer and head where it applies)."""
+
+    model: str
+    data_dir: str
+    utterances: int
+    reuse_groups: List[int]
+    frame_mapping: Dict[str, Any]
+    cad: Dict[str, list] = field(default_factory=dict)
+    head_metrics: Dict[str, list] = field(default_factory=dict)
+    head_ranking: Dict[str, list] = field(default_factory=dict)
+    offset_profile: Dict[str, Any] = field(default_factory=dict)
+    js_divergence: list = field(default_factory=list)
+    phones: Optional[List[str]] = None  # with alignments
+    par: Optional[list] = None
+    relation_map: Optional[list] = None
+    probing_accuracy: Optional[List[float]] = None  # with a probe training set
+    pruning_wer: Optional[Dict[str, list]] = None
+    suggested_layout: Optional[SuggestedLayout] = None
+
+    def write(self, out_dir: Path) -> Path:
+        """``out_dir/summary.json`` (what was not measured is left out)."""
+        values = {k: v for k, v in asdict(self).items() if v is not None}
+        path = out_dir / SUMMARY
+        path.write_text(json.dumps(values, indent=1))
+        return path
+
+
+class DataSet(NamedTuple):
+    """``wav.scp``, ``text`` and the lengths of the utterances analysed."""
+
+    wav: Dict[str, str]
+    text: Dict[str, str]
+    lengths: Dict[str, int]
+
+
+class Analysis:
+    """One model, its frame mapping and phone inventory."""
+
+    def __init__(self, options: AnalysisOptions) -> None:
+        self.options = options
+        self.model = load_asr_model(
+            options.asr_train_config, options.asr_model_file, options.device
+        )
+        self.config = yaml.safe_load(options.asr_train_config.read_text())
+        hop = self.config.get("frontend_conf", {}).get("hop_length", 128)
+        self.mapping = frame_mapping(self.model.encoder, hop, options.fs)
+        self.alignments = read_alignments(options.alignments) if options.alignments else {}
+        if options.probe_train_alignments:
+            self.probe_alignments = read_alignments(options.probe_train_alignments)
+        else:
+            self.probe_alignments = {}
+        self.phone_ids = phone_inventory({**self.alignments, **self.probe_alignments})
+        self.groups = getattr(
+            self.model.encoder, "reuse_groups", [1] * len(self.model.encoder.encoders)
+        )
+        self.to_text = tokens_to_text(options.asr_train_config)
+        self._data: Dict[Path, DataSet] = {}
+
+    def data(self, data_dir: Path) -> DataSet:
+        """A data directory's tables and analysed utterances, read once."""
+        if data_dir not in self._data:
+            self._data[data_dir] = DataSet(
+                read_table(data_dir / "wav.scp"),
+                read_table(data_dir / "text", allow_empty_values=True),
+                read_num_samples(data_dir, self.options.max_utts),
+            )
+        return self._data[data_dir]
+
+    def labels(self, alignments, utt: str, num_frames: int, samples: int) -> torch.Tensor:
+        if utt not in alignments:
+            raise DataError(f"no alignment for utterance '{utt}'")
+        return frame_labels(
+            utt,
+            alignments[utt],
+            num_frames,
+            self.mapping,
+            self.phone_ids,
+            samples / self.options.fs,
+        )
+
+    def collect(
+        self, data_dir: Path, alignments, stats: Optional[AttentionStats], plot_dir: Optional[Path]
+    ):
+        """Run the data set once; return its probing frames (hidden states, labels)."""
+        wav, _, lengths = self.data(data_dir)
+        hidden: List[List[np.ndarray]] = []
+        targets: List[np.ndarray] = []
+        frames = 0
+        plotted = 0
+        reused = [source != idx for idx, source in enumerate(map_sources(self.groups))]
+        for item in tqdm(
+            capture(self.model, wav, lengths, self.options.batch_size, self.options.device),
+            total=len(lengths),
+            desc=f"encoding {data_dir.name}",
+            unit="utt",
+        ):
+            labels = None
+            if alignments:
+                labels = self.labels(alignments, item.utt, item.maps[0].size(-1), lengths[item.utt])
+            if stats is not None:
+                stats.add(item, labels)
+            if plot_dir is not None and plotted < self.options.plot_utts:
+                plots.attention_grid(
+                    item.maps, item.utt, plot_dir / f"attention_maps_{item.utt}.png", reused
+                )
+                plotted += 1
+            if labels is not None and frames < self.options.probe_max_frames:
+                hidden.append([h.numpy() for h in item.hidden])
+                targets.append(labels.numpy())
+                frames += len(labels)
+        if not hidden:
+            return None
+        per_layer = [np.concatenate([h[layer] for h in hidden]) for layer in range(len(hidden[0]))]
+        return per_layer, np.concatenate(targets)
+
+    def wer(self, data_dir: Path, heads: List[tuple]) -> float:
+        """CTC greedy WER (%) of the data set with ``heads`` pruned."""
+        wav, refs, lengths = self.data(data_dir)
+        options = self.options
+        with pruned_heads(self.model.encoder, heads):
+            hyps = recognise(
+                self.model, wav, lengths, options.batch_size, options.device, to_text=self.to_text
+            )
+        return word_error_rate(refs, {utt: hyp.text for utt, hyp in hyps.items()})
+
+
+def pruning_curves(
+    analysis: Analysis, metrics: Dict[str, torch.Tensor], steps: int
+) -> Dict[str, List[tuple]]:
+    """WER after pruning the k highest heads of each metric (and a random order)."""
+    layers, heads = next(iter(metrics.values())).shape
+    total = layers * heads
+    orders = {name: rank_heads(values) for name, values in metrics.items()}
+    random_order = [(layer, h) for layer in range(layers) for h in range(heads)]
+    random.Random(0).shuffle(random_order)
+    orders["random"] = random_order
+    counts = sorted({round(i * total / steps) for i in range(steps + 1)})
+    baseline = analysis.wer(analysis.options.data_dir, [])
+    curves = {}
+    for name, order in orders.items():
+        curves[name] = [(0, baseline)] + [
+            (k, analysis.wer(analysis.options.data_dir, order[:k])) for k in counts if k > 0
+        ]
+    return curves
+
+
+def analyze(options: AnalysisOptions) -> AttentionSummary:
+    """Measure and plot into ``options.out_dir``; return what was measured."""
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+    analysis = Analysis(options)
+    encoder = analysis.model.encoder
+    num_layers, num_heads = len(encoder.encoders), encoder.encoders[0].self_attn.h
+    stats = AttentionStats(
+        num_layers, num_heads, options.max_range, len(analysis.phone_ids), options.max_offset
+    )
+    out = options.out_dir
+    test_frames = analysis.collect(options.data_dir, analysis.alignments, stats, out)
+    summary = AttentionSummary(
+        model=str(options.asr_model_file),
+        data_dir=str(options.data_dir),
+        utterances=stats.utterances,
+        reuse_groups=analysis.groups,
+        frame_mapping=vars(analysis.mapping),
+    )
+
+    cad = stats.mean_cad()
+    summary.cad = {"curves": cad.tolist(), "per_layer": cad.mean(dim=1).tolist()}
+    plots.cad_curves(cad, out / "cad.png")
+
+    metrics = stats.mean_head_metrics()
+    summary.head_metrics = {k: v.tolist() for k, v in metrics.items()}
+    summary.head_ranking = {k: rank_heads(v) for k, v in metrics.items()}
+    plots.head_metrics(metrics, out / "head_metrics.png")
+
+    summary.offset_profile = {
+        "max_offset": options.max_offset,
+        "per_layer_head": stats.mean_offset_profile().tolist(),
+    }
+    divergence = stats.mean_divergence()
+    summary.js_divergence = divergence.tolist()
+    plots.divergence(divergence, out / "js_divergence.png")
+
+    if analysis.alignments:
+        phones = sorted(analysis.phone_ids, key=analysis.phone_ids.get)
+        summary.phones = phones
+        summary.par = stats.par().tolist()
+        summary.relation_map = stats.relation_map().tolist()
+        title = "phoneme attention relationship (own run excluded)"
+        plots.phone_maps(stats.par(), phones, title, out / "phoneme_attention_relationship.png")
+        plots.phone_maps(
+            stats.relation_map(), phones, "phoneme relation map", out / "phoneme_relation_map.png"
+        )
+        if options.per_head_phone_maps:
+            per_head = stats.par(per_head=True)
+            for h in range(num_heads):
+                plots.phone_maps(
+                    per_head[:, h],
+                    phones,
+                    f"PAR, head {h + 1}",
+                    out / f"phoneme_attention_relationship_head{h + 1}.png",
+                )
+
+    if options.probe_train_dir and test_frames is not None:
+        train_frames = analysis.collect(
+            options.probe_train_dir, analysis.probe_alignments, None, None
+        )
+        summary.probing_accuracy = probe_accuracy(*train_frames, *test_frames)
+        plots.probing(summary.probing_accuracy, out / "probing.png")
+
+    if options.prune_steps:
+        summary.pruning_wer = pruning_curves(analysis, metrics, options.prune_steps)
+        plots.pruning(summary.pruning_wer, out / "pruning.png")
+
+    if options.target_maps:
+        groups = suggest_layout(divergence, options.target_maps)
+        uniform = uniform_layout(num_layers, options.target_maps)
+        summary.suggested_layout = SuggestedLayout(
+            reuse_groups=groups,
+            divergence_cost=layout_cost(divergence, groups),
+            uniform_reuse_groups=uniform,
+            uniform_divergence_cost=layout_cost(divergence, uniform) if uniform else None,
+        )
+    return summary

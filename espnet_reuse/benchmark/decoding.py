@@ -1,0 +1,142 @@
+"""Recognition speed at equal accuracy: the recipe's CTC decoders against ESPnet's Speech2Text.
+
+``compare_decoders`` recognises the same utterances with the same model, end to end
+(audio in, text out), with the recipe's batched greedy and prefix beam search at
+batch N and 1, the encoder alone, and ``Speech2Text`` (CTC-only beam search, batch 1,
+as ESPnet 202511 allows); ``markdown`` gives each one's time, real-time factor, the
+shares of the frontend (features), the encoder and the rest (audio reading,
+normalisation, CTC search, text), WER and speed-up over ``Speech2Text``. The recipe's
+batched decoding is batch-invariant, so its batch-N rows must give the same words as
+its batch-1 rows (the ``= batch 1`` column checks it).
+"""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+
+from espnet_reuse import registration
+from espnet_reuse.benchmark.measure import module_seconds
+from espnet_reuse.error_counts import word_error_rate
+from espnet_reuse.inference import (
+    PrefixBeamSearch,
+    Search,
+    encoded_batches,
+    greedy_search,
+    load_asr_model,
+    load_batch,
+    recognise,
+    tokens_to_text,
+)
+from espnet_reuse.kaldi_data import read_num_samples, read_table
+
+
+@dataclass
+class DecodingRow:
+    """One decoder's run over the utterances."""
+
+    name: str
+    batch_size: int
+    seconds: float
+    parts: Dict[str, float]  # seconds in the frontend ("features") and the encoder
+    texts: Optional[Dict[str, str]]  # None: the encoder alone, no search
+
+
+@dataclass
+class DecodingComparison:
+    """Every decoder on the same utterances."""
+
+    rows: List[DecodingRow]
+    references: Dict[str, str]
+    audio_seconds: float
+    batch_size: int
+
+
+def compare_decoders(
+    config_file: Path,
+    model_file: Path,
+    data_dir: Path,
+    max_utts: int = 40,
+    beam_size: int = 10,
+    batch_size: int = 16,
+    fs: int = 16000,
+) -> DecodingComparison:
+    """Time every decoder on the first ``max_utts`` utterances of ``data_dir`` (0: all)."""
+    wav = read_table(data_dir / "wav.scp")
+    lengths = read_num_samples(data_dir, max_utts)
+    model = load_asr_model(config_file, model_file, "cpu")
+    to_text = tokens_to_text(config_file)
+    rows: List[DecodingRow] = []
+
+    def parts_of(asr_model: torch.nn.Module):
+        return module_seconds({"features": asr_model.frontend, "encoder": asr_model.encoder})
+
+    def batched(name: str, search: Optional[Search], size: int) -> None:
+        start = time.perf_counter()
+        texts = None
+        with parts_of(model) as parts:
+            if search is None:
+                with torch.inference_mode():
+                    for _ in encoded_batches(model, wav, lengths, size, "cpu"):
+                        pass
+            else:
+                hyps = recognise(model, wav, lengths, size, "cpu", search, to_text)
+                texts = {utt: hyp.text for utt, hyp in hyps.items()}
+        rows.append(DecodingRow(name, size, time.perf_counter() - start, parts, texts))
+
+    beam = PrefixBeamSearch(model.token_list, beam_size)
+    batched("encoder only", None, batch_size)  # also the warm-up
+    for size in (batch_size, 1):
+        batched("greedy", greedy_search, size)
+        batched(f"prefix beam {beam_size}", beam, size)
+
+    speech2text = registration.speech2text()(
+        str(config_file),
+        str(model_file),
+        device="cpu",
+        ctc_weight=1.0,
+        lm_weight=0.0,
+        beam_size=beam_size,
+        nbest=1,
+    )
+    texts = {}
+    start = time.perf_counter()
+    with parts_of(speech2text.asr_model) as parts:
+        for utt in sorted(lengths):
+            speech, _ = load_batch(wav, [utt])
+            texts[utt] = speech2text(speech[0])[0][0]
+    name = f"ESPnet Speech2Text, ctc_weight 1.0, beam {beam_size}"
+    rows.append(DecodingRow(name, 1, time.perf_counter() - start, parts, texts))
+    references = read_table(data_dir / "text", allow_empty_values=True)
+    return DecodingComparison(rows, references, sum(lengths.values()) / fs, batch_size)
+
+
+def markdown(comparison: DecodingComparison) -> str:
+    """The header line and the table, one row a decoder."""
+    rows = {(r.name, r.batch_size): r for r in comparison.rows}
+    espnet = comparison.rows[-1]
+    lines = [
+        f"{len(next(r.texts for r in comparison.rows if r.texts))} utterances, "
+        f"{comparison.audio_seconds:.1f} s of audio, {torch.get_num_threads()} CPU threads",
+        "",
+        "|decoding|seconds|RTF|features / encoder / rest (%)|WER (%)|= batch 1"
+        "|speed-up over Speech2Text|",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in comparison.rows:
+        rest = row.seconds - row.parts["features"] - row.parts["encoder"]
+        shares = " / ".join(f"{100 * t / row.seconds:.0f}" for t in (*row.parts.values(), rest))
+        wer = same = "-"
+        if row.texts is not None:
+            wer = f"{word_error_rate(comparison.references, row.texts):.1f}"
+            alone = rows.get((row.name, 1))
+            if alone is not None and row.batch_size == comparison.batch_size != 1:
+                same = "yes" if alone.texts == row.texts else "no"
+        lines.append(
+            f"|{row.name} (batch {row.batch_size})|{row.seconds:.2f}"
+            f"|{row.seconds / comparison.audio_seconds:.4f}|{shares}|{wer}|{same}"
+            f"|{espnet.seconds / row.seconds:.1f}x|"
+        )
+    return "\n".join(lines) + "\n"
