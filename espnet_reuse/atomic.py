@@ -53,20 +53,25 @@ def replacing(
         raise
     except OSError as error:
         temporary.unlink(missing_ok=True)
-        reason = os.strerror(error.errno) if error.errno else str(error)
-        raise WriteFailed(
-            error.errno, f"could not write {path} ({reason}); what was there is intact"
-        ) from error
+        raise write_failed(path, error, "what was there is intact") from error
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_failed(path: Path, error: OSError, note: str = "") -> WriteFailed:
+    """``could not write PATH (No space left on device)[; note]`` for ``error``."""
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return WriteFailed(
+        error.errno, f"could not write {path} ({reason})" + (f"; {note}" if note else "")
+    )
 
 
 def describe(error: OSError) -> str:
     """One line for an ``OSError``: ``could not write FILE (No space left on device)`` when
     the file system had no room (or refused writing), else the error as Python says it."""
     if error.errno in FULL and error.filename:
-        return f"could not write {error.filename} ({os.strerror(error.errno)})"
+        return write_failed(error.filename, error).strerror
     return str(error)
 
 

@@ -77,14 +77,11 @@ def atomic_save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
 
 def _keep_previous(checkpoint: Path) -> None:
     """``checkpoint.prev.pth``: the checkpoint about to be replaced (a hard link)."""
-    previous = checkpoint.with_name(PREVIOUS)
-    link = checkpoint.with_name(f"{TEMPORARY}{os.getpid()}-{PREVIOUS}")
-    link.unlink(missing_ok=True)
-    try:
-        os.link(checkpoint, link)
-    except OSError:  # a file system without hard links
-        shutil.copyfile(checkpoint, link)
-    os.replace(link, previous)
+    with replacing(checkpoint.with_name(PREVIOUS)) as link:
+        try:
+            os.link(checkpoint, link)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(checkpoint, link)
 
 
 def _stop(signum: int) -> None:
@@ -141,9 +138,8 @@ def recover(output_dir: Path) -> List[str]:
                 "loads, so training starts again from epoch 1"
             )
         else:
-            copy = output_dir / f"{TEMPORARY}{os.getpid()}-{CHECKPOINT}"
-            shutil.copyfile(previous, copy)
-            os.replace(copy, checkpoint)
+            with replacing(checkpoint) as copy:
+                shutil.copyfile(previous, copy)
             done.append(
                 f"{checkpoint} does not load: moved to {aside}; resuming from {previous} "
                 f"(epoch {epoch}): epoch {epoch + 1} is trained again"

@@ -46,8 +46,9 @@ RelPositionMultiHeadedAttention = _attention.RelPositionMultiHeadedAttention
 LegacyRelPositionMultiHeadedAttention = _attention.LegacyRelPositionMultiHeadedAttention
 RelPositionalEncoding = backend_module("transformer.embedding").RelPositionalEncoding
 EncoderLayer = backend_module("conformer.encoder_layer").EncoderLayer
-pad_list = backend_module("nets_utils").pad_list
-make_pad_mask = backend_module("nets_utils").make_pad_mask
+_nets_utils = backend_module("nets_utils")
+pad_list = _nets_utils.pad_list
+make_pad_mask = _nets_utils.make_pad_mask
 
 
 def build_tokenizer(token_type: str, bpemodel: Optional[Path] = None):

@@ -23,12 +23,14 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 
-from espnet_reuse.benchmark.measure import saved_for_backward_bytes
+from espnet_reuse.benchmark.measure import make_input, saved_for_backward_bytes
 from espnet_reuse.benchmark.models import CONFORMER_M, build_models
 from espnet_reuse.benchmark.suite import (
+    DTYPES,
     PRESETS,
     Benchmark,
     Settings,
+    autocast,
     device_name,
     processor_name,
 )
@@ -42,7 +44,6 @@ from espnet_reuse.encoder.rel_position_attention import (
 from espnet_reuse.espnet_api import CTC, RelPositionalEncoding, RelPositionMultiHeadedAttention
 from espnet_reuse.inference import greedy_search
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 TINY_CONFORMER = dict(CONFORMER_M, output_size=32, attention_heads=4, linear_units=48, num_blocks=4)
 REPORT = "gpu_check.md"
 DROPOUTS = ("dropout_rate", "positional_dropout_rate", "attention_dropout_rate")
@@ -117,10 +118,6 @@ def environment(device: str) -> Dict[str, str]:
     return info
 
 
-def _autocast(device: str, dtype: torch.dtype):
-    return torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32)
-
-
 def _attention_inputs(device: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A padded batch of 3 (lengths 40, 31, 0: one utterance without any frame)."""
     lengths = torch.tensor([40, 31, 0])
@@ -132,11 +129,11 @@ def _attention_inputs(device: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Te
     return x.to(device), pos_emb.to(device), mask.to(device)
 
 
-def _attention_pass(module, x, pos_emb, mask, dtype, device) -> List[torch.Tensor]:
+def _attention_pass(module, x, pos_emb, mask, dtype: str, device) -> List[torch.Tensor]:
     """Output, input gradient and the output ``linear_out`` gives a zero context, of one
     training forward/backward, as float32."""
     xi = x.clone().requires_grad_()
-    with _autocast(device, dtype):
+    with autocast(device, dtype):
         out = module.train()(xi, xi, xi, pos_emb, mask)
         no_context = module.linear_out(torch.zeros_like(x[:1, :1]))
     out.float().pow(2).sum().backward()
@@ -154,12 +151,12 @@ def attention_checks(device: str) -> List[Check]:
         "fused": FusedRelPositionAttention.convert_in_place(copy.deepcopy(espnet)),
     }
     x, pos_emb, mask = _attention_inputs(device)
-    reference = _attention_pass(espnet, x, pos_emb, mask, torch.float32, device)
+    reference = _attention_pass(espnet, x, pos_emb, mask, "float32", device)
     checks = []
-    for dtype_name, dtype in DTYPES.items():
-        theirs = _attention_pass(espnet, x, pos_emb, mask, dtype, device)
+    for dtype_name in DTYPES:
+        theirs = _attention_pass(espnet, x, pos_emb, mask, dtype_name, device)
         for kind, module in ours.items():
-            mine = _attention_pass(module, x, pos_emb, mask, dtype, device)
+            mine = _attention_pass(module, x, pos_emb, mask, dtype_name, device)
             errors = [float((m - r).abs().max()) for m, r in zip(mine[:2], reference)]
             allowed = [
                 2 * float((t - r).abs().max()) + 1e-3 * float(r.abs().max()) + 1e-5
@@ -204,16 +201,15 @@ def training_checks(device: str, conf: dict, input_size: int, steps: int = 3) ->
     targets = torch.randint(1, 30, (4, 12), generator=generator).to(device)
     target_lengths = torch.tensor([12, 10, 6, 3], device=device)
     for dtype_name in ("bfloat16", "float16"):
-        dtype = DTYPES[dtype_name]
         for name, encoder in _training_models(conf, input_size).items():
             torch.manual_seed(0)
             ctc = CTC(30, conf["output_size"])
             model = torch.nn.ModuleList([encoder, ctc]).to(device).train()
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-            scaler = torch.amp.GradScaler(device.split(":")[0], enabled=dtype == torch.float16)
+            scaler = torch.amp.GradScaler(device.split(":")[0], enabled=dtype_name == "float16")
             losses, missing, not_finite, skipped = [], set(), set(), 0
             while len(losses) < steps and skipped < 20:
-                with _autocast(device, dtype):
+                with autocast(device, dtype_name):
                     hidden, hidden_lengths, _ = encoder(feats, lengths)
                     loss = ctc(hidden, hidden_lengths, targets, target_lengths)
                 scaler.scale(loss).backward()
@@ -284,15 +280,13 @@ def saved_bytes_check(device: str, sizes: Sizes) -> List[Check]:
     in float32 and under bf16 autocast: reuse keeps no more than its ideal bound."""
     built = build_models(sizes.input_size, sizes.encoder_conf, [sizes.check_layout])
     names = ["espnet", f"reuse {sizes.check_layout}", f"ideal {sizes.check_layout}"]
-    frames = int(sizes.train_seconds * 100)
-    feats = torch.randn(1, frames, sizes.input_size, device=device)
-    lengths = torch.tensor([frames], device=device)
+    models = {name: built.models[name].to(device) for name in names}
+    feats, lengths = make_input(sizes.train_seconds, 1, sizes.input_size, device)
     checks = []
     for dtype_name in ("float32", "bfloat16"):
         saved = {}
-        for name in names:
-            model = built.models[name].to(device)
-            with _autocast(device, DTYPES[dtype_name]):
+        for name, model in models.items():
+            with autocast(device, dtype_name):
                 saved[name] = saved_for_backward_bytes(model, feats, lengths)
         espnet, reuse, ideal = (saved[n] for n in names)
         checks.append(

@@ -21,6 +21,7 @@ from typing import Callable, ContextManager, Dict, List, Optional
 import torch
 
 from espnet_reuse.benchmark.measure import (
+    FRAMES_PER_SECOND,
     clear_retained,
     cpu_peak_memory,
     cuda_peak_memory,
@@ -92,6 +93,13 @@ class Settings:
     out_dir: Path = Path("exp/benchmark")
 
 
+def autocast(device: str, dtype: str) -> ContextManager:
+    """Autocast to ``dtype`` (a ``DTYPES`` name) on ``device``; none for ``float32``."""
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.split(":")[0], dtype=DTYPES[dtype])
+
+
 def _build_one(input_size: int, encoder_conf: dict, layouts: List[str], name: str):
     """Rebuild one benchmark model (for memory measurement in a fresh process)."""
     return build_models(input_size, encoder_conf, layouts).models[name]
@@ -119,7 +127,8 @@ def fused_kernel(
 ) -> str:
     """The SDPA backend the fused baseline's attention runs for this input shape."""
     attention = model.encoders[0].self_attn
-    frames = int(subsampled_lengths(model.embed, torch.tensor([int(seconds * 100)]))[0])
+    samples = torch.tensor([int(seconds * FRAMES_PER_SECOND)])
+    frames = int(subsampled_lengths(model.embed, samples)[0])
     q = torch.zeros(batch, attention.h, frames, attention.d_k, dtype=dtype, device=device)
     bias = torch.zeros(batch, attention.h, frames, frames, dtype=dtype, device=device)
     if train:
@@ -162,10 +171,7 @@ class Benchmark:
         )
 
     def autocast(self) -> ContextManager:
-        s = self.settings
-        if s.dtype == "float32":
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=s.device.split(":")[0], dtype=DTYPES[s.dtype])
+        return autocast(self.settings.device, self.settings.dtype)
 
     def with_autocast(self, step: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -193,7 +199,8 @@ class Benchmark:
             print(f"time budget spent; not measured: {', '.join(self.skipped)}", flush=True)
         if s.memory_budget_gb > 0 and self.cases and self.cases[-1].saved_bytes:
             self.equal_memory = self.train_at_equal_memory(self.cases[-1])
-        self.write()
+        if self.skipped or self.equal_memory is not None:  # not in the files yet
+            self.write()
         return self.cases
 
     def measure(self, seconds: float, batch: int, kind: str) -> Case:

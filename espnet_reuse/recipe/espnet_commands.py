@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
-from espnet_reuse.atomic import WriteFailed
+from espnet_reuse.atomic import write_failed
 
 LAUNCHERS = ("local", "torchrun", "slurm")
 TRAIN_MODULE = "espnet_reuse.bin.asr_train"
@@ -246,5 +246,5 @@ def run_logged(command: List[str], log_file: Path, log: logging.Logger) -> int:
     if signal.SIGINT in received:
         raise KeyboardInterrupt
     if failed is not None:
-        raise WriteFailed(failed.errno, f"could not write {log_file} ({failed.strerror})")
+        raise write_failed(log_file, failed)
     return code

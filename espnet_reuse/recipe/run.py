@@ -261,7 +261,7 @@ class Recipe:
             ),
         ]
         configured = yaml.safe_load(config.read_text())
-        normalize = self.normalization(config)
+        normalize = self.normalization(configured)
         if normalize == "global_mvn":
             stats = self.stats_dir / "train" / "feats_stats.npz"
             args += espnet_commands.flags(
@@ -271,9 +271,10 @@ class Recipe:
             args += espnet_commands.flags({"normalize": normalize})
         return args + self.args.asr_args.split()
 
-    def normalization(self, config: Path) -> str:
-        """The normalisation ``config`` trains with (its own, else ``--feats_normalize``)."""
-        return yaml.safe_load(config.read_text()).get("normalize", self.args.feats_normalize)
+    def normalization(self, configured: dict) -> str:
+        """The normalisation a training config trains with (its own, else
+        ``--feats_normalize``)."""
+        return configured.get("normalize", self.args.feats_normalize)
 
     def init_from_baseline(self, config: Path, exp_dir: Path) -> List[str]:
         """Convert ``--init_from_exp`` into ``config``'s layout; its ``--init_param``."""
@@ -307,8 +308,9 @@ class Recipe:
         stats = self.stats_dir / "train" / "feats_stats.npz"
         self._require(stats)
         for config in self.configs:
-            if self.normalization(config) == "global_mvn":  # the statistics are used
-                check_feature_size(config, stats)
+            configured = yaml.safe_load(config.read_text())
+            if self.normalization(configured) == "global_mvn":  # the statistics are used
+                check_feature_size(config, configured, stats)
         for config in self.configs:
             exp_dir = self.exp_dir(config)
             exp_dir.mkdir(parents=True, exist_ok=True)
@@ -404,11 +406,10 @@ class Recipe:
             log.info("wrote %s and figures", path)
 
 
-def check_feature_size(config: Path, stats: Path) -> None:
-    """Stop before training when ``config``'s frontend makes features of another size than
-    the statistics stage 10 computed (ESPnet's default frontend: ``n_mels``, 80 unless
-    set); other frontends are left to ESPnet."""
-    configured = yaml.safe_load(config.read_text())
+def check_feature_size(config: Path, configured: dict, stats: Path) -> None:
+    """Stop before training when ``config`` (read: ``configured``) makes features of another
+    size than the statistics stage 10 computed (ESPnet's default frontend: ``n_mels``, 80
+    unless set); other frontends are left to ESPnet."""
     if configured.get("frontend", "default") not in ("default", None):
         return
     made = int((configured.get("frontend_conf") or {}).get("n_mels", 80))
@@ -494,10 +495,10 @@ def main(argv: Optional[List[str]] = None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (DataError, ValueError, espnet_commands.StageFailed, atomic.WriteFailed) as error:
+    except (DataError, ValueError, espnet_commands.StageFailed) as error:
         log.error("%s", error)
         sys.exit(1)
-    except OSError as error:  # a full disk where a library or ESPnet wrote
+    except OSError as error:  # atomic.WriteFailed, or a full disk where a library wrote
         log.error("%s", atomic.describe(error))
         sys.exit(1)
     except KeyboardInterrupt:

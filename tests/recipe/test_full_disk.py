@@ -115,14 +115,14 @@ def test_statistics_of_another_feature_size_stop_training_before_it_starts(tmp_p
     config = tmp_path / "train.yaml"
     config.write_text(yaml.safe_dump({"frontend": "default", "frontend_conf": {"n_mels": 40}}))
     with pytest.raises(DataError) as error:
-        check_feature_size(config, stats)
+        check_feature_size(config, yaml.safe_load(config.read_text()), stats)
     message = str(error.value)
     assert "statistics of 80-dimensional features" in message and "makes 40" in message
     assert f"./run.sh --stage 10 --stop-stage 10 --asr_config {config}" in message
     config.write_text(yaml.safe_dump({"frontend_conf": {"fs": "16k"}}))  # n_mels: 80
-    check_feature_size(config, stats)
+    check_feature_size(config, yaml.safe_load(config.read_text()), stats)
     config.write_text(yaml.safe_dump({"frontend": "s3prl"}))  # left to ESPnet
-    check_feature_size(config, stats)
+    check_feature_size(config, yaml.safe_load(config.read_text()), stats)
 
 
 def test_stage_11_checks_the_statistics_before_training(tmp_path):
