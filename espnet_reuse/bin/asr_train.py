@@ -25,7 +25,8 @@ __all__ = ["get_parser", "main"]
 def main(cmd: Optional[List[str]] = None) -> None:
     """Make the output folder resumable (one process, or rank 0 before any other rank
     starts, as ESPnet's own launcher does), then train as ESPnet's ``asr_train``; end
-    the process group ESPnet leaves open, so that no rank aborts on its way out."""
+    the process group ESPnet leaves open, all ranks together, so that no rank aborts on
+    its way out while another still works."""
     checkpoints.install()
     args = get_parser().parse_args(cmd)
     launched_ranks = int(os.environ.get("WORLD_SIZE", "1")) > 1  # torchrun: every rank runs this
@@ -33,6 +34,9 @@ def main(cmd: Optional[List[str]] = None) -> None:
         checkpoints.recover(Path(args.output_dir))
     espnet_main(cmd)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # rank 0 saves and averages after the last epoch while the others are done:
+        # wait for it, then end the group on every rank together
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 
