@@ -1,4 +1,5 @@
-"""Convert a trained ``encoder: conformer`` experiment into ``conformer_reuse``.
+"""Convert a trained experiment into its reuse form (``conformer`` into ``conformer_reuse``,
+``e_branchformer`` into ``e_branchformer_reuse``, and so on: ``encoder.families``).
 
 Reuse layers have no Q, K or positional projections, so converting drops those
 parameters of every layer that is not the first of its group (and of every layer
@@ -18,11 +19,11 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import torch
 import yaml
 
+from espnet_reuse.encoder.families import reuse_encoder_name
 from espnet_reuse.encoder.reuse_groups import group_starts
-from espnet_reuse.registration import ENCODER_NAME, asr_task
+from espnet_reuse.registration import asr_task
 
 StateDict = Dict[str, torch.Tensor]
-REUSABLE_ENCODERS = ("conformer", ENCODER_NAME)
 
 
 def select_parameters(
@@ -51,15 +52,9 @@ def select_parameters(
 def reuse_config(
     config: Dict[str, Any], reuse_groups: Sequence[int], learned_map_groups: Sequence[int] = ()
 ) -> Dict[str, Any]:
-    """The training config with ``encoder: conformer_reuse`` and the new layout."""
-    encoder = config.get("encoder")
-    if encoder not in REUSABLE_ENCODERS:
-        raise ValueError(
-            f"encoder is {encoder!r}; only {' or '.join(REUSABLE_ENCODERS)} "
-            "experiments can be converted"
-        )
+    """The training config with its encoder's reuse form and the new layout."""
     converted = copy.deepcopy(config)
-    converted["encoder"] = ENCODER_NAME
+    converted["encoder"] = reuse_encoder_name(str(config.get("encoder")))
     converted.setdefault("encoder_conf", {})
     converted["encoder_conf"]["reuse_groups"] = list(reuse_groups)
     if learned_map_groups:

@@ -22,7 +22,10 @@ from espnet_reuse.versions import check_torch_pair
 check_torch_pair()  # before ESPnet imports torchaudio
 
 from espnet2.asr.ctc import CTC  # noqa: E402
+from espnet2.asr.encoder.branchformer_encoder import BranchformerEncoder  # noqa: E402
 from espnet2.asr.encoder.conformer_encoder import ConformerEncoder  # noqa: E402
+from espnet2.asr.encoder.e_branchformer_encoder import EBranchformerEncoder  # noqa: E402
+from espnet2.asr.encoder.transformer_encoder import TransformerEncoder  # noqa: E402
 from espnet2.utils.types import str2bool  # noqa: E402
 
 BACKEND_ROOTS = ("espnet.nets.pytorch_backend", "espnet2.legacy.nets.pytorch_backend")
@@ -44,7 +47,9 @@ _attention = backend_module("transformer.attention")
 MultiHeadedAttention = _attention.MultiHeadedAttention
 RelPositionMultiHeadedAttention = _attention.RelPositionMultiHeadedAttention
 LegacyRelPositionMultiHeadedAttention = _attention.LegacyRelPositionMultiHeadedAttention
-RelPositionalEncoding = backend_module("transformer.embedding").RelPositionalEncoding
+_embedding = backend_module("transformer.embedding")
+PositionalEncoding = _embedding.PositionalEncoding
+RelPositionalEncoding = _embedding.RelPositionalEncoding
 EncoderLayer = backend_module("conformer.encoder_layer").EncoderLayer
 _nets_utils = backend_module("nets_utils")
 pad_list = _nets_utils.pad_list
@@ -77,11 +82,14 @@ def extract_features(
 
 
 __all__ = [
+    "BranchformerEncoder",
     "CTC",
     "ConformerEncoder",
+    "EBranchformerEncoder",
     "EncoderLayer",
     "LegacyRelPositionMultiHeadedAttention",
     "MultiHeadedAttention",
+    "PositionalEncoding",
     "RelPositionMultiHeadedAttention",
     "RelPositionalEncoding",
     "backend_module",
@@ -91,5 +99,6 @@ __all__ = [
     "make_pad_mask",
     "pad_list",
     "str2bool",
+    "TransformerEncoder",
     "trainer",
 ]

@@ -1,8 +1,9 @@
-"""Registration of ``conformer_reuse`` in ESPnet's ASR task.
+"""Registration of the reuse encoders in ESPnet's ASR task.
 
-``register()`` imports ``espnet2.tasks.asr`` (slow) and adds the encoder now.
-``register_on_import()`` adds it whenever that module gets imported, so that
-``import espnet_reuse`` stays fast and ``Speech2Text`` users still see the encoder.
+Each reuse encoder is registered under its ESPnet encoder's name with ``_reuse``
+appended (``encoder.families``). ``register()`` imports ``espnet2.tasks.asr`` (slow) and
+adds them now. ``register_on_import()`` adds them whenever that module gets imported,
+so that ``import espnet_reuse`` stays fast and ``Speech2Text`` users still see them.
 """
 
 import importlib.abc
@@ -15,35 +16,35 @@ from typing import Optional, Sequence
 from espnet_reuse.nltk_offline import stop_nltk_downloads
 
 ASR_TASK_MODULE = "espnet2.tasks.asr"
-ENCODER_NAME = "conformer_reuse"
 
 
 def _add_encoder(asr_task_module: ModuleType) -> None:
-    from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
+    from espnet_reuse.encoder.families import FAMILIES, REUSE_SUFFIX
 
-    asr_task_module.encoder_choices.classes[ENCODER_NAME] = ConformerReuseEncoder
+    for family, (_, reuse_class) in FAMILIES.items():
+        asr_task_module.encoder_choices.classes[family + REUSE_SUFFIX] = reuse_class
 
 
 def asr_task() -> type:
-    """ESPnet's ``ASRTask``, with ``conformer_reuse`` registered (slow: 10-20 s once)."""
+    """ESPnet's ``ASRTask``, with the reuse encoders registered (slow: 10-20 s once)."""
     register()
     return sys.modules[ASR_TASK_MODULE].ASRTask
 
 
 def speech2text() -> type:
-    """ESPnet's ``Speech2Text``, with ``conformer_reuse`` registered."""
+    """ESPnet's ``Speech2Text``, with the reuse encoders registered."""
     register()
     return importlib.import_module("espnet2.bin.asr_inference").Speech2Text
 
 
 def register() -> None:
-    """Import ESPnet's ASR task and add ``conformer_reuse`` to its encoders."""
+    """Import ESPnet's ASR task and add the reuse encoders to its encoders."""
     stop_nltk_downloads()
     _add_encoder(importlib.import_module(ASR_TASK_MODULE))
 
 
 class _RegisterOnImport(importlib.abc.MetaPathFinder):
-    """Import hook that registers the encoder right after the ASR task loads."""
+    """Import hook that registers the encoders right after the ASR task loads."""
 
     def find_spec(
         self,

@@ -63,5 +63,10 @@ def test_reuse_config_switches_only_the_encoder():
         "ctc_conf": {},
     }
     assert config["encoder"] == "conformer"
-    with pytest.raises(ValueError, match="'transformer'"):
-        reuse_config({"encoder": "transformer"}, [2, 2])
+    for family in ("e_branchformer", "branchformer", "transformer"):
+        assert reuse_config({"encoder": family}, [2])["encoder"] == f"{family}_reuse"
+    assert reuse_config({"encoder": "e_branchformer_reuse"}, [2])["encoder"] == (
+        "e_branchformer_reuse"
+    )
+    with pytest.raises(ValueError, match="'contextual_block_conformer'.*e_branchformer"):
+        reuse_config({"encoder": "contextual_block_conformer"}, [2, 2])

@@ -31,6 +31,7 @@ from espnet_reuse.analysis.alignments import (
 from espnet_reuse.analysis.capture import capture, pruned_heads
 from espnet_reuse.analysis.layout import layout_cost, suggest_layout
 from espnet_reuse.analysis.probing import probe_accuracy
+from espnet_reuse.encoder.map_source import attention_of
 from espnet_reuse.encoder.reuse_groups import map_sources, uniform_layout
 from espnet_reuse.error_counts import word_error_rate
 from espnet_reuse.inference import load_asr_model, recognise, tokens_to_text
@@ -231,7 +232,7 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
     options.out_dir.mkdir(parents=True, exist_ok=True)
     analysis = Analysis(options)
     encoder = analysis.model.encoder
-    num_layers, num_heads = len(encoder.encoders), encoder.encoders[0].self_attn.h
+    num_layers, num_heads = len(encoder.encoders), attention_of(encoder.encoders[0]).h
     stats = AttentionStats(
         num_layers, num_heads, options.max_range, len(analysis.phone_ids), options.max_offset
     )

@@ -1,15 +1,18 @@
 """The encoders a benchmark compares, all with the same weights.
 
-- ``espnet``: ESPnet's ``ConformerEncoder``;
+For one ESPnet encoder family (``conformer``, ``e_branchformer``, ...; ``SHAPES``
+names the sizes measured):
+
+- ``espnet``: ESPnet's encoder (``ConformerEncoder``, ``EBranchformerEncoder``, ...);
 - ``fused``: the same encoder with its attention through PyTorch's fused
   ``scaled_dot_product_attention`` (``FusedRelPositionAttention``), the strongest
   baseline without reuse: what a user would otherwise run;
-- ``reuse <layout>``: ``conformer_reuse`` with that ``reuse_groups``;
+- ``reuse <layout>``: its reuse form (``conformer_reuse``, ...) with that ``reuse_groups``;
 - ``ideal <layout>``: the ideal bound of a layout: ESPnet's encoder, with the
-  attention kernels ``conformer_reuse`` computes maps with
+  attention kernels the reuse form computes maps with
   (``StridedRelPositionAttention``), whose reuse layers' attention is cut down,
   in the simplest way, to ``linear_out(A @ linear_v(x))`` with ``A`` read
-  straight from the group's first attention module (``conformer_reuse`` draws
+  straight from the group's first attention module (the reuse form draws
   attention dropout once a group too, so reuse layers have no dropout work of
   their own). It has no bookkeeping of any kind, so ``time(ideal) /
   time(reuse)`` is the share of the possible speed-up achieved; for a layout
@@ -23,13 +26,13 @@ from typing import Dict, List, Sequence
 import torch
 
 from espnet_reuse.convert import select_parameters
-from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
+from espnet_reuse.encoder.families import FAMILIES
+from espnet_reuse.encoder.map_source import attention_of, set_attention
 from espnet_reuse.encoder.rel_position_attention import (
     FusedRelPositionAttention,
     StridedRelPositionAttention,
 )
 from espnet_reuse.encoder.reuse_groups import layout_name, map_sources, parse_layout
-from espnet_reuse.espnet_api import ConformerEncoder
 
 CONFORMER_M = dict(
     output_size=256,
@@ -47,6 +50,41 @@ CONFORMER_M = dict(
     positional_dropout_rate=0.1,
     attention_dropout_rate=0.0,
 )
+# ESPnet's LibriSpeech E-Branchformer (egs2/librispeech/asr1, train_asr_e_branchformer.yaml:
+# 149 M parameters with its decoder), dropout and layer drop as ESPnet's defaults
+E_BRANCHFORMER_LIBRISPEECH = dict(
+    output_size=512,
+    attention_heads=8,
+    attention_layer_type="rel_selfattn",
+    pos_enc_layer_type="rel_pos",
+    rel_pos_type="latest",
+    cgmlp_linear_units=3072,
+    cgmlp_conv_kernel=31,
+    num_blocks=17,
+    linear_units=1024,
+    use_ffn=True,
+    macaron_ffn=True,
+    merge_conv_kernel=31,
+    input_layer="conv2d",
+    dropout_rate=0.1,
+    positional_dropout_rate=0.1,
+    attention_dropout_rate=0.0,
+)
+# An E-Branchformer of Conformer-M's width, depth and heads, LibriSpeech's unit ratios
+E_BRANCHFORMER_M = dict(
+    E_BRANCHFORMER_LIBRISPEECH,
+    output_size=256,
+    attention_heads=4,
+    cgmlp_linear_units=1536,
+    num_blocks=16,
+    linear_units=512,
+)
+# name -> (ESPnet encoder, its options)
+SHAPES = {
+    "conformer_m": ("conformer", CONFORMER_M),
+    "e_branchformer_m": ("e_branchformer", E_BRANCHFORMER_M),
+    "e_branchformer_librispeech": ("e_branchformer", E_BRANCHFORMER_LIBRISPEECH),
+}
 
 
 class _IdealReuseAttention(torch.nn.Module):
@@ -65,25 +103,24 @@ class _IdealReuseAttention(torch.nn.Module):
         return self.linear_out(x)
 
 
-def ideal_encoder(base: ConformerEncoder, groups: Sequence[int]) -> ConformerEncoder:
-    """A copy of ``base`` with the reuse layers' skipped work removed."""
+def ideal_encoder(base: torch.nn.Module, groups: Sequence[int]) -> torch.nn.Module:
+    """A copy of ESPnet's encoder ``base`` with the reuse layers' skipped work removed."""
     model = copy.deepcopy(base)
     for idx, source in enumerate(map_sources(groups)):
         layer = model.encoders[idx]
         if source == idx:
-            StridedRelPositionAttention.convert_in_place(layer.self_attn)
+            StridedRelPositionAttention.convert_in_place(attention_of(layer))
         else:
-            layer.self_attn = _IdealReuseAttention(
-                layer.self_attn, model.encoders[source].self_attn
-            )
+            ideal = _IdealReuseAttention(attention_of(layer), attention_of(model.encoders[source]))
+            set_attention(layer, ideal)
     return model
 
 
-def fused_encoder(base: ConformerEncoder) -> ConformerEncoder:
-    """A copy of ``base`` whose relative-position attention runs fused."""
+def fused_encoder(base: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ESPnet's encoder ``base`` whose relative-position attention runs fused."""
     model = copy.deepcopy(base)
     for layer in model.encoders:
-        FusedRelPositionAttention.convert_in_place(layer.self_attn)
+        FusedRelPositionAttention.convert_in_place(attention_of(layer))
     return model
 
 
@@ -96,19 +133,24 @@ class BenchmarkModels:
 
 
 def build_models(
-    input_size: int, encoder_conf: dict, layouts: Sequence[str], seed: int = 0
+    input_size: int,
+    encoder_conf: dict,
+    layouts: Sequence[str],
+    seed: int = 0,
+    encoder: str = "conformer",
 ) -> BenchmarkModels:
-    """ESPnet's Conformer, its fused twin, and reuse and ideal encoders for each layout,
-    all with the same weights."""
+    """ESPnet's ``encoder`` (a ``FAMILIES`` name), its fused twin, and reuse and ideal
+    encoders for each layout, all with the same weights."""
+    espnet_class, reuse_class = FAMILIES[encoder]
     torch.manual_seed(seed)
-    base = ConformerEncoder(input_size=input_size, **encoder_conf)
+    base = espnet_class(input_size=input_size, **encoder_conf)
     models: Dict[str, torch.nn.Module] = {"espnet": base, "fused": fused_encoder(base)}
     parsed = {}
     for spec in layouts:
         groups = parse_layout(spec, encoder_conf["num_blocks"])
         name = layout_name(groups)
         parsed[name] = groups
-        reuse = ConformerReuseEncoder(input_size=input_size, reuse_groups=groups, **encoder_conf)
+        reuse = reuse_class(input_size=input_size, reuse_groups=groups, **encoder_conf)
         weights, _ = select_parameters(base.state_dict(), reuse.state_dict().keys())
         reuse.load_state_dict(weights, strict=True)
         models[f"reuse {name}"] = reuse

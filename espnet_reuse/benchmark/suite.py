@@ -1,6 +1,7 @@
 """The benchmark run: every input shape timed for every model, results written as they come.
 
-``run(Settings(...))`` measures ESPnet's Conformer, its fused twin and each
+``run(Settings(...))`` measures ESPnet's encoder (the Conformer, the E-Branchformer, ...:
+``Settings.encoder``), its fused twin and each
 layout's reuse and ideal encoder (``benchmark.models``) side by side, one input
 shape (a *case*) at a time, and rewrites ``benchmark.md``, ``benchmark.json``
 and ``speedup.png`` in ``out_dir`` after every case, so an interrupted run keeps
@@ -45,6 +46,7 @@ from espnet_reuse.benchmark.report import (
     to_json,
 )
 from espnet_reuse.devices import named
+from espnet_reuse.encoder.map_source import attention_of
 from espnet_reuse.encoder.padding import subsampled_lengths
 from espnet_reuse.encoder.rel_position_attention import sdpa_backend
 
@@ -89,6 +91,7 @@ class Settings:
     memory_budget_gb: float = 0.0  # also train at equal memory (0: off)
     time_budget: float = 0.0  # seconds; later cases are skipped (the first always runs; 0: none)
     input_size: int = 80
+    encoder: str = "conformer"  # ESPnet's encoder name (``models.SHAPES``)
     encoder_conf: dict = field(default_factory=lambda: dict(CONFORMER_M))
     out_dir: Path = Path("exp/benchmark")
 
@@ -100,9 +103,34 @@ def autocast(device: str, dtype: str) -> ContextManager:
     return torch.autocast(device_type=device.split(":")[0], dtype=DTYPES[dtype])
 
 
-def _build_one(input_size: int, encoder_conf: dict, layouts: List[str], name: str):
+def _build_one(settings: Settings, name: str):
     """Rebuild one benchmark model (for memory measurement in a fresh process)."""
-    return build_models(input_size, encoder_conf, layouts).models[name]
+    return build_models(**_model_options(settings)).models[name]
+
+
+def _model_options(settings: Settings) -> dict:
+    """``build_models``'s arguments from ``settings``."""
+    s = settings
+    return dict(
+        input_size=s.input_size, encoder_conf=s.encoder_conf, layouts=s.layouts, encoder=s.encoder
+    )
+
+
+def describe(encoder: str, conf: dict) -> str:
+    """``Conformer encoder (16 blocks, 256, 4 heads, FFN 1024, kernel 31)`` and the like."""
+    family = {"e_branchformer": "E-Branchformer", "branchformer": "Branchformer"}.get(
+        encoder, encoder.capitalize()
+    )
+    sizes = [f"{conf['num_blocks']} blocks", str(conf["output_size"])]
+    sizes.append(f"{conf['attention_heads']} heads")
+    if "cgmlp_linear_units" in conf:
+        sizes.append(f"cgMLP {conf['cgmlp_linear_units']}")
+    if conf.get("use_ffn", True) and "linear_units" in conf:
+        sizes.append(f"FFN {conf['linear_units']}")
+    kernels = [conf[k] for k in ("cnn_module_kernel", "cgmlp_conv_kernel") if k in conf]
+    if kernels:
+        sizes.append(f"kernel {kernels[0]}")
+    return f"{family} encoder ({', '.join(sizes)})"
 
 
 def processor_name() -> str:
@@ -126,7 +154,7 @@ def fused_kernel(
     model: torch.nn.Module, seconds: float, batch: int, dtype: torch.dtype, device: str, train: bool
 ) -> str:
     """The SDPA backend the fused baseline's attention runs for this input shape."""
-    attention = model.encoders[0].self_attn
+    attention = attention_of(model.encoders[0])
     samples = torch.tensor([int(seconds * FRAMES_PER_SECOND)])
     frames = int(subsampled_lengths(model.embed, samples)[0])
     q = torch.zeros(batch, attention.h, frames, attention.d_k, dtype=dtype, device=device)
@@ -151,7 +179,7 @@ class Benchmark:
             torch.cuda.set_device(s.device)
             torch.backends.cuda.matmul.allow_tf32 = s.tf32
             torch.backends.cudnn.allow_tf32 = s.tf32
-        self.built = build_models(s.input_size, s.encoder_conf, s.layouts)
+        self.built = build_models(**_model_options(s))
         self.models = {name: m.to(s.device) for name, m in self.built.models.items()}
         self.timed = {
             name: torch.compile(m) if s.compile and name != BASELINE else m
@@ -161,14 +189,9 @@ class Benchmark:
         self.skipped: List[str] = []
         self.equal_memory: Optional[EqualMemory] = None
         self.device = device_name(s.device)
-        conf = s.encoder_conf
         compiled = ", torch.compile (ESPnet eager)" if s.compile else ""
         tf32 = ", TF32" if s.tf32 else ""
-        self.title = (
-            f"Conformer encoder ({conf['num_blocks']} blocks, {conf['output_size']}, "
-            f"{conf['attention_heads']} heads, FFN {conf['linear_units']}, kernel "
-            f"{conf['cnn_module_kernel']}), {s.dtype}{tf32}{compiled}"
-        )
+        self.title = f"{describe(s.encoder, s.encoder_conf)}, {s.dtype}{tf32}{compiled}"
 
     def autocast(self) -> ContextManager:
         return autocast(self.settings.device, self.settings.dtype)
@@ -233,7 +256,7 @@ class Benchmark:
             else:
                 peaks = each(
                     lambda n: cpu_peak_memory(
-                        partial(_build_one, s.input_size, s.encoder_conf, s.layouts, n),
+                        partial(_build_one, s, n),
                         "train",
                         (seconds, batch, s.input_size),
                     )

@@ -1,9 +1,11 @@
-"""Benchmark ESPnet's Conformer against ``conformer_reuse`` layouts, side by side.
+"""Benchmark an ESPnet encoder against its reuse layouts, side by side.
 
 Example::
 
     python -m espnet_reuse.bin.benchmark --device cpu --layouts 1x16 2x8 4x4 \\
         --seconds 5 15 30 --batch_sizes 1 8 --out_dir exp/benchmark_cpu
+    python -m espnet_reuse.bin.benchmark --shape e_branchformer_librispeech \\
+        --layouts 1x17 1,4,4,4,4 --out_dir exp/benchmark_e_branchformer
     python -m espnet_reuse.bin.benchmark --preset gpu --device cuda:0 --out_dir exp/benchmark_gpu
 """
 
@@ -11,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import List, Optional
 
-from espnet_reuse.benchmark.models import CONFORMER_M
+from espnet_reuse.benchmark.models import SHAPES
 from espnet_reuse.benchmark.suite import DTYPES, PRESETS, Benchmark, Settings
 from espnet_reuse.espnet_api import str2bool
 
@@ -77,12 +79,26 @@ def get_parser() -> argparse.ArgumentParser:
         help="seconds; input shapes not started by then are skipped and listed (0: none)",
     )
     p.add_argument("--input_size", type=int, default=default.input_size)
-    for key, value in CONFORMER_M.items():
+    p.add_argument(
+        "--shape",
+        choices=list(SHAPES),
+        default="conformer_m",
+        help="the encoder and its sizes; the options below override single sizes",
+    )
+    for key, value in _encoder_options().items():
         p.add_argument(
-            f"--{key}", type=str2bool if isinstance(value, bool) else type(value), default=value
+            f"--{key}",
+            type=str2bool if isinstance(value, bool) else type(value),
+            default=None,
+            help="default: the shape's",
         )
     p.add_argument("--out_dir", type=Path, default=default.out_dir)
     return p
+
+
+def _encoder_options() -> dict:
+    """Every encoder option of the shapes, with an example value (its type)."""
+    return {key: value for _, conf in SHAPES.values() for key, value in conf.items()}
 
 
 def parse_settings(cmd: Optional[List[str]] = None) -> Settings:
@@ -92,8 +108,15 @@ def parse_settings(cmd: Optional[List[str]] = None) -> Settings:
     parser.set_defaults(**PRESETS[preset.preset])
     args = vars(parser.parse_args(cmd))
     args.pop("preset")
-    encoder_conf = {key: args.pop(key) for key in CONFORMER_M}
-    return Settings(**args, encoder_conf=encoder_conf)
+    encoder, shape = SHAPES[args.pop("shape")]
+    overrides = {key: args.pop(key) for key in _encoder_options()}
+    unknown = [key for key, value in overrides.items() if value is not None and key not in shape]
+    if unknown:
+        raise ValueError(f"{encoder} has no option {', '.join(unknown)}")
+    encoder_conf = {
+        key: overrides[key] if overrides[key] is not None else v for key, v in shape.items()
+    }
+    return Settings(**args, encoder=encoder, encoder_conf=encoder_conf)
 
 
 def main(cmd: Optional[List[str]] = None) -> None:

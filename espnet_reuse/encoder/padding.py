@@ -1,13 +1,16 @@
 """Batch-invariant encoding: padding in a batch must not change any utterance's output.
 
-ESPnet's Conformer lets padding leak into the shorter utterances of a batch:
+ESPnet's encoders let padding leak into the shorter utterances of a batch:
 
 - **Lengths.** ``Conv2dSubsampling`` derives its output mask by slicing the padded
   input mask (``mask[:, :, :-2:2][:, :, :-2:2]``), so a shorter utterance in a
   padded batch keeps up to 2 more frames than when encoded alone; they are made
   from padding and attended to as valid keys.
-- **Convolution.** The convolution module never masks, so its depthwise
-  convolution mixes padded frames into the last frames of every shorter utterance.
+- **Convolution.** No convolution over time is masked: the Conformer's convolution
+  module, the E-Branchformer's and Branchformer's cgMLP (its spatial gating unit)
+  and the E-Branchformer's merge module each have a depthwise convolution that mixes
+  padded frames into the last frames of every shorter utterance (the attention
+  branch's output at padded frames is not zero).
 - **Features.** A batched STFT (``center=True``) reflects the *batch* at its end,
   so the last frames of a shorter utterance see padding instead of its own
   reflection.
@@ -15,7 +18,8 @@ ESPnet's Conformer lets padding leak into the shorter utterances of a batch:
 ``mask_padding(encoder)`` fixes the first two with hooks, without touching parameters:
 the subsampling's output mask is rebuilt from each utterance's true length (its
 convolutions' length arithmetic), and the input of every depthwise convolution
-is zeroed at padded frames, as wenet and icefall mask their convolution modules.
+in a layer is zeroed at padded frames, as wenet and icefall mask their convolution
+modules.
 An unpadded batch is unchanged, bit for bit. BatchNorm in training still takes
 statistics over all frames, padded ones included. ``encode_batch`` fixes the third
 by running the frontend one utterance at a time.
@@ -55,15 +59,27 @@ def _true_length_mask(embed, inputs, output):
     return x, (positions[None, :] < lengths[:, None]).unsqueeze(1)
 
 
+def depthwise_convolutions(layer: torch.nn.Module) -> List[torch.nn.Conv1d]:
+    """The convolutions of ``layer`` that mix neighbouring frames channel by channel
+    (``Conv1d`` over (B, C, T), kernel wider than one, a group per channel)."""
+    return [
+        m
+        for m in layer.modules()
+        if isinstance(m, torch.nn.Conv1d) and m.kernel_size[0] > 1 and m.groups == m.in_channels
+    ]
+
+
 def _keep_layer_mask(layer, inputs):
-    """Forward pre-hook of a layer: hand its (B, 1, T) mask to its depthwise convolution
+    """Forward pre-hook of a layer: hand its (B, 1, T) mask to its depthwise convolutions
     as ``padding_mask``, for this one call of the layer (``_drop_layer_mask`` clears it)."""
     mask = inputs[1] if len(inputs) > 1 else None
-    layer.conv_module.depthwise_conv.padding_mask = mask
+    for conv in depthwise_convolutions(layer):
+        conv.padding_mask = mask
 
 
 def _drop_layer_mask(layer, inputs, output):
-    layer.conv_module.depthwise_conv.padding_mask = None
+    for conv in depthwise_convolutions(layer):
+        conv.padding_mask = None
 
 
 def _zero_padded_frames(conv, inputs):
@@ -76,21 +92,22 @@ def _zero_padded_frames(conv, inputs):
 
 
 def mask_padding(encoder: torch.nn.Module) -> List[RemovableHandle]:
-    """Make an ESPnet Conformer-style encoder batch-invariant, in place.
+    """Make an ESPnet encoder batch-invariant, in place.
 
-    Works on ``conformer`` and ``conformer_reuse`` (any encoder with ``embed``
-    and ``encoders`` whose layers hold a ``conv_module``). Returns the hook
-    handles; ``handle.remove()`` restores ESPnet's behaviour.
+    Works on any encoder with ``embed`` and ``encoders`` (ESPnet's Conformer,
+    E-Branchformer, Branchformer and Transformer, and their reuse forms). Returns
+    the hook handles; ``handle.remove()`` restores ESPnet's behaviour.
     """
     handles = [encoder.embed.register_forward_hook(_true_length_mask)]
     for layer in encoder.encoders:
-        if getattr(layer, "conv_module", None) is None:
+        convolutions = depthwise_convolutions(layer)
+        if not convolutions:
             continue
         handles += [
             layer.register_forward_pre_hook(_keep_layer_mask),
             layer.register_forward_hook(_drop_layer_mask),
-            layer.conv_module.depthwise_conv.register_forward_pre_hook(_zero_padded_frames),
         ]
+        handles += [conv.register_forward_pre_hook(_zero_padded_frames) for conv in convolutions]
     return handles
 
 

@@ -79,6 +79,11 @@ def map_sources(reuse_groups: Sequence[int]) -> List[int]:
     return sources
 
 
+def layer_groups(reuse_groups: Sequence[int]) -> List[int]:
+    """For each layer, the index of its group."""
+    return [g for g, size in enumerate(reuse_groups) for _ in range(size)]
+
+
 def group_starts(reuse_groups: Sequence[int]) -> List[int]:
     """Index of each group's map source (its first layer)."""
     return sorted(set(map_sources(reuse_groups)))

@@ -15,15 +15,22 @@ class SharedMap:
     A computed group's map source stores its map in ``attn``; an
     input-independent group has a ``source`` that makes the map on first use,
     from the batch's length and padding mask, in the compute dtype under
-    autocast (one cast for the group). ``ConformerReuseEncoder.forward``
-    makes one per group and call, so replicas of the model (``DataParallel``)
-    never share a map.
+    autocast (one cast for the group). A computed group names its
+    ``source_layer``, the layer that computes the map again when it was skipped
+    (``map_source.map_if_source_skipped``). ``ReuseEncoder.forward`` makes one
+    per group and call, so replicas of the model (``DataParallel``) never share
+    a map.
     """
 
-    def __init__(self, source: Optional[LearnedRelativeMap] = None) -> None:
+    def __init__(
+        self,
+        source: Optional[LearnedRelativeMap] = None,
+        source_layer: Optional[torch.nn.Module] = None,
+    ) -> None:
         self.attn: Optional[torch.Tensor] = None
         self.dropped: Optional[torch.Tensor] = None  # ``attn`` after attention dropout
         self.source = source
+        self.source_layer = source_layer
 
     def get(self, time: int, mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         """The group's map, made from ``source`` if it has one and none exists yet."""
@@ -76,8 +83,8 @@ class SharedMapAttention(MultiHeadedAttention):
         attn = self.shared_map.get(time2, mask) if self.shared_map is not None else None
         if attn is None:
             raise RuntimeError(
-                "a reuse layer ran without its group's map: run it through "
-                "ConformerReuseEncoder.forward, after its group's map source"
+                "a reuse layer ran without its group's map: run it through its "
+                "reuse encoder's forward, after its group's map source"
             )
         if attn.size(0) == 1:  # a learned map of an unpadded batch
             attn = attn.expand(n_batch, -1, -1, -1)

@@ -1,0 +1,217 @@
+"""Attention map reuse for every ESPnet encoder whose layers hold a multi-head attention.
+
+``ReuseEncoder`` is written once and mixed into thin registered classes, each an ESPnet
+encoder with the reuse options added (``conformer_reuse``, ``e_branchformer_reuse``,
+``branchformer_reuse``, ``transformer_reuse``). After ESPnet has built the encoder,
+``setup_reuse`` turns it into its reuse form, in place and without new parameter
+names, wherever ESPnet keeps the attention module (``self_attn`` or ``attn``):
+
+- a group's first layer keeps ESPnet's attention module, which publishes its map
+  (``map_source.make_source``; relative-position attention runs copy-free,
+  ``rel_position_attention``);
+- every other layer of the group gets a ``SharedMapAttention`` that keeps only the
+  V and output projections of ESPnet's module and applies the group's map;
+- an input-independent group's layers all apply a ``LearnedRelativeMap``;
+- ``mask_padding`` makes encoding batch-invariant (``padding``).
+
+``forward`` hands every group a fresh ``SharedMap`` for the call and takes it back
+afterwards, so no map outlives the call that made it.
+"""
+
+import inspect
+from dataclasses import dataclass, fields
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+
+from espnet_reuse.encoder.learned_map import LearnedRelativeMap
+from espnet_reuse.encoder.map_source import (
+    attention_of,
+    make_source,
+    map_if_source_skipped,
+    set_attention,
+)
+from espnet_reuse.encoder.padding import mask_padding as mask_padding_hooks
+from espnet_reuse.encoder.rel_position_attention import (
+    FusedRelPositionAttention,
+    StridedRelPositionAttention,
+)
+from espnet_reuse.encoder.reuse_groups import (
+    check_reuse_groups,
+    group_starts,
+    layer_groups,
+    map_sources,
+)
+from espnet_reuse.encoder.shared_map_attention import SharedMap, SharedMapAttention
+from espnet_reuse.espnet_api import MultiHeadedAttention
+
+
+@dataclass(frozen=True)
+class ReuseOptions:
+    """The options every reuse encoder adds to its ESPnet encoder (``ReuseEncoder``)."""
+
+    reuse_groups: Optional[Sequence[int]] = None
+    learned_map_groups: Sequence[int] = ()
+    learned_map_max_offset: int = 64
+    learned_map_init: str = "patterns"
+    mask_padding: bool = False
+    fused_attention: bool = False
+
+    @classmethod
+    def from_arguments(cls, arguments: Dict[str, Any]) -> "ReuseOptions":
+        """The options among a constructor's ``locals()``."""
+        return cls(**{f.name: arguments[f.name] for f in fields(cls)})
+
+    def groups(self, num_blocks: int) -> List[int]:
+        """The checked layout; a ``ValueError`` names the bad key."""
+        groups = check_reuse_groups(self.reuse_groups, num_blocks)
+        learned = list(self.learned_map_groups)
+        if any(not 0 <= g < len(groups) for g in learned) or len(set(learned)) != len(learned):
+            raise ValueError(
+                f"learned_map_groups {learned} must name distinct groups "
+                f"0..{len(groups) - 1} of reuse_groups {groups}"
+            )
+        return groups
+
+    def sharing_layers(self, num_blocks: int) -> List[int]:
+        """Layers (from 0) whose attention map is shared or learned, not their own."""
+        groups = self.groups(num_blocks)
+        return [
+            layer
+            for layer, g in enumerate(layer_groups(groups))
+            if groups[g] > 1 or g in self.learned_map_groups
+        ]
+
+
+REUSE_OPTION_NAMES = tuple(f.name for f in fields(ReuseOptions))
+
+
+def espnet_arguments(espnet_class: type, arguments: Dict[str, Any]) -> Dict[str, Any]:
+    """The arguments of ``espnet_class.__init__`` among a constructor's ``locals()``."""
+    names = inspect.signature(espnet_class.__init__).parameters
+    return {name: arguments[name] for name in names if name != "self"}
+
+
+class ReuseEncoder(torch.nn.Module):
+    """Layer-wise attention map reuse, mixed in before an ESPnet encoder class.
+
+    The reuse options (``ReuseOptions``), the same in every reuse encoder:
+
+    Args:
+        reuse_groups: sizes of consecutive layer groups, summing to
+            ``num_blocks`` (default: ``[1] * num_blocks``, no reuse). The first
+            layer of a group computes its attention probabilities; each other
+            layer projects only V, applies those probabilities (per head) and
+            ``linear_out``. Gradients of every layer of a group flow into the
+            map, hence into the map source's Q, K and positional projections.
+        learned_map_groups: indices (from 0) of groups whose map is
+            input-independent: per head, learned logits over relative offsets
+            (``espnet_reuse.encoder.learned_map``); every layer of such a group,
+            the first included, projects only V.
+        learned_map_max_offset: largest relative offset with its own logit;
+            farther keys share the edge logit.
+        learned_map_init: ``patterns`` (identity, previous, next, left,
+            right, global, head by head) or ``uniform``.
+        mask_padding: in training and inference, take the output lengths and
+            masks from each utterance's true length and zero padded frames at
+            the input of every depthwise convolution
+            (``espnet_reuse.encoder.padding``), so that padding never reaches an
+            utterance's frames (BatchNorm's training statistics aside). Off by
+            default: ESPnet's encoders let padding leak, and off keeps them
+            bitwise. No parameters change, so checkpoints load either way.
+        fused_attention: layers whose map no other layer reuses (single-layer
+            groups) run relative-position attention through PyTorch's fused
+            ``scaled_dot_product_attention`` (``FusedRelPositionAttention``,
+            equal to ESPnet's to float tolerance). Their ``.attn`` is then
+            ``None``, so attention plots and the analysis see no map there; a
+            shared map is always computed explicitly. Off by default: on CPU
+            the fused and the strided path are equally fast (docs/speed.md).
+
+    Parameter names are ESPnet's; reuse layers simply lack ``linear_q``,
+    ``linear_k``, ``linear_pos`` and ``pos_bias_u/v``. Layers that compute
+    relative-position attention (``rel_pos_type: latest``) use
+    ``StridedRelPositionAttention``, ESPnet's math without its copies. Groups of
+    more than one layer, and learned groups, need an attention that makes a map
+    (ESPnet's ``selfattn``, ``rel_selfattn`` or ``legacy_rel_selfattn``).
+    """
+
+    reuse_groups: List[int]
+    map_sources: List[int]  # each layer's map source (index)
+    group_index: List[int]  # each layer's group (index)
+
+    def setup_reuse(self, options: ReuseOptions) -> None:
+        """Turn the ESPnet encoder ``self`` (built) into its reuse form, in place."""
+        groups = options.groups(len(self.encoders))
+        self.reuse_groups = groups
+        self.map_sources = map_sources(groups)
+        self.group_index = layer_groups(groups)
+        self.mask_padding = options.mask_padding
+        starts = group_starts(groups)
+        self._check_attention(groups, options.sharing_layers(len(self.encoders)))
+        self.learned_maps = torch.nn.ModuleDict(
+            {
+                str(g): LearnedRelativeMap(
+                    attention_of(self.encoders[starts[g]]).h,
+                    options.learned_map_max_offset,
+                    options.learned_map_init,
+                )
+                for g in sorted(options.learned_map_groups)
+            }
+        )
+        for idx, layer in enumerate(self.encoders):
+            attention = attention_of(layer)
+            learned = str(self.group_index[idx]) in self.learned_maps
+            if self.map_sources[idx] != idx or learned:
+                set_attention(layer, SharedMapAttention.with_projections_of(attention))
+                if not learned:
+                    layer.register_forward_pre_hook(map_if_source_skipped)
+                continue
+            if not isinstance(attention, MultiHeadedAttention):
+                continue  # no map to reuse (e.g. fast_selfattn) and none needed
+            shared = groups[self.group_index[idx]] > 1
+            if options.fused_attention and not shared:
+                FusedRelPositionAttention.convert_in_place(attention)
+            else:
+                StridedRelPositionAttention.convert_in_place(attention)
+            if shared:
+                make_source(attention)
+        if options.mask_padding:
+            mask_padding_hooks(self)
+
+    def _check_attention(self, groups: List[int], sharing: Sequence[int]) -> None:
+        """Every layer of a shared or learned group needs a multi-head attention."""
+        for idx in sharing:
+            attention = attention_of(self.encoders[idx])
+            if not isinstance(attention, MultiHeadedAttention):
+                kind = "no attention" if attention is None else type(attention).__name__
+                raise ValueError(
+                    f"reuse_groups {groups}: layer {idx} has {kind}, which makes no "
+                    "attention map to share; keep it in a group of its own, or use an "
+                    "attention that makes one (selfattn, rel_selfattn, legacy_rel_selfattn)"
+                )
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Encode as the ESPnet encoder does, sharing maps within groups."""
+        self._attach_shared_maps()
+        try:
+            return super().forward(*args, **kwargs)
+        finally:
+            self._detach_shared_maps()
+
+    def _attach_shared_maps(self) -> None:
+        maps = [
+            SharedMap(self.learned_maps[str(g)])
+            if str(g) in self.learned_maps
+            else SharedMap(source_layer=self.encoders[start])
+            for g, start in enumerate(group_starts(self.reuse_groups))
+        ]
+        for layer, group in zip(self.encoders, self.group_index):
+            attention = attention_of(layer)
+            if hasattr(attention, "shared_map"):
+                attention.shared_map = maps[group]
+
+    def _detach_shared_maps(self) -> None:
+        for layer in self.encoders:
+            attention = attention_of(layer)
+            if hasattr(attention, "shared_map"):
+                attention.shared_map = None
