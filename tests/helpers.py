@@ -26,6 +26,40 @@ SMALL_CONFORMER = dict(
     cnn_module_kernel=7,
 )
 
+# Small encoders of the other families with a reuse form (input size 20)
+SMALL_FAMILIES = {
+    "e_branchformer": dict(
+        output_size=32,
+        attention_heads=4,
+        cgmlp_linear_units=64,
+        cgmlp_conv_kernel=7,
+        num_blocks=4,
+        dropout_rate=0.0,
+        positional_dropout_rate=0.0,
+        use_ffn=True,
+        macaron_ffn=True,
+        linear_units=48,
+        merge_conv_kernel=5,
+    ),
+    "branchformer": dict(
+        output_size=32,
+        attention_heads=4,
+        cgmlp_linear_units=64,
+        cgmlp_conv_kernel=7,
+        num_blocks=4,
+        dropout_rate=0.0,
+        positional_dropout_rate=0.0,
+    ),
+    "transformer": dict(
+        output_size=32,
+        attention_heads=4,
+        linear_units=48,
+        num_blocks=4,
+        dropout_rate=0.0,
+        positional_dropout_rate=0.0,
+    ),
+}
+
 
 def train_args(
     corpus: Dict[str, Path], output_dir: Path, config: Path = TINY_REUSE_CONFIG

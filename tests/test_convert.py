@@ -1,13 +1,15 @@
-"""Converting ``conformer`` checkpoints into ``conformer_reuse`` layouts."""
+"""Converting trained checkpoints into reuse layouts (``conformer`` into ``conformer_reuse``,
+``e_branchformer`` into ``e_branchformer_reuse``, ...)."""
 
 import pytest
 import torch
 
 from espnet_reuse.convert import reuse_config, select_parameters
 from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
+from espnet_reuse.encoder.families import FAMILIES
 from espnet_reuse.espnet_api import ConformerEncoder
 
-from helpers import SMALL_CONFORMER
+from helpers import SMALL_CONFORMER, SMALL_FAMILIES
 
 
 def prefixed(module):
@@ -70,3 +72,21 @@ def test_reuse_config_switches_only_the_encoder():
     )
     with pytest.raises(ValueError, match="'contextual_block_conformer'.*e_branchformer"):
         reuse_config({"encoder": "contextual_block_conformer"}, [2, 2])
+
+
+@pytest.mark.parametrize("family", SMALL_FAMILIES)
+def test_conversion_of_other_families(family, padded_batch):
+    espnet_class, reuse_class = FAMILIES[family]
+    torch.manual_seed(0)
+    base = espnet_class(20, **SMALL_FAMILIES[family]).eval()
+    plain = reuse_class(20, **SMALL_FAMILIES[family]).eval()
+    converted, dropped = select_parameters(base.state_dict(), plain.state_dict())
+    assert dropped == []
+    plain.load_state_dict(converted, strict=True)
+    with torch.no_grad():
+        assert torch.equal(base(*padded_batch)[0], plain(*padded_batch)[0])
+    reuse = reuse_class(20, reuse_groups=[1, 3], **SMALL_FAMILIES[family])
+    converted, dropped = select_parameters(base.state_dict(), reuse.state_dict())
+    reuse.load_state_dict(converted, strict=True)
+    assert dropped and {key.split(".")[1] for key in dropped} == {"2", "3"}
+    assert all(".linear_v." not in key and ".linear_out." not in key for key in dropped)

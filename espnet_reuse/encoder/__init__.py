@@ -1,7 +1,10 @@
-"""The ``conformer_reuse`` encoder and its modules.
+"""The reuse encoders and their modules.
 
-- ``conformer_reuse_encoder``: the encoder, a superset of ESPnet's Conformer;
-- ``map_source_layer``: a group's map source, the layer that computes its map;
+- ``reuse``: the one mechanism (``ReuseEncoder``, ``ReuseOptions``) every family uses;
+- ``families``: ESPnet's encoders with a reuse form, and the registered names;
+- ``conformer_reuse_encoder``, ``e_branchformer_reuse_encoder``,
+  ``branchformer_reuse_encoder``, ``transformer_reuse_encoder``: the thin classes;
+- ``map_source``: a group's map source (hooks on ESPnet's attention module);
 - ``shared_map_attention``: the other layers' attention (V and output projections);
 - ``learned_map``: input-independent maps (learned logits over relative offsets);
 - ``rel_position_attention``: ESPnet's relative-position attention without copies;

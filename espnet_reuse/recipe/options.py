@@ -43,7 +43,8 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="run.sh",
         description="LibriSpeech CTC recipe (ESPnet asr.sh stages 1-13, plus 14: attention "
-        "analysis) for conformer and conformer_reuse models.",
+        "analysis) for ESPnet's encoders and their reuse forms (conformer_reuse, "
+        "e_branchformer_reuse, branchformer_reuse, transformer_reuse).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = p.add_argument_group("stages")

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from espnet_reuse.benchmark.measure import Ratio, Timing, saved_for_backward_bytes
@@ -9,7 +10,7 @@ from espnet_reuse.benchmark.models import build_models
 from espnet_reuse.benchmark.report import target, verdict
 from espnet_reuse.bin.benchmark import main
 
-from helpers import SMALL_CONFORMER
+from helpers import SMALL_CONFORMER, SMALL_FAMILIES
 
 TINY = {k: v for k, v in SMALL_CONFORMER.items() if k != "input_size"}
 
@@ -33,8 +34,10 @@ def test_targets_and_verdicts():
     assert verdict(Ratio(1.0, float("nan"), float("nan")), 0.98) == "unclear"
 
 
-def test_all_models_compute_the_same_function_with_the_same_weights():
-    built = build_models(20, TINY, ["1x4", "2x2", "1,3"])
+@pytest.mark.parametrize("encoder", ["conformer", "e_branchformer"])
+def test_all_models_compute_the_same_function_with_the_same_weights(encoder):
+    conf = TINY if encoder == "conformer" else SMALL_FAMILIES[encoder]
+    built = build_models(20, conf, ["1x4", "2x2", "1,3"], encoder=encoder)
     assert list(built.models) == [
         "espnet",
         "fused",
@@ -167,6 +170,23 @@ def test_cli_compiles_every_model_but_espnets(tmp_path, monkeypatch):
     assert len(compiled) == 3  # fused, reuse 2x2 and ideal 2x2; ESPnet stays eager
     table = (tmp_path / "benchmark.md").read_text()
     assert "torch.compile (ESPnet eager)" in table and "|train step|" not in table
+
+
+def test_e_branchformer_shape_on_the_command_line(tmp_path):
+    main(
+        [
+            *("--shape", "e_branchformer_m", "--layouts", "1x4", "2x2", "--num_blocks", "4"),
+            *("--output_size", "32", "--cgmlp_linear_units", "64", "--linear_units", "48"),
+            *("--seconds", "0.5", "--batch_sizes", "1", "--train_batch", "0"),
+            *("--repeats", "2", "--warmup", "1", "--memory", "false"),
+            *("--input_size", "20", "--out_dir", str(tmp_path)),
+        ]
+    )
+    table = (tmp_path / "benchmark.md").read_text()
+    assert "E-Branchformer encoder (4 blocks, 32, 4 heads, cgMLP 64, FFN 48" in table
+    assert "|1x4|" in table and "|2x2|" in table
+    with pytest.raises(SystemExit):
+        main(["--shape", "e_branchformer_m", "--cnn_module_kernel", "15"])
 
 
 def test_saved_for_backward_bytes_are_exact_and_shrink_with_reuse():

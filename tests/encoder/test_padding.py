@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
+from espnet_reuse.encoder.families import FAMILIES
 from espnet_reuse.encoder.padding import mask_padding, subsampled_lengths
 from espnet_reuse.espnet_api import ConformerEncoder
 
-from helpers import SMALL_CONFORMER
+from helpers import SMALL_CONFORMER, SMALL_FAMILIES
 
 LENGTHS = [211, 130, 47, 19]  # very different lengths: a lot of padding
 
@@ -70,6 +71,24 @@ def test_masked_padding_makes_a_batch_equal_to_one_by_one(name):
     mask_padding(encoder)
     feats, lengths = features()
     batch_lengths, alone_lengths, diff = largest_difference(encoder, feats, lengths)
+    assert torch.equal(batch_lengths, alone_lengths)
+    assert diff < 1e-5
+
+
+@pytest.mark.parametrize("family", ["e_branchformer", "branchformer"])
+@pytest.mark.parametrize("groups", [None, [2, 2]])
+def test_cgmlp_and_merge_convolutions_are_masked(family, groups):
+    """The E-Branchformer's and Branchformer's depthwise convolutions (cgMLP, merge)
+    let padding in; with mask_padding each utterance is encoded as if alone."""
+    espnet_class, reuse_class = FAMILIES[family]
+    torch.manual_seed(0)
+    encoder = reuse_class(20, reuse_groups=groups, **SMALL_FAMILIES[family]).eval()
+    feats, lengths = features()
+    batch_lengths, alone_lengths, diff = largest_difference(encoder, feats, lengths)
+    assert not torch.equal(batch_lengths, alone_lengths) or diff > 1e-3
+    torch.manual_seed(0)
+    encoder = reuse_class(20, reuse_groups=groups, mask_padding=True, **SMALL_FAMILIES[family])
+    batch_lengths, alone_lengths, diff = largest_difference(encoder.eval(), feats, lengths)
     assert torch.equal(batch_lengths, alone_lengths)
     assert diff < 1e-5
 

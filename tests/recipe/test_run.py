@@ -23,6 +23,15 @@ CONFIG_PAIRS = [
     ("conf/demo/train_asr_conformer_ctc.yaml", "conf/demo/train_asr_conformer_reuse_ctc.yaml"),
     ("conf/demo/train_asr_conformer_ctc.yaml", "conf/demo/train_asr_conformer_learned_ctc.yaml"),
     ("tests/conf/tiny_ctc.yaml", "tests/conf/tiny_ctc_reuse.yaml"),
+    (
+        "conf/demo/train_asr_e_branchformer_ctc.yaml",
+        "conf/demo/train_asr_e_branchformer_reuse_ctc.yaml",
+    ),
+    ("tests/conf/tiny_ctc_e_branchformer.yaml", "tests/conf/tiny_ctc_e_branchformer_reuse.yaml"),
+]
+TINY_EXPERIMENTS = [
+    f"asr_tiny_ctc{kind}_raw_en_bpe30_sp"
+    for kind in ("", "_reuse", "_e_branchformer", "_e_branchformer_reuse")
 ]
 
 
@@ -68,14 +77,15 @@ def test_missing_config_is_an_error():
 def test_reuse_configs_differ_from_their_baseline_only_in_the_encoder(baseline, reuse):
     base = yaml.safe_load((REPO / baseline).read_text())
     other = yaml.safe_load((REPO / reuse).read_text())
-    assert base["encoder"] == "conformer" and other["encoder"] == "conformer_reuse"
+    assert other["encoder"] == base["encoder"] + "_reuse"
+    if base["encoder"] == "conformer":  # ESPnet's Conformer defaults to the legacy form
+        assert base["encoder_conf"]["rel_pos_type"] == "latest"
     groups = other["encoder_conf"].pop("reuse_groups")
     assert sum(groups) == base["encoder_conf"]["num_blocks"] and len(groups) > 1
     for key in ("learned_map_groups", "learned_map_max_offset", "learned_map_init"):
         other["encoder_conf"].pop(key, None)
     del base["encoder"], other["encoder"]
     assert base == other
-    assert base["encoder_conf"]["rel_pos_type"] == "latest"
 
 
 def test_epoch_summary_reads_espnet_epoch_lines():
@@ -109,7 +119,10 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
         "nj": 2,
         "inference_nj": 2,
         "speed_perturb_factors": "0.9 1.0",
-        "asr_config": "tests/conf/tiny_ctc.yaml tests/conf/tiny_ctc_reuse.yaml",
+        "asr_config": " ".join(
+            f"tests/conf/tiny_ctc{kind}.yaml"
+            for kind in ("", "_reuse", "_e_branchformer", "_e_branchformer_reuse")
+        ),
         "test_sets": "test_clean dev_other",
         "inference_asr_model": "valid.loss.best.pth",
         **{f"{name}dir": path for name, path in work.items()},
@@ -139,7 +152,7 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
     assert len(read_table(work["data"] / "train_960_sp" / "wav.scp")) == 24
     side_by_side = (work["exp"] / "RESULTS.md").read_text()
     assert "## Environments" in side_by_side
-    for name in ("asr_tiny_ctc_raw_en_bpe30_sp", "asr_tiny_ctc_reuse_raw_en_bpe30_sp"):
+    for name in TINY_EXPERIMENTS:
         exp = work["exp"] / name
         assert f"|{name}|decode_decode_ctc_greedy" in side_by_side
         assert f"|{name}|decode_decode_ctc_beam" in side_by_side
@@ -156,7 +169,7 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
     # stage 14, off by default, analyses the attention of each experiment
     write_ctm(work["dump"] / "raw" / "test_clean", tmp_path / "test_clean.ctm")
     run_sh(**{"stage": 14, "stop-stage": 14, "analysis_alignments": tmp_path / "test_clean.ctm"})
-    for name in ("asr_tiny_ctc_raw_en_bpe30_sp", "asr_tiny_ctc_reuse_raw_en_bpe30_sp"):
+    for name in TINY_EXPERIMENTS:
         out = work["exp"] / name / "attention_analysis_test_clean"
         assert (out / "summary.json").exists() and (out / "phoneme_relation_map.png").exists()
 
@@ -172,6 +185,22 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
     table = (work["exp"] / "RESULTS.md").read_text()
     assert "|asr_tiny_finetuned|decode_decode_ctc_greedy" in table and "converted baseline" in table
     assert "|asr_tiny_ctc_raw_en_bpe30_sp|" in table  # earlier experiments stay in the table
+
+    # the same for an E-Branchformer: converted, fine-tuned, decoded
+    run_sh(
+        **{"stage": 11, "stop-stage": 13},
+        asr_config="tests/conf/tiny_ctc_e_branchformer_reuse.yaml",
+        asr_tag="tiny_e_branchformer_finetuned",
+        init_from_exp=work["exp"] / "asr_tiny_ctc_e_branchformer_raw_en_bpe30_sp",
+    )
+    tuned = work["exp"] / "asr_tiny_e_branchformer_finetuned"
+    assert (tuned / "init_from_baseline" / "valid.loss.best.pth").exists()
+    config = yaml.safe_load((tuned / "init_from_baseline" / "config.yaml").read_text())
+    assert config["encoder"] == "e_branchformer_reuse"
+    assert (
+        "|asr_tiny_e_branchformer_finetuned|decode_decode_ctc_greedy"
+        in (work["exp"] / "RESULTS.md").read_text()
+    )
 
     # distributed training through the recipe: torchrun, two CPU processes (gloo)
     run_sh(
