@@ -24,7 +24,11 @@ from typing import Callable, Dict, List, Tuple
 import torch
 
 from espnet_reuse.benchmark.measure import make_input, saved_for_backward_bytes
-from espnet_reuse.benchmark.models import CONFORMER_M, build_models
+from espnet_reuse.benchmark.models import (
+    CONFORMER_M,
+    E_BRANCHFORMER_LIBRISPEECH,
+    build_models,
+)
 from espnet_reuse.benchmark.suite import (
     DTYPES,
     PRESETS,
@@ -45,6 +49,14 @@ from espnet_reuse.espnet_api import CTC, RelPositionalEncoding, RelPositionMulti
 from espnet_reuse.inference import greedy_search
 
 TINY_CONFORMER = dict(CONFORMER_M, output_size=32, attention_heads=4, linear_units=48, num_blocks=4)
+TINY_E_BRANCHFORMER = dict(
+    E_BRANCHFORMER_LIBRISPEECH,
+    output_size=32,
+    attention_heads=4,
+    cgmlp_linear_units=64,
+    linear_units=48,
+    num_blocks=4,
+)
 REPORT = "gpu_check.md"
 DROPOUTS = ("dropout_rate", "positional_dropout_rate", "attention_dropout_rate")
 
@@ -67,6 +79,8 @@ class Sizes:
 
     encoder_conf: dict = field(default_factory=lambda: dict(CONFORMER_M))
     layouts: List[str] = field(default_factory=lambda: ["1x16", "2x8", "4x4"])
+    e_branchformer_conf: dict = field(default_factory=lambda: dict(E_BRANCHFORMER_LIBRISPEECH))
+    e_branchformer_layouts: List[str] = field(default_factory=lambda: ["1x17", "1,4,4,4,4"])
     check_layout: str = "4x4"
     seconds: List[float] = field(default_factory=lambda: [10, 20, 30])
     batch_sizes: List[int] = field(default_factory=lambda: [1, 8])
@@ -81,6 +95,8 @@ class Sizes:
         return cls(
             encoder_conf=dict(TINY_CONFORMER),
             layouts=["1x4", "2x2"],
+            e_branchformer_conf=dict(TINY_E_BRANCHFORMER),
+            e_branchformer_layouts=["1x4", "2x2"],
             check_layout="2x2",
             seconds=[0.5, 1],
             batch_sizes=[1, 2],
@@ -342,10 +358,22 @@ def run(device: str, out_dir: Path, tiny: bool = False, benchmark_seconds: float
     report.write_text("\n".join(lines) + "\n")
 
     gpu = PRESETS["gpu"]
-    for dtype, share in (("bfloat16", 0.6), ("float32", 0.4)):
+    runs = [  # out folder, encoder, its options and layouts, dtype, share of the time
+        ("bfloat16", "conformer", conf, sizes.layouts, "bfloat16", 0.45),
+        (
+            "e_branchformer_bfloat16",
+            "e_branchformer",
+            sizes.e_branchformer_conf,
+            sizes.e_branchformer_layouts,
+            "bfloat16",
+            0.3,
+        ),
+        ("float32", "conformer", conf, sizes.layouts, "float32", 0.25),
+    ]
+    for folder, encoder, encoder_conf, layouts, dtype, share in runs:
         settings = Settings(
             device=device,
-            layouts=sizes.layouts,
+            layouts=layouts,
             seconds=sizes.seconds,
             batch_sizes=sizes.batch_sizes,
             train_seconds=sizes.train_seconds,
@@ -357,8 +385,9 @@ def run(device: str, out_dir: Path, tiny: bool = False, benchmark_seconds: float
             memory=device.startswith("cuda"),
             time_budget=share * benchmark_seconds,
             input_size=sizes.input_size,
-            encoder_conf={**conf, **{key: gpu[key] for key in DROPOUTS}},
-            out_dir=out_dir / dtype,
+            encoder=encoder,
+            encoder_conf={**encoder_conf, **{key: gpu[key] for key in DROPOUTS}},
+            out_dir=out_dir / folder,
         )
         start = time.monotonic()
         benchmark = Benchmark(settings)

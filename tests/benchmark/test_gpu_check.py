@@ -62,10 +62,15 @@ def check_outputs(out_dir: Path, stdout: str) -> None:
     report = (out_dir / "gpu_check.md").read_text()
     assert f"**{CHECKS}/{CHECKS} checks passed.**" in report
     assert "|torch|" in report and "|espnet|202511|" in report
-    for dtype in ("bfloat16", "float32"):
-        table = (out_dir / dtype / "benchmark.md").read_text()
+    for folder, dtype in (
+        ("bfloat16", "bfloat16"),
+        ("e_branchformer_bfloat16", "bfloat16"),
+        ("float32", "float32"),
+    ):
+        table = (out_dir / folder / "benchmark.md").read_text()
         assert f"), {dtype}, TF32" in table and "|train step|0.5 s × 2|2x2|" in table
-        assert (out_dir / dtype / "speedup.png").stat().st_size > 0
+        assert (out_dir / folder / "speedup.png").stat().st_size > 0
+        assert table.startswith("### E-Branchformer" if "e_b" in folder else "### Conformer")
     checks = json.loads((out_dir / "checks.json").read_text())["checks"]
     assert len(checks) == CHECKS and all(c["passed"] for c in checks)
 

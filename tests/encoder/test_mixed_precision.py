@@ -12,6 +12,7 @@ import torch
 
 from espnet_reuse.benchmark.models import ideal_encoder
 from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
+from espnet_reuse.encoder.families import FAMILIES
 from espnet_reuse.encoder.rel_position_attention import (
     FusedRelPositionAttention,
     StridedRelPositionAttention,
@@ -22,7 +23,7 @@ from espnet_reuse.espnet_api import (
     RelPositionMultiHeadedAttention,
 )
 
-from helpers import SMALL_CONFORMER
+from helpers import SMALL_CONFORMER, SMALL_FAMILIES
 
 HEADS = SMALL_CONFORMER["attention_heads"]
 
@@ -174,3 +175,13 @@ def test_without_autocast_the_map_is_not_copied(padded_batch):
     maps = [layer.self_attn.attn for layer in reuse.encoders]
     assert all(m.dtype == torch.float32 for m in maps)
     assert all(m is maps[0] for m in maps[:4]) and all(m is maps[4] for m in maps[4:])
+
+
+def test_one_map_per_group_in_the_e_branchformer(padded_batch, cuda_softmax_policy):
+    espnet_class, reuse_class = FAMILIES["e_branchformer"]
+    conf = {**SMALL_FAMILIES["e_branchformer"], "num_blocks": 8}
+    torch.manual_seed(0)
+    assert saved_maps(espnet_class(20, **conf), *padded_batch) == {"float32": 8, "bfloat16": 8}
+    torch.manual_seed(0)
+    reuse = reuse_class(20, reuse_groups=[4, 4], **conf)
+    assert saved_maps(reuse, *padded_batch) == {"float32": 2, "bfloat16": 2}
