@@ -4,7 +4,7 @@ from typing import Any, List, Optional, Union
 
 from typeguard import typechecked
 
-from espnet_reuse.encoder.reuse import ReuseEncoder, ReuseOptions, espnet_arguments
+from espnet_reuse.encoder.reuse import ReuseEncoder, ReuseOptions
 from espnet_reuse.encoder.reuse_groups import check_trim_points
 from espnet_reuse.espnet_api import ConformerEncoder
 
@@ -63,7 +63,6 @@ class ConformerReuseEncoder(ReuseEncoder, ConformerEncoder):
         mask_padding: bool = False,
         fused_attention: bool = False,
     ):
-        options = ReuseOptions.from_arguments(locals())
-        check_trim_points(options.groups(num_blocks), interctc_layer_idx, ctc_trim)
-        super().__init__(**espnet_arguments(ConformerEncoder, locals()))
-        self.setup_reuse(options)
+        groups = ReuseOptions.from_arguments(locals()).groups(num_blocks)
+        check_trim_points(groups, interctc_layer_idx, ctc_trim)
+        self.build_reuse(ConformerEncoder, locals())

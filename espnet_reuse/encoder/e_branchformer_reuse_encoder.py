@@ -4,7 +4,7 @@ from typing import Any, List, Optional
 
 from typeguard import typechecked
 
-from espnet_reuse.encoder.reuse import ReuseEncoder, ReuseOptions, espnet_arguments
+from espnet_reuse.encoder.reuse import ReuseEncoder, ReuseOptions
 from espnet_reuse.espnet_api import EBranchformerEncoder
 
 
@@ -76,5 +76,4 @@ class EBranchformerReuseEncoder(ReuseEncoder, EBranchformerEncoder):
                 "runs again in backward, after the map is gone: checkpoint single-layer "
                 "groups only"
             )
-        super().__init__(**espnet_arguments(EBranchformerEncoder, locals()))
-        self.setup_reuse(options)
+        self.build_reuse(EBranchformerEncoder, locals())

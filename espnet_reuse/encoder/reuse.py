@@ -139,6 +139,14 @@ class ReuseEncoder(torch.nn.Module):
     map_sources: List[int]  # each layer's map source (index)
     group_index: List[int]  # each layer's group (index)
 
+    def build_reuse(self, espnet_class: type, arguments: Dict[str, Any]) -> None:
+        """Build ESPnet's ``espnet_class`` from a reuse constructor's ``locals()``, then
+        ``setup_reuse`` (a bad layout is an error before anything is built)."""
+        options = ReuseOptions.from_arguments(arguments)
+        options.groups(arguments["num_blocks"])
+        espnet_class.__init__(self, **espnet_arguments(espnet_class, arguments))
+        self.setup_reuse(options)
+
     def setup_reuse(self, options: ReuseOptions) -> None:
         """Turn the ESPnet encoder ``self`` (built) into its reuse form, in place."""
         groups = options.groups(len(self.encoders))

@@ -4,7 +4,7 @@ from typing import Any, List, Optional
 
 from typeguard import typechecked
 
-from espnet_reuse.encoder.reuse import ReuseEncoder, ReuseOptions, espnet_arguments
+from espnet_reuse.encoder.reuse import ReuseEncoder
 from espnet_reuse.espnet_api import PositionalEncoding, TransformerEncoder
 
 
@@ -49,7 +49,4 @@ class TransformerReuseEncoder(ReuseEncoder, TransformerEncoder):
         mask_padding: bool = False,
         fused_attention: bool = False,
     ):
-        options = ReuseOptions.from_arguments(locals())
-        options.groups(num_blocks)
-        super().__init__(**espnet_arguments(TransformerEncoder, locals()))
-        self.setup_reuse(options)
+        self.build_reuse(TransformerEncoder, locals())
