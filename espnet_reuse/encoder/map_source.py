@@ -89,9 +89,12 @@ def compute_map(layer: torch.nn.Module, x_input: LayerInput, mask: Optional[torc
         attention(x, x, x, pos_emb, mask)
 
 
-def map_if_source_skipped(layer: torch.nn.Module, inputs: tuple) -> None:
-    """Forward pre-hook of a reuse layer: compute its group's map when the source did not
-    run (skipped in training), from this layer's input (``x_input``, ``mask``)."""
+def map_if_source_skipped(layer: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+    """Forward pre-hook (``with_kwargs=True``) of a reuse layer: compute its group's map
+    when the source did not run (skipped in training), from this layer's input
+    (``x_input``, ``mask``)."""
     holder = attention_of(layer).shared_map
     if holder is not None and holder.attn is None and holder.source_layer is not None:
-        compute_map(holder.source_layer, inputs[0], inputs[1] if len(inputs) > 1 else None)
+        x_input = args[0] if args else kwargs["x_input"]
+        mask = args[1] if len(args) > 1 else kwargs.get("mask")
+        compute_map(holder.source_layer, x_input, mask)

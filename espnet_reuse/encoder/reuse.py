@@ -172,7 +172,7 @@ class ReuseEncoder(torch.nn.Module):
             if self.map_sources[idx] != idx or learned:
                 set_attention(layer, SharedMapAttention.with_projections_of(attention))
                 if not learned:
-                    layer.register_forward_pre_hook(map_if_source_skipped)
+                    layer.register_forward_pre_hook(map_if_source_skipped, with_kwargs=True)
                 continue
             if not isinstance(attention, MultiHeadedAttention):
                 continue  # no map to reuse (e.g. fast_selfattn) and none needed
