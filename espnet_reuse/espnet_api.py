@@ -12,7 +12,7 @@ one change here. ``import_module`` is used for the ESPnet2 modules that load slo
 import importlib
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:
     import torch
@@ -69,6 +69,24 @@ def calculate_all_attentions(model: "torch.nn.Module", batch: dict) -> dict:
     return module.calculate_all_attentions(model, batch)
 
 
+def pack_asr(model: str, config: str, extras: Sequence[str], out: Path) -> None:
+    """ESPnet's ``espnet2.bin.pack asr``: ``model``, ``config`` and ``extras`` (paths
+    relative to the working folder, kept as such in the archive) into ``out``."""
+    pack_funcs = importlib.import_module("espnet2.main_funcs.pack_funcs")
+    pack_funcs.pack(
+        files={"asr_model_file": model},
+        yaml_files={"asr_train_config": config},
+        option=list(extras),
+        outpath=out,
+    )
+
+
+def unpack(archive: Path, out: Path) -> Dict[str, str]:
+    """ESPnet's unpacker (what ``Speech2Text.from_pretrained`` runs on a packed model):
+    ``archive`` into ``out``; returns ``asr_train_config`` and ``asr_model_file``."""
+    return importlib.import_module("espnet2.main_funcs.pack_funcs").unpack(archive, out)
+
+
 def trainer() -> type:
     """ESPnet's ``Trainer`` class (its training loop)."""
     return importlib.import_module("espnet2.train.trainer").Trainer
@@ -97,8 +115,10 @@ __all__ = [
     "calculate_all_attentions",
     "extract_features",
     "make_pad_mask",
+    "pack_asr",
     "pad_list",
     "str2bool",
     "TransformerEncoder",
     "trainer",
+    "unpack",
 ]

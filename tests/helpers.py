@@ -1,5 +1,9 @@
-"""Shared test helpers: a small Conformer, tiny ESPnet configs and untrained experiments."""
+"""Shared test helpers: a small Conformer, tiny ESPnet configs, untrained experiments and
+fresh Python environments."""
 
+import subprocess
+import sys
+import sysconfig
 from pathlib import Path
 from typing import Dict, List
 
@@ -102,3 +106,26 @@ def write_model(corpus: Dict[str, Path], config: Path, out_dir: Path) -> Path:
     (out_dir / "config.yaml").write_text(yaml.safe_dump(vars(args)))
     torch.save(model.state_dict(), out_dir / "model.pth")
     return out_dir
+
+
+def pip(python: Path, *args: str) -> str:
+    """``python -m pip ARGS``; it must succeed."""
+    done = subprocess.run(
+        [str(python), "-m", "pip", *args], capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def espnet_environment(path: Path) -> Path:
+    """A new virtual environment at ``path`` that sees ESPnet, torch and the rest as this
+    repository's environment has them (through a ``.pth`` file), but not the plugin;
+    returns its Python."""
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+    python = path / "bin" / "python"
+    pip(python, "install", "-q", "pip>=24,<25")
+    query = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.run([str(python), "-c", query], capture_output=True, text=True)
+    with open(f"{site.stdout.strip()}/espnet_env.pth", "w") as f:
+        f.write(sysconfig.get_paths()["purelib"] + "\n")
+    return python

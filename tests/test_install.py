@@ -3,11 +3,10 @@ and into a fresh one with a torch/torchaudio pair that loads."""
 
 import subprocess
 import sys
-import sysconfig
 
 import pytest
 
-from helpers import REPO
+from helpers import REPO, espnet_environment, pip
 
 # versions unlike constraints.txt's, but within the plugin's ranges (setup.cfg)
 USER_VERSIONS = [
@@ -17,14 +16,6 @@ USER_VERSIONS = [
     "jiwer==3.1.0",
     "tqdm==4.67.1",
 ]
-
-
-def pip(python, *args):
-    done = subprocess.run(
-        [str(python), "-m", "pip", *args], capture_output=True, text=True, timeout=900
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
 
 
 def installed(python):
@@ -37,14 +28,7 @@ def installed(python):
 def test_install_beside_espnet_replaces_nothing(tmp_path):
     # a user's environment: ESPnet, torch and the rest as this repository's .venv has
     # them (seen through a .pth file), with other versions of some shared dependencies
-    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "user")], check=True)
-    python = tmp_path / "user" / "bin" / "python"
-    pip(python, "install", "-q", "pip>=24,<25")
-    query = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    user_site = subprocess.run([str(python), "-c", query], capture_output=True, text=True)
-    user_site = user_site.stdout.strip()
-    with open(f"{user_site}/espnet_env.pth", "w") as f:
-        f.write(sysconfig.get_paths()["purelib"] + "\n")
+    python = espnet_environment(tmp_path / "user")
     pip(python, "install", "-q", "--no-deps", *USER_VERSIONS)
     before = installed(python)
     assert "espnet==202511" in before and "numpy==2.3.5" in before

@@ -43,8 +43,8 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="run.sh",
         description="LibriSpeech CTC recipe (ESPnet asr.sh stages 1-13, plus 14: attention "
-        "analysis) for ESPnet's encoders and their reuse forms (conformer_reuse, "
-        "e_branchformer_reuse, branchformer_reuse, transformer_reuse).",
+        "analysis, 15: packing, 16: upload) for ESPnet's encoders and their reuse forms "
+        "(conformer_reuse, e_branchformer_reuse, branchformer_reuse, transformer_reuse).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = p.add_argument_group("stages")
@@ -55,7 +55,7 @@ def get_parser() -> argparse.ArgumentParser:
         dest="stop_stage",
         type=int,
         default=13,
-        help="last stage to run (14: attention analysis)",
+        help="last stage to run (14: attention analysis, 15: packing, 16: upload by hand)",
     )
     g.add_argument("--skip_data_prep", type=str2bool, default=False, help="skip stages 1-5")
     g.add_argument("--skip_train", type=str2bool, default=False, help="skip stages 6-11")

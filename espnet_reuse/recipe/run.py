@@ -1,4 +1,5 @@
-"""The recipe driver: ESPnet's ``asr.sh`` stages 1-13 for CTC Conformer models.
+"""The recipe driver: ESPnet's ``asr.sh`` stages 1-13 for CTC models, 14 (attention
+analysis), 15 (packing) and 16 (upload: by hand).
 
 Run through ``./run.sh`` at the repository root, which sets the LibriSpeech (or
 demo) defaults; every option can be overridden there, e.g.
@@ -30,6 +31,7 @@ from espnet_reuse.recipe.filter_data import filter_data_dir
 from espnet_reuse.recipe.format_data import format_data_dir
 from espnet_reuse.recipe.librispeech import prepare
 from espnet_reuse.recipe.options import parse
+from espnet_reuse.recipe.pack import pack_experiment, packed_model_path
 from espnet_reuse.recipe.results import (
     experiment_results,
     save_summary,
@@ -55,7 +57,16 @@ STAGES = {
     12: "decoding",
     13: "scoring",
     14: "attention analysis (off by default: --stop-stage 14)",
+    15: "packing (off by default: --stage 15 --stop-stage 15)",
+    16: "upload (needs a network: says how to share the packed model)",
 }
+UPLOAD_BY_HAND = (
+    "this recipe uses no network, so it uploads nothing: share {packed} by hand, e.g. "
+    "'huggingface-cli upload <user>/<model name> {packed}' (the Hugging Face Hub, where "
+    "ESPnet's asr.sh uploads) or any file host; whoever gets it runs 'pip install "
+    "espnet_reuse espnet_model_zoo' and loads it with "
+    "Speech2Text.from_pretrained('<the zip>') after 'import espnet_reuse' (README)"
+)
 TRAIN_TIME_FILE = "train_seconds"
 log = logging.getLogger("recipe")
 
@@ -404,6 +415,18 @@ class Recipe:
             log.info("attention analysis of %s on %s", exp_dir, data)
             path = analyze(options).write(options.out_dir)
             log.info("wrote %s and figures", path)
+
+    def stage15(self) -> None:
+        for config in self.configs:
+            exp_dir = self.exp_dir(config)
+            self._require(exp_dir / "config.yaml", exp_dir / self.args.inference_asr_model)
+            log.info("packed %s", pack_experiment(exp_dir, self.args.inference_asr_model))
+
+    def stage16(self) -> None:
+        for config in self.configs:
+            packed = packed_model_path(self.exp_dir(config), self.args.inference_asr_model)
+            self._require(packed)
+            log.info(UPLOAD_BY_HAND.format(packed=packed))
 
 
 def check_feature_size(config: Path, configured: dict, stats: Path) -> None:

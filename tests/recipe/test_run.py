@@ -1,6 +1,8 @@
 """The recipe driver: options, naming, configs, and ``./run.sh`` end to end."""
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,7 @@ from espnet_reuse.recipe.espnet_commands import epoch_summary, flags
 from espnet_reuse.recipe.options import get_parser, parse
 from espnet_reuse.recipe.run import Recipe
 
-from helpers import REPO
+from helpers import REPO, espnet_environment, pip
 from tiny_corpus import write_ctm, write_librispeech_tree
 
 CONFIG_PAIRS = [
@@ -219,6 +221,44 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
     run_sh(**{"stage": 11, "stop-stage": 11})
     log = (work["exp"] / "asr_tiny_ctc_raw_en_bpe30_sp" / "train.log").read_text()
     assert "The training was finished at 1 epochs" in log
+
+    # stage 15 packs every experiment, stage 16 says how to share it; a packed model
+    # loads in a fresh environment, with nothing of the experiment left, and decodes as
+    # stage 12 did
+    result = run_sh(**{"stage": 15, "stop-stage": 16})
+    zips = {name: work["exp"] / name / f"{name}_valid.loss.best.zip" for name in TINY_EXPERIMENTS}
+    assert all(packed.exists() for packed in zips.values())
+    assert "uses no network, so it uploads nothing" in result.stdout
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    reuse_models = ["asr_tiny_ctc_reuse_raw_en_bpe30_sp", TINY_EXPERIMENTS[-1]]
+    for name in reuse_models:
+        shutil.copy(zips[name], shared)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for name in ("exp", "data"):  # the experiments, statistics, token lists, BPE models
+        work[name].rename(moved / name)
+    python = espnet_environment(tmp_path / "user_env")
+    pip(python, "install", "-q", "--no-deps", "-e", str(REPO))
+    (tmp_path / "elsewhere").mkdir()
+    out = tmp_path / "decoded.json"
+    test_clean = work["dump"] / "raw" / "test_clean"
+    packed = [str(shared / zips[name].name) for name in reuse_models]
+    done = subprocess.run(
+        [str(python), str(REPO / "tests" / "load_packed.py"), str(test_clean), str(out), *packed],
+        cwd=tmp_path / "elsewhere",
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    decoded = json.loads(out.read_text())
+    for name, zip_file in zip(reuse_models, packed):
+        stage12 = moved / "exp" / name / "decode_decode_ctc_greedy_asr_model_valid.loss.best"
+        expected = read_table(stage12 / "test_clean" / "text", allow_empty_values=True)
+        assert decoded[zip_file]["recipe"] == expected
+        assert set(decoded[zip_file]["espnet"]) == set(expected)
+        assert all(str(tmp_path / "moved") not in f for f in decoded[zip_file]["files"].values())
 
 
 # ESPnet's egs2/librispeech/asr1/run.sh passes these to asr.sh
