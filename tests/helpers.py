@@ -108,6 +108,20 @@ def write_model(corpus: Dict[str, Path], config: Path, out_dir: Path) -> Path:
     return out_dir
 
 
+def assert_bitwise_equal_encoders(base, reuse, feats, lengths) -> None:
+    """Two encoders give equal outputs, lengths and intermediate-CTC outputs, bit for bit."""
+    with torch.no_grad():
+        expected, expected_lengths, _ = base(feats, lengths)
+        actual, actual_lengths, _ = reuse(feats, lengths)
+    if isinstance(expected, tuple):  # (output, [(layer, intermediate output), ...])
+        (expected, expected_inter), (actual, actual_inter) = expected, actual
+        assert [k for k, _ in actual_inter] == [k for k, _ in expected_inter]
+        for (_, e), (_, a) in zip(expected_inter, actual_inter):
+            assert torch.equal(e, a)
+    assert torch.equal(expected_lengths, actual_lengths)
+    assert torch.equal(expected, actual)
+
+
 def pip(python: Path, *args: str) -> str:
     """``python -m pip ARGS``; it must succeed."""
     done = subprocess.run(

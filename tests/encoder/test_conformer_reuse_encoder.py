@@ -18,7 +18,7 @@ from espnet_reuse.espnet_api import (
     make_pad_mask,
 )
 
-from helpers import SMALL_CONFORMER
+from helpers import SMALL_CONFORMER, assert_bitwise_equal_encoders
 
 REUSE_ONLY_PARAMETERS = ("linear_q", "linear_k", "linear_pos", "pos_bias_u", "pos_bias_v")
 
@@ -60,17 +60,7 @@ def test_no_reuse_equals_espnet_conformer(overrides, padded_batch):
     base = build(ConformerEncoder, 0, **overrides).eval()
     reuse = build(ConformerReuseEncoder, 1, **overrides).eval()
     reuse.load_state_dict(base.state_dict(), strict=True)
-    feats, lengths = padded_batch
-    with torch.no_grad():
-        expected, expected_lens, _ = base(feats, lengths)
-        actual, actual_lens, _ = reuse(feats, lengths)
-    if "interctc_layer_idx" in overrides:
-        (expected, expected_inter), (actual, actual_inter) = expected, actual
-        assert [k for k, _ in actual_inter] == [k for k, _ in expected_inter]
-        for (_, e), (_, a) in zip(expected_inter, actual_inter):
-            assert torch.equal(e, a)
-    assert torch.equal(expected_lens, actual_lens)
-    assert torch.equal(expected, actual)
+    assert_bitwise_equal_encoders(base, reuse, *padded_batch)
 
 
 def reference_forward(encoder, feats, lengths):
