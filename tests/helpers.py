@@ -122,6 +122,20 @@ def assert_bitwise_equal_encoders(base, reuse, feats, lengths) -> None:
     assert torch.equal(expected, actual)
 
 
+def reference_attention(encoder, idx, attention, xn, pos_emb, masks, maps):
+    """Layer ``idx``'s attention output by hand: a map source runs its module and keeps
+    its map in ``maps``; a reuse layer applies its source's map to its own V projection."""
+    source = encoder.map_sources[idx]
+    if source == idx:
+        out = attention(xn, xn, xn, pos_emb, masks)
+        maps[idx] = attention.attn
+        return out
+    n_batch, time, _ = xn.shape
+    v = attention.linear_v(xn).view(n_batch, time, attention.h, -1)
+    context = torch.einsum("bhqk,bkhd->bqhd", maps[source], v)
+    return attention.linear_out(context.reshape(n_batch, time, -1))
+
+
 def pip(python: Path, *args: str) -> str:
     """``python -m pip ARGS``; it must succeed."""
     done = subprocess.run(

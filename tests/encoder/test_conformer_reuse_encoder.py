@@ -18,7 +18,7 @@ from espnet_reuse.espnet_api import (
     make_pad_mask,
 )
 
-from helpers import SMALL_CONFORMER, assert_bitwise_equal_encoders
+from helpers import SMALL_CONFORMER, assert_bitwise_equal_encoders, reference_attention
 
 REUSE_ONLY_PARAMETERS = ("linear_q", "linear_k", "linear_pos", "pos_bias_u", "pos_bias_v")
 
@@ -67,21 +67,11 @@ def reference_forward(encoder, feats, lengths):
     """A macaron Conformer (pre-norm) layer by layer, reuse applied by hand."""
     masks = ~make_pad_mask(lengths)[:, None, :]
     (x, pos_emb), masks = encoder.embed(feats, masks)
-    n_batch, time, _ = x.shape
     maps = {}
     for idx, layer in enumerate(encoder.encoders):
-        source = encoder.map_sources[idx]
-        attention = layer.self_attn
         x = x + 0.5 * layer.feed_forward_macaron(layer.norm_ff_macaron(x))
         xn = layer.norm_mha(x)
-        if source == idx:
-            attention_out = attention(xn, xn, xn, pos_emb, masks)
-            maps[idx] = attention.attn
-        else:
-            v = attention.linear_v(xn).view(n_batch, time, attention.h, -1)
-            context = torch.einsum("bhqk,bkhd->bqhd", maps[source], v)
-            attention_out = attention.linear_out(context.reshape(n_batch, time, -1))
-        x = x + attention_out
+        x = x + reference_attention(encoder, idx, layer.self_attn, xn, pos_emb, masks, maps)
         x = x + layer.conv_module(layer.norm_conv(x))
         x = x + 0.5 * layer.feed_forward(layer.norm_ff(x))
         x = layer.norm_final(x)

@@ -17,7 +17,7 @@ from espnet_reuse.encoder.shared_map_attention import SharedMapAttention
 from espnet_reuse.espnet_api import EBranchformerEncoder, make_pad_mask
 
 from helpers import SMALL_FAMILIES as SMALL
-from helpers import assert_bitwise_equal_encoders
+from helpers import assert_bitwise_equal_encoders, reference_attention
 
 FAMILY_OVERRIDES = {
     "e_branchformer": {
@@ -85,19 +85,11 @@ def reference_e_branchformer(encoder, feats, lengths):
     """ESPnet's E-Branchformer layer by layer (macaron FFNs), reuse applied by hand."""
     masks = ~make_pad_mask(lengths)[:, None, :]
     (x, pos_emb), masks = encoder.embed(feats, masks)
-    n_batch, time, _ = x.shape
     maps = {}
     for idx, layer in enumerate(encoder.encoders):
-        source, attention = encoder.map_sources[idx], layer.attn
         x = x + 0.5 * layer.feed_forward_macaron(layer.norm_ff_macaron(x))
         xn = layer.norm_mha(x)
-        if source == idx:
-            x1 = attention(xn, xn, xn, pos_emb, masks)
-            maps[idx] = attention.attn
-        else:
-            v = attention.linear_v(xn).view(n_batch, time, attention.h, -1)
-            context = torch.einsum("bhqk,bkhd->bqhd", maps[source], v)
-            x1 = attention.linear_out(context.reshape(n_batch, time, -1))
+        x1 = reference_attention(encoder, idx, layer.attn, xn, pos_emb, masks, maps)
         x2 = layer.cgmlp(layer.norm_mlp(x), masks)
         both = torch.cat([x1, x2], dim=-1)
         merged = both + layer.depthwise_conv_fusion(both.transpose(1, 2)).transpose(1, 2)
