@@ -4,6 +4,7 @@ Each reuse encoder is ESPnet's encoder with the reuse options added
 (``reuse.ReuseEncoder``), registered as ESPnet's name with ``_reuse`` appended.
 """
 
+import inspect
 from typing import Dict, Tuple
 
 from espnet_reuse.encoder.branchformer_reuse_encoder import BranchformerReuseEncoder
@@ -34,3 +35,12 @@ def reuse_encoder_name(encoder: str) -> str:
         names = ", ".join(f"{f}, {f}{REUSE_SUFFIX}" for f in FAMILIES)
         raise ValueError(f"encoder is {encoder!r}; attention map reuse is available for {names}")
     return family + REUSE_SUFFIX
+
+
+def num_blocks(encoder: str, encoder_conf: dict) -> int:
+    """The layers of an ``encoder`` (a family or its reuse name) built from ``encoder_conf``
+    (ESPnet's default where the config leaves ``num_blocks`` out)."""
+    if "num_blocks" in encoder_conf:
+        return int(encoder_conf["num_blocks"])
+    espnet_class = FAMILIES[encoder.removesuffix(REUSE_SUFFIX)][0]
+    return inspect.signature(espnet_class.__init__).parameters["num_blocks"].default

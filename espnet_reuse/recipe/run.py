@@ -22,6 +22,7 @@ from humanfriendly import format_timespan
 from espnet_reuse import atomic, checkpoints
 from espnet_reuse.analysis.analyze import AnalysisOptions, analyze
 from espnet_reuse.devices import check_gpus
+from espnet_reuse.encoder.families import num_blocks
 from espnet_reuse.encoder.reuse_groups import computed_maps
 from espnet_reuse.kaldi_data import DataError
 from espnet_reuse.recipe import espnet_commands
@@ -354,6 +355,12 @@ class Recipe:
             exp_dir = self.exp_dir(config)
             model = exp_dir / self.args.inference_asr_model
             self._require(model)
+            if has_attention_decoder(yaml.safe_load((exp_dir / "config.yaml").read_text())):
+                log.warning(
+                    "%s has an attention decoder; the recipe decodes with its CTC head only "
+                    "(not ESPnet's joint CTC/attention search), and its tables say so",
+                    exp_dir.name,
+                )
             tasks = [
                 DecodeTask(
                     self.raw / test_set,
@@ -461,20 +468,29 @@ def _experiment_notes(exp_dir: Path) -> Dict[str, str]:
     train_time = exp_dir / TRAIN_TIME_FILE
     if train_time.exists():
         notes["train time"] = format_timespan(float(train_time.read_text()), max_units=2)
-    encoder_conf = yaml.safe_load((exp_dir / "config.yaml").read_text()).get("encoder_conf", {})
+    config = yaml.safe_load((exp_dir / "config.yaml").read_text())
+    encoder_conf = config.get("encoder_conf") or {}
     learned = encoder_conf.get("learned_map_groups", [])
-    # no reuse_groups: one layer a group (ESPnet's Conformer has 6 blocks by default)
-    groups = encoder_conf.get("reuse_groups") or [1] * encoder_conf.get("num_blocks", 6)
+    # no reuse_groups: one layer a group
+    groups = encoder_conf.get("reuse_groups") or [1] * num_blocks(config["encoder"], encoder_conf)
     computed = computed_maps(groups, learned)
     notes["maps/layers"] = f"{computed}/{sum(groups)}" + (
         f" (+{len(learned)} learned)" if learned else ""
     )
+    if has_attention_decoder(config):
+        notes["attention decoder"] = "not used: CTC head only"
     if (exp_dir / "init_from_baseline").exists():
         notes["init"] = "converted baseline"
     rtfs = [json.loads(p.read_text())["rtf"] for p in exp_dir.glob(f"*/*/{RTF_FILE}")]
     if rtfs:
         notes["decode RTF"] = f"{max(rtfs):.4f} (max)"
     return notes
+
+
+def has_attention_decoder(config: dict) -> bool:
+    """The model of a training ``config`` has a decoder beside its CTC head."""
+    ctc_weight = (config.get("model_conf") or {}).get("ctc_weight", 0.5)  # ESPnet's default
+    return config.get("decoder") not in (None, "none") and ctc_weight < 1.0
 
 
 def _add_seconds(path: Path, seconds: float) -> None:

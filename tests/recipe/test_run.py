@@ -346,3 +346,19 @@ def test_help_answers_at_once_without_the_environment():
     assert helped.returncode == 0 and "--use_lm USE_LM" in helped.stdout
     options = [a for a in get_parser()._actions if a.option_strings and a.dest != "help"]
     assert all(a.help for a in options), [a.dest for a in options if not a.help]
+
+
+def test_models_with_an_attention_decoder_are_named():
+    from espnet_reuse.recipe.run import has_attention_decoder
+
+    assert has_attention_decoder({"decoder": "transformer", "model_conf": {"ctc_weight": 0.3}})
+    assert has_attention_decoder({"decoder": "transformer"})  # ESPnet's default ctc_weight 0.5
+    assert not has_attention_decoder({"decoder": "none", "model_conf": {"ctc_weight": 1.0}})
+    assert not has_attention_decoder({"decoder": "transformer", "model_conf": {"ctc_weight": 1.0}})
+
+
+def test_layer_count_defaults_to_espnets():
+    from espnet_reuse.encoder.families import num_blocks
+
+    assert num_blocks("conformer_reuse", {}) == 6 and num_blocks("e_branchformer", {}) == 12
+    assert num_blocks("e_branchformer_reuse", {"num_blocks": 17}) == 17
