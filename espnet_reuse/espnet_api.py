@@ -12,7 +12,7 @@ one change here. ``import_module`` is used for the ESPnet2 modules that load slo
 import importlib
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:
     import torch
@@ -81,6 +81,13 @@ def pack_asr(model: str, config: str, extras: Sequence[str], out: Path) -> None:
     )
 
 
+def replace_path(config: Any, old: str, new: str) -> Any:
+    """``config`` (nested dicts and lists) with every string naming the path ``old``
+    replaced by ``new``: ESPnet's own rewriting of packed configs."""
+    pack_funcs = importlib.import_module("espnet2.main_funcs.pack_funcs")
+    return pack_funcs.find_path_and_change_it_recursive(config, old, new)
+
+
 def unpack(archive: Path, out: Path) -> Dict[str, str]:
     """ESPnet's unpacker (what ``Speech2Text.from_pretrained`` runs on a packed model):
     ``archive`` into ``out``; returns ``asr_train_config`` and ``asr_model_file``."""
@@ -116,6 +123,7 @@ __all__ = [
     "extract_features",
     "make_pad_mask",
     "pack_asr",
+    "replace_path",
     "pad_list",
     "str2bool",
     "TransformerEncoder",

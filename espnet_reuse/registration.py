@@ -19,10 +19,10 @@ ASR_TASK_MODULE = "espnet2.tasks.asr"
 
 
 def _add_encoder(asr_task_module: ModuleType) -> None:
-    from espnet_reuse.encoder.families import FAMILIES, REUSE_SUFFIX
+    from espnet_reuse.encoder.families import FAMILIES, reuse_encoder_name
 
     for family, (_, reuse_class) in FAMILIES.items():
-        asr_task_module.encoder_choices.classes[family + REUSE_SUFFIX] = reuse_class
+        asr_task_module.encoder_choices.classes[reuse_encoder_name(family)] = reuse_class
 
 
 def asr_task() -> type:

@@ -25,7 +25,8 @@ statistics over all frames, padded ones included. ``encode_batch`` fixes the thi
 by running the frontend one utterance at a time.
 """
 
-from typing import List, Optional, Tuple
+from functools import partial
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch.utils.hooks import RemovableHandle
@@ -59,27 +60,29 @@ def _true_length_mask(embed, inputs, output):
     return x, (positions[None, :] < lengths[:, None]).unsqueeze(1)
 
 
-def depthwise_convolutions(layer: torch.nn.Module) -> List[torch.nn.Conv1d]:
+def depthwise_convolutions(layer: torch.nn.Module) -> Dict[str, torch.nn.Conv1d]:
     """The convolutions of ``layer`` that mix neighbouring frames channel by channel
-    (``Conv1d`` over (B, C, T), kernel wider than one, a group per channel)."""
-    return [
-        m
-        for m in layer.modules()
+    (``Conv1d`` over (B, C, T), kernel wider than one, a group per channel), by name."""
+    return {
+        name: m
+        for name, m in layer.named_modules()
         if isinstance(m, torch.nn.Conv1d) and m.kernel_size[0] > 1 and m.groups == m.in_channels
-    ]
+    }
 
 
-def _keep_layer_mask(layer, inputs):
+def _keep_layer_mask(layer, inputs, convolutions: Tuple[str, ...]):
     """Forward pre-hook of a layer: hand its (B, 1, T) mask to its depthwise convolutions
-    as ``padding_mask``, for this one call of the layer (``_drop_layer_mask`` clears it)."""
+    (``convolutions``: their names in the layer) as ``padding_mask``, for this one call
+    of the layer (``_drop_layer_mask`` clears it). Names, not modules, so that a replica
+    of the layer (``DataParallel``) sets its own convolutions'."""
     mask = inputs[1] if len(inputs) > 1 else None
-    for conv in depthwise_convolutions(layer):
-        conv.padding_mask = mask
+    for name in convolutions:
+        layer.get_submodule(name).padding_mask = mask
 
 
-def _drop_layer_mask(layer, inputs, output):
-    for conv in depthwise_convolutions(layer):
-        conv.padding_mask = None
+def _drop_layer_mask(layer, inputs, output, convolutions: Tuple[str, ...]):
+    for name in convolutions:
+        layer.get_submodule(name).padding_mask = None
 
 
 def _zero_padded_frames(conv, inputs):
@@ -103,11 +106,14 @@ def mask_padding(encoder: torch.nn.Module) -> List[RemovableHandle]:
         convolutions = depthwise_convolutions(layer)
         if not convolutions:
             continue
+        names = tuple(convolutions)
         handles += [
-            layer.register_forward_pre_hook(_keep_layer_mask),
-            layer.register_forward_hook(_drop_layer_mask),
+            layer.register_forward_pre_hook(partial(_keep_layer_mask, convolutions=names)),
+            layer.register_forward_hook(partial(_drop_layer_mask, convolutions=names)),
         ]
-        handles += [conv.register_forward_pre_hook(_zero_padded_frames) for conv in convolutions]
+        handles += [
+            conv.register_forward_pre_hook(_zero_padded_frames) for conv in convolutions.values()
+        ]
     return handles
 
 

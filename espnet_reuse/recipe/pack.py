@@ -16,7 +16,7 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import Dict, List
+from typing import List
 
 import yaml
 
@@ -50,18 +50,6 @@ def referenced_files(config: dict) -> List[str]:
     return [f for f in found if f]
 
 
-def _renamed(config: dict, names: Dict[str, str]) -> dict:
-    """``config`` with every file of ``names`` (original -> zip name) renamed."""
-    config = dict(config)
-    for key in ("bpemodel", "token_list"):
-        if isinstance(config.get(key), str) and config[key] in names:
-            config[key] = names[config[key]]
-    stats = (config.get("normalize_conf") or {}).get("stats_file")
-    if stats in names:
-        config["normalize_conf"] = {**config["normalize_conf"], "stats_file": names[stats]}
-    return config
-
-
 def pack_experiment(exp_dir: Path, model_name: str) -> Path:
     """Pack ``exp_dir`` (config, ``model_name``, referenced files, ``RESULTS.md``) into
     ``packed_model_path``; return its path."""
@@ -73,28 +61,27 @@ def pack_experiment(exp_dir: Path, model_name: str) -> Path:
     missing = [p for p in (model, *extras) if not p.exists()]
     if missing:
         raise DataError(f"cannot pack {exp_dir.name}: {', '.join(map(str, missing))} missing")
-    names = {str(p): member_name(p) for p in extras}
+    sources = [model, *extras, *([results] if results.exists() else [])]
+    members = {p: member_name(p) for p in sources}  # file -> its name in the zip
+    for path in extras:  # the config names each packed file by its name in the zip
+        config = espnet_api.replace_path(config, str(path), members[path])
+    config_member = member_name(exp_dir / "config.yaml")
     out = packed_model_path(exp_dir, model_name)
     stage = exp_dir / f"{atomic.TEMPORARY}{os.getpid()}-pack"
     shutil.rmtree(stage, ignore_errors=True)
     try:
-        sources = [model, *extras, *([results] if results.exists() else [])]
-        copies = {member_name(p): p for p in sources}
-        for name, source in copies.items():
+        for source, name in members.items():
             (stage / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, stage / name)
-        config_name = member_name(exp_dir / "config.yaml")
-        (stage / config_name).parent.mkdir(parents=True, exist_ok=True)
-        (stage / config_name).write_text(
-            yaml.safe_dump(_renamed(config, names), sort_keys=False, allow_unicode=True),
-            encoding="utf-8",
+        (stage / config_member).parent.mkdir(parents=True, exist_ok=True)
+        (stage / config_member).write_text(
+            yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
-        model_name_in_zip = member_name(model)
         with atomic.replacing(out) as temporary, contextlib.chdir(stage):
             espnet_api.pack_asr(
-                model=model_name_in_zip,
-                config=config_name,
-                extras=[n for n in copies if n != model_name_in_zip],
+                model=members[model],
+                config=config_member,
+                extras=[name for path, name in members.items() if path != model],
                 out=temporary,  # ends in .zip: the packer writes a zip
             )
     finally:

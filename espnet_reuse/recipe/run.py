@@ -426,7 +426,7 @@ class Recipe:
     def stage15(self) -> None:
         for config in self.configs:
             exp_dir = self.exp_dir(config)
-            self._require(exp_dir / "config.yaml", exp_dir / self.args.inference_asr_model)
+            self._require(exp_dir / "config.yaml")  # pack_experiment names any other missing file
             log.info("packed %s", pack_experiment(exp_dir, self.args.inference_asr_model))
 
     def stage16(self) -> None:
