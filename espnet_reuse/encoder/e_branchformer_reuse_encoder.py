@@ -66,14 +66,14 @@ class EBranchformerReuseEncoder(ReuseEncoder, EBranchformerEncoder):
         fused_attention: bool = False,
     ):
         options = ReuseOptions.from_arguments(locals())
+        groups = options.groups(num_blocks)
         # gradient_checkpoint_layers counts the input layer as 0
-        sharing = [layer + 1 for layer in options.sharing_layers(num_blocks)]
+        sharing = [layer + 1 for layer in options.sharing_layers(groups)]
         checkpointed = sorted(set(sharing) & set(gradient_checkpoint_layers))
         if checkpointed:
             raise ValueError(
                 f"gradient_checkpoint_layers {checkpointed} are layers of groups that share "
-                f"a map (reuse_groups {options.groups(num_blocks)}); a checkpointed layer "
-                "runs again in backward, after the map is gone: checkpoint single-layer "
-                "groups only"
+                f"a map (reuse_groups {groups}); a checkpointed layer runs again in backward, "
+                "after the map is gone: checkpoint single-layer groups only"
             )
         self.build_reuse(EBranchformerEncoder, locals())

@@ -73,9 +73,9 @@ class ReuseOptions:
             )
         return groups
 
-    def sharing_layers(self, num_blocks: int) -> List[int]:
-        """Layers (from 0) whose attention map is shared or learned, not their own."""
-        groups = self.groups(num_blocks)
+    def sharing_layers(self, groups: Sequence[int]) -> List[int]:
+        """Layers (from 0) whose attention map is shared or learned, not their own, in the
+        checked layout ``groups``."""
         return [
             layer
             for layer, g in enumerate(layer_groups(groups))
@@ -155,7 +155,7 @@ class ReuseEncoder(torch.nn.Module):
         self.group_index = layer_groups(groups)
         self.mask_padding = options.mask_padding
         starts = group_starts(groups)
-        self._check_attention(groups, options.sharing_layers(len(self.encoders)))
+        self._check_attention(groups, options.sharing_layers(groups))
         self.learned_maps = torch.nn.ModuleDict(
             {
                 str(g): LearnedRelativeMap(
