@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# LibriSpeech CTC recipe: ESPnet's Conformer baseline and attention-reuse models,
-# stages 1-13 as in ESPnet's asr.sh (see egs/librispeech_reuse/README.md).
+# LibriSpeech recipe: ESPnet's Conformer baseline and attention-reuse models (CTC, or
+# hybrid CTC/attention with conf/*_hybrid.yaml), stages 1-13 as in ESPnet's asr.sh
+# (see egs/librispeech_reuse/README.md).
 # With LIBRISPEECH unset (egs/librispeech_reuse/db.sh) it runs the embedded demo:
 # a small espeak-ng corpus and small models, about 20 minutes on 2 idle CPU cores.
 # Options (asr.sh's names; ./run.sh --help lists them) override the defaults below, e.g.
@@ -13,6 +14,9 @@ for arg in "$@"; do  # help needs no setup: the option parser imports the standa
     esac
 done
 . egs/librispeech_reuse/db.sh
+# every model gets the decoders it has: the attention decoders only with an attention decoder
+inference_configs="conf/decode_ctc_greedy.yaml conf/decode_ctc_beam.yaml conf/decode_ctc_beam_lexicon.yaml"
+inference_configs+=" conf/decode_joint_beam.yaml conf/decode_attention_rescoring.yaml"
 
 if [ -n "${LIBRISPEECH}" ]; then
     egs/librispeech_reuse/local/setup.sh false
@@ -23,8 +27,7 @@ if [ -n "${LIBRISPEECH}" ]; then
         --nbpe 5000 --bpemode unigram
         --speed_perturb_factors "0.9 1.0 1.1" --max_wav_duration 30
         --asr_config "conf/train_asr_conformer_ctc.yaml conf/train_asr_conformer_reuse_4x4_ctc.yaml conf/train_asr_conformer_reuse_2x8_ctc.yaml"
-        --inference_config "conf/decode_ctc_greedy.yaml conf/decode_ctc_beam.yaml conf/decode_ctc_beam_lexicon.yaml"
-        --inference_asr_model valid.loss.ave.pth
+        --inference_config "${inference_configs}"
     )
 else
     echo "$(date '+%F %T') (run.sh) LIBRISPEECH is not set: running the embedded demo corpus"
@@ -35,8 +38,7 @@ else
         --test_sets "dev_clean dev_other test_clean test_other"
         --nbpe 60 --bpemode unigram
         --asr_config "conf/demo/train_asr_conformer_ctc.yaml conf/demo/train_asr_conformer_reuse_ctc.yaml"
-        --inference_config "conf/decode_ctc_greedy.yaml conf/decode_ctc_beam.yaml conf/decode_ctc_beam_lexicon.yaml"
-        --inference_asr_model valid.loss.ave.pth
+        --inference_config "${inference_configs}"
         --analysis_set test_clean
         --analysis_alignments downloads/demo_librispeech/alignments/test-clean.ctm
         --analysis_probe_set dev_clean

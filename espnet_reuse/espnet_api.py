@@ -29,6 +29,7 @@ from espnet2.asr.encoder.transformer_encoder import TransformerEncoder  # noqa: 
 from espnet2.utils.types import str2bool  # noqa: E402
 
 BACKEND_ROOTS = ("espnet.nets.pytorch_backend", "espnet2.legacy.nets.pytorch_backend")
+NETS_ROOTS = ("espnet.nets", "espnet2.legacy.nets")
 AGGREGATE_STATS_MODULE = "espnet2.bin.aggregate_stats_dirs"
 
 
@@ -94,6 +95,32 @@ def unpack(archive: Path, out: Path) -> Dict[str, str]:
     return importlib.import_module("espnet2.main_funcs.pack_funcs").unpack(archive, out)
 
 
+def joint_beam_search(
+    model: "torch.nn.Module", beam_size: int, ctc_weight: float, penalty: float
+) -> "torch.nn.Module":
+    """ESPnet's ``BatchBeamSearch`` over an ASR model's attention decoder, CTC prefix
+    scorer and length bonus, weighted as ``Speech2Text`` weights them without LM
+    (decoder ``1 - ctc_weight``, CTC ``ctc_weight``, length bonus ``penalty``)."""
+    ctc_scorer = backend_module("scorers.ctc", NETS_ROOTS).CTCPrefixScorer
+    length_bonus = backend_module("scorers.length_bonus", NETS_ROOTS).LengthBonus
+    search_class = backend_module("batch_beam_search", NETS_ROOTS).BatchBeamSearch
+    vocab_size = len(model.token_list)
+    search = search_class(
+        beam_size=beam_size,
+        weights={"decoder": 1.0 - ctc_weight, "ctc": ctc_weight, "length_bonus": penalty},
+        scorers={
+            "decoder": model.decoder,
+            "ctc": ctc_scorer(ctc=model.ctc, eos=model.eos),
+            "length_bonus": length_bonus(vocab_size),
+        },
+        sos=model.sos,
+        eos=model.eos,
+        vocab_size=vocab_size,
+        pre_beam_score_key=None if ctc_weight == 1.0 else "full",
+    )
+    return search.eval()
+
+
 def trainer() -> type:
     """ESPnet's ``Trainer`` class (its training loop)."""
     return importlib.import_module("espnet2.train.trainer").Trainer
@@ -121,6 +148,7 @@ __all__ = [
     "build_tokenizer",
     "calculate_all_attentions",
     "extract_features",
+    "joint_beam_search",
     "make_pad_mask",
     "pack_asr",
     "replace_path",

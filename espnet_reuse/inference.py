@@ -6,9 +6,10 @@ utterance gets the same encoder output, hence the same hypothesis, whichever
 utterances share its batch.
 """
 
+import abc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import yaml
@@ -82,7 +83,11 @@ class PrefixBeamSearch:
     """
 
     def __init__(
-        self, token_list: Sequence[str], beam_size: int, lexicon: Optional[Path] = None
+        self,
+        token_list: Sequence[str],
+        beam_size: int,
+        lexicon: Optional[Path] = None,
+        nbest: int = 1,
     ) -> None:
         from torchaudio.models.decoder import ctc_decoder
 
@@ -97,11 +102,24 @@ class PrefixBeamSearch:
             sil_token=silence,
             unk_word=token_list[1],
             log_add=True,
+            nbest=nbest,
         )
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> List[Hypothesis]:
+        return [hyps[0] for hyps in self.nbest(log_probs, lengths)]
+
+    def nbest(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> List[List[Hypothesis]]:
+        """Up to ``nbest`` distinct hypotheses an utterance, best first, from (B, T, V)
+        log-probabilities and (B,) lengths."""
         results = self._decoder(log_probs.float().cpu(), lengths.int().cpu())
-        return [Hypothesis(self._strip(r[0].tokens.tolist()), float(r[0].score)) for r in results]
+        nbests = []
+        for result in results:
+            distinct: Dict[Tuple[int, ...], Hypothesis] = {}
+            for r in result:  # best first: a repeated token sequence keeps its best score
+                ids = self._strip(r.tokens.tolist())
+                distinct.setdefault(tuple(ids), Hypothesis(ids, float(r.score)))
+            nbests.append(list(distinct.values()))
+        return nbests
 
     def _strip(self, ids: List[int]) -> List[int]:
         """Without the word separators the decoder puts around the sentence."""
@@ -152,18 +170,28 @@ def encoded_batches(
 Search = Callable[[torch.Tensor, torch.Tensor], List[Hypothesis]]  # (B, T, V) log-probs, lengths
 
 
+class EncoderSearch(abc.ABC):
+    """A search that reads the encoder output itself (e.g. through an attention decoder),
+    not only the CTC head's log-probabilities."""
+
+    @abc.abstractmethod
+    def __call__(self, encoder_output: torch.Tensor, lengths: torch.Tensor) -> List[Hypothesis]:
+        """Hypotheses of a batch: ``encoder_output`` (B, T, D), ``lengths`` (B,)."""
+
+
 def recognise(
     model: torch.nn.Module,
     wav: Dict[str, str],
     lengths: Dict[str, int],
     batch_size: int,
     device: str,
-    search: Search = greedy_search,
+    search: Union[Search, EncoderSearch] = greedy_search,
     to_text: Optional[Callable[[List[str]], str]] = None,
     on_batch: Optional[Callable[[EncodedBatch], None]] = None,
 ) -> Dict[str, Hypothesis]:
-    """Recognise a data set: length-sorted batches, batch-invariant encoding, a CTC
-    ``search`` (greedy, or a ``PrefixBeamSearch``), tokens, and text with ``to_text``.
+    """Recognise a data set: length-sorted batches, batch-invariant encoding, a
+    ``search`` (on the CTC head: greedy or a ``PrefixBeamSearch``; or an
+    ``EncoderSearch``), tokens, and text with ``to_text``.
 
     ``on_batch`` sees every ``EncodedBatch`` (e.g. to add up a loss). Returns
     utterance id -> hypothesis.
@@ -173,8 +201,11 @@ def recognise(
         for batch in encoded_batches(model, wav, lengths, batch_size, device):
             if on_batch is not None:
                 on_batch(batch)
-            log_probs = model.ctc.log_softmax(batch.output)
-            for utt, hyp in zip(batch.utts, search(log_probs, batch.lengths)):
+            if isinstance(search, EncoderSearch):
+                found = search(batch.output, batch.lengths)
+            else:
+                found = search(model.ctc.log_softmax(batch.output), batch.lengths)
+            for utt, hyp in zip(batch.utts, found):
                 hyp.tokens = [model.token_list[i] for i in hyp.token_ids]
                 if to_text is not None:
                     hyp.text = to_text(hyp.tokens)

@@ -3,7 +3,9 @@
 ``python load_packed.py DATA_DIR OUT_JSON ZIP...``: each packed model is loaded with
 ESPnet's ``Speech2Text.from_pretrained`` (which unpacks it through espnet_model_zoo)
 and decodes DATA_DIR with ESPnet's beam search; the same unpacked files are decoded
-with the recipe's greedy CTC decoder. OUT_JSON gets both, by zip. ESPnet is imported
+with the recipe's greedy CTC decoder and, for a model with an attention decoder, its
+joint CTC/attention beam search and attention rescoring (the repository's
+``conf/decode_*.yaml``). OUT_JSON gets them all, by zip. ESPnet is imported
 here as a user imports it, not through ``espnet_reuse.espnet_api``.
 """
 
@@ -16,8 +18,12 @@ from espnet2.bin.asr_inference import Speech2Text
 from espnet_model_zoo.downloader import ModelDownloader
 
 import espnet_reuse  # noqa: F401  (registers the reuse encoders with ESPnet)
+from espnet_reuse.attention_search import has_attention_decoder
 from espnet_reuse.inference import load_asr_model, recognise, tokens_to_text
 from espnet_reuse.kaldi_data import read_num_samples, read_table
+from espnet_reuse.recipe.decode import DecodeConfig
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def decode(packed: str, data_dir: Path) -> dict:
@@ -27,10 +33,16 @@ def decode(packed: str, data_dir: Path) -> dict:
     espnet = {u: speech2text(soundfile.read(wav[u], dtype="float32")[0])[0][0] for u in wav}
     config = Path(files["asr_train_config"])
     model = load_asr_model(config, Path(files["asr_model_file"]), "cpu")
-    hyps = recognise(
-        model, wav, read_num_samples(data_dir), 4, "cpu", to_text=tokens_to_text(config)
-    )
-    return {"files": files, "espnet": espnet, "recipe": {u: h.text for u, h in hyps.items()}}
+    decoders = ["ctc_greedy"]
+    if has_attention_decoder(model):
+        decoders += ["joint_beam", "attention_rescoring"]
+    recipe = {}
+    for name in decoders:
+        search = DecodeConfig.from_yaml(CONF / f"decode_{name}.yaml").search(model, None)
+        lengths = read_num_samples(data_dir)
+        hyps = recognise(model, wav, lengths, 4, "cpu", search, tokens_to_text(config))
+        recipe[name] = {u: h.text for u, h in hyps.items()}
+    return {"files": files, "espnet": espnet, "recipe": recipe}
 
 
 if __name__ == "__main__":

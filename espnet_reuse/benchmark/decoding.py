@@ -1,26 +1,30 @@
-"""Recognition speed at equal accuracy: the recipe's CTC decoders against ESPnet's Speech2Text.
+"""Recognition speed at equal accuracy: the recipe's decoders against ESPnet's Speech2Text.
 
 ``compare_decoders`` recognises the same utterances with the same model, end to end
 (audio in, text out), with the recipe's batched greedy and prefix beam search at
-batch N and 1, the encoder alone, and ``Speech2Text`` (CTC-only beam search, batch 1,
-as ESPnet 202511 allows); ``markdown`` gives each one's time, real-time factor, the
-shares of the frontend (features), the encoder and the rest (audio reading,
-normalisation, CTC search, text), WER and speed-up over ``Speech2Text``. The recipe's
-batched decoding is batch-invariant, so its batch-N rows must give the same words as
-its batch-1 rows (the ``= batch 1`` column checks it).
-"""
+batch N and 1, for a model with an attention decoder also its joint CTC/attention
+beam search and attention rescoring, the encoder alone, and ``Speech2Text`` (batch 1,
+as ESPnet 202511 allows: its CTC-only beam search for a CTC model, its joint
+CTC/attention beam search with the same ``ctc_weight`` for a hybrid one).
+``markdown`` gives each one's time, real-time factor, the shares of the frontend
+(features), the encoder and the rest (audio reading, normalisation, search, text),
+WER and speed-up over ``Speech2Text``. The recipe's batched decoding is
+batch-invariant, so its batch-N rows must give the same words as its batch-1 rows
+(the ``= batch 1`` column checks it)."""
 
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import torch
 
 from espnet_reuse import registration
+from espnet_reuse.attention_search import AttentionRescoring, JointBeamSearch, has_attention_decoder
 from espnet_reuse.benchmark.measure import module_seconds
 from espnet_reuse.error_counts import word_error_rate
 from espnet_reuse.inference import (
+    EncoderSearch,
     PrefixBeamSearch,
     Search,
     encoded_batches,
@@ -62,8 +66,10 @@ def compare_decoders(
     beam_size: int = 10,
     batch_size: int = 16,
     fs: int = 16000,
+    ctc_weight: float = 0.3,
 ) -> DecodingComparison:
-    """Time every decoder on the first ``max_utts`` utterances of ``data_dir`` (0: all)."""
+    """Time every decoder on the first ``max_utts`` utterances of ``data_dir`` (0: all);
+    ``ctc_weight`` weighs CTC in the searches that use an attention decoder."""
     wav = read_table(data_dir / "wav.scp")
     lengths = read_num_samples(data_dir, max_utts)
     model = load_asr_model(config_file, model_file, "cpu")
@@ -86,17 +92,30 @@ def compare_decoders(
                 texts = {utt: hyp.text for utt, hyp in hyps.items()}
         rows.append(DecodingRow(name, size, time.perf_counter() - start, parts, texts))
 
-    beam = PrefixBeamSearch(model.token_list, beam_size)
+    searches: Dict[str, Union[Search, EncoderSearch]] = {
+        "greedy": greedy_search,
+        f"prefix beam {beam_size}": PrefixBeamSearch(model.token_list, beam_size),
+    }
+    hybrid = has_attention_decoder(model)
+    if hybrid:
+        searches[f"joint CTC/attention beam {beam_size}"] = JointBeamSearch(
+            model, beam_size, ctc_weight
+        )
+        searches[f"attention rescoring of {beam_size}"] = AttentionRescoring(
+            model, beam_size, ctc_weight
+        )
+    else:
+        ctc_weight = 1.0  # Speech2Text: CTC alone
     batched("encoder only", None, batch_size)  # also the warm-up
     for size in (batch_size, 1):
-        batched("greedy", greedy_search, size)
-        batched(f"prefix beam {beam_size}", beam, size)
+        for name, search in searches.items():
+            batched(name, search, size)
 
     speech2text = registration.speech2text()(
         str(config_file),
         str(model_file),
         device="cpu",
-        ctc_weight=1.0,
+        ctc_weight=ctc_weight,
         lm_weight=0.0,
         beam_size=beam_size,
         nbest=1,
@@ -107,7 +126,7 @@ def compare_decoders(
         for utt in sorted(lengths):
             speech, _ = load_batch(wav, [utt])
             texts[utt] = speech2text(speech[0])[0][0]
-    name = f"ESPnet Speech2Text, ctc_weight 1.0, beam {beam_size}"
+    name = f"ESPnet Speech2Text, ctc_weight {ctc_weight}, beam {beam_size}"
     rows.append(DecodingRow(name, 1, time.perf_counter() - start, parts, texts))
     references = read_table(data_dir / "text", allow_empty_values=True)
     return DecodingComparison(rows, references, sum(lengths.values()) / fs, batch_size)

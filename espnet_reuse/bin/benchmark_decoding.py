@@ -1,4 +1,4 @@
-"""Recognition speed at equal accuracy: the recipe's CTC decoders against ESPnet's Speech2Text.
+"""Recognition speed at equal accuracy: the recipe's decoders against ESPnet's Speech2Text.
 
 What is timed and how the table reads: ``espnet_reuse.benchmark.decoding``.
 
@@ -31,6 +31,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_utts", type=int, default=40, help="first N utterances by id; 0: all")
     p.add_argument("--beam_size", type=int, default=10, help="beam of both beam searches")
     p.add_argument("--batch_size", type=int, default=16, help="batch of the batched rows")
+    p.add_argument(
+        "--ctc_weight", type=float, default=0.3, help="CTC's weight where a decoder is used"
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--fs", type=int, default=16000, help="sampling rate")
     return p
@@ -49,6 +52,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
         args.beam_size,
         args.batch_size,
         args.fs,
+        args.ctc_weight,
     )
     print(markdown(comparison))
 

@@ -207,8 +207,9 @@ def get_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--inference_asr_model",
-        default="valid.loss.ave.pth",
-        help="model file of each experiment to decode",
+        default="",
+        help="model file of each experiment to decode; default: valid.acc.ave.pth for a "
+        "model with an attention decoder, valid.loss.ave.pth for a CTC model (ESPnet's choices)",
     )
 
     g = p.add_argument_group("language model (this recipe has none)")

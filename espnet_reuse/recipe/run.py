@@ -1,5 +1,5 @@
-"""The recipe driver: ESPnet's ``asr.sh`` stages 1-13 for CTC models, 14 (attention
-analysis), 15 (packing) and 16 (upload: by hand).
+"""The recipe driver: ESPnet's ``asr.sh`` stages 1-13 for CTC and hybrid CTC/attention
+models, 14 (attention analysis), 15 (packing) and 16 (upload: by hand).
 
 Run through ``./run.sh`` at the repository root, which sets the LibriSpeech (or
 demo) defaults; every option can be overridden there, e.g.
@@ -27,7 +27,13 @@ from espnet_reuse.encoder.reuse_groups import computed_maps
 from espnet_reuse.kaldi_data import DataError
 from espnet_reuse.recipe import espnet_commands
 from espnet_reuse.recipe.bad_utterances import REPORT
-from espnet_reuse.recipe.ctc_decode import RTF_FILE, DecodeConfig, DecodeTask, decode_tasks
+from espnet_reuse.recipe.decode import (
+    ATTENTION_DECODERS,
+    RTF_FILE,
+    DecodeConfig,
+    DecodeTask,
+    decode_tasks,
+)
 from espnet_reuse.recipe.filter_data import filter_data_dir
 from espnet_reuse.recipe.format_data import format_data_dir
 from espnet_reuse.recipe.librispeech import prepare
@@ -121,13 +127,32 @@ class Recipe:
             return self.args.expdir / f"asr_{self.args.asr_tag}"
         return self.args.expdir / f"asr_{config.stem}{self._name_suffix}"
 
-    def inference_tag(self, inference_config: Path) -> str:
+    def inference_tag(self, inference_config: Path, asr_model: str) -> str:
         """``decode_<config>_asr_model_<model without .pth>`` as ESPnet names it, or
         ``--inference_tag``."""
         if self.args.inference_tag:
             return self.args.inference_tag
-        model = re.sub(r"\.[^.]*$", "", self.args.inference_asr_model.replace("/", "_"))
+        model = re.sub(r"\.[^.]*$", "", asr_model.replace("/", "_"))
         return f"decode_{inference_config.stem}_asr_model_{model}"
+
+    def asr_model(self, exp_dir: Path) -> str:
+        """The model file of ``exp_dir`` that decoding, analysis and packing use:
+        ``--inference_asr_model``, else the average ESPnet's trainer made by the
+        criterion ESPnet selects such a model by (``valid.acc`` for a model with an
+        attention decoder, ``valid.loss`` for a CTC model, which logs no accuracy)."""
+        if self.args.inference_asr_model:
+            return self.args.inference_asr_model
+        self._require(exp_dir / "config.yaml")
+        config = yaml.safe_load((exp_dir / "config.yaml").read_text())
+        criterion = (
+            ["valid", "acc", "max"] if has_attention_decoder(config) else ["valid", "loss", "min"]
+        )
+        if criterion not in [list(c) for c in config.get("best_model_criterion") or []]:
+            raise ValueError(
+                f"{exp_dir}/config.yaml does not select models by {'.'.join(criterion[:2])} "
+                "(best_model_criterion): name the model to use with --inference_asr_model"
+            )
+        return f"{criterion[0]}.{criterion[1]}.ave.pth"
 
     def _require(self, *paths: Path) -> None:
         for path in paths:
@@ -293,7 +318,7 @@ class Recipe:
         from espnet_reuse.convert import convert_experiment
 
         base = Path(self.args.init_from_exp)
-        model = base / self.args.inference_asr_model
+        model = base / self.asr_model(base)
         out = exp_dir / "init_from_baseline"
         if not (out / model.name).exists():
             self._require(base / "config.yaml", model)
@@ -353,27 +378,42 @@ class Recipe:
     def stage12(self) -> None:
         for config in self.configs:
             exp_dir = self.exp_dir(config)
-            model = exp_dir / self.args.inference_asr_model
-            self._require(model)
-            if has_attention_decoder(yaml.safe_load((exp_dir / "config.yaml").read_text())):
+            asr_model = self.asr_model(exp_dir)
+            self._require(exp_dir / asr_model)
+            hybrid = has_attention_decoder(yaml.safe_load((exp_dir / "config.yaml").read_text()))
+            decodings = []
+            for inference_config in self.inference_configs or [None]:
+                decode = DecodeConfig.from_yaml(inference_config, self.args.inference_args)
+                name = inference_config or Path("ctc_greedy")
+                if decode.uses_attention_decoder and not hybrid:
+                    log.info(
+                        "%s has no attention decoder: %s is for hybrid models", exp_dir.name, name
+                    )
+                    continue
+                decodings.append((name, decode))
+            if hybrid and not any(decode.uses_attention_decoder for _, decode in decodings):
                 log.warning(
-                    "%s has an attention decoder; the recipe decodes with its CTC head only "
-                    "(not ESPnet's joint CTC/attention search), and its tables say so",
+                    "%s has an attention decoder, but no --inference_config uses it (decoder: "
+                    "joint_beam or attention_rescoring): it is decoded with its CTC head only, "
+                    "and its tables say so",
                     exp_dir.name,
                 )
+            if not decodings:
+                log.warning("%s: no --inference_config is for a CTC model", exp_dir.name)
+                continue
             tasks = [
                 DecodeTask(
                     self.raw / test_set,
-                    DecodeConfig.from_yaml(inference_config, self.args.inference_args),
-                    exp_dir / self.inference_tag(inference_config or Path("ctc_greedy")) / test_set,
+                    decode,
+                    exp_dir / self.inference_tag(name, asr_model) / test_set,
                 )
-                for inference_config in self.inference_configs or [None]
+                for name, decode in decodings
                 for test_set in self.test_sets
             ]
             rtfs = decode_tasks(
                 tasks,
                 exp_dir / "config.yaml",
-                model,
+                exp_dir / asr_model,
                 self.args.gpu_inference,
                 self.args.inference_nj,
                 self.args.fs,
@@ -409,7 +449,7 @@ class Recipe:
             exp_dir = self.exp_dir(config)
             options = AnalysisOptions(
                 asr_train_config=exp_dir / "config.yaml",
-                asr_model_file=exp_dir / args.inference_asr_model,
+                asr_model_file=exp_dir / self.asr_model(exp_dir),
                 data_dir=data,
                 out_dir=exp_dir / f"attention_analysis_{data.name}",
                 device="cuda" if args.gpu_inference else "cpu",
@@ -427,11 +467,12 @@ class Recipe:
         for config in self.configs:
             exp_dir = self.exp_dir(config)
             self._require(exp_dir / "config.yaml")  # pack_experiment names any other missing file
-            log.info("packed %s", pack_experiment(exp_dir, self.args.inference_asr_model))
+            log.info("packed %s", pack_experiment(exp_dir, self.asr_model(exp_dir)))
 
     def stage16(self) -> None:
         for config in self.configs:
-            packed = packed_model_path(self.exp_dir(config), self.args.inference_asr_model)
+            exp_dir = self.exp_dir(config)
+            packed = packed_model_path(exp_dir, self.asr_model(exp_dir))
             self._require(packed)
             log.info(UPLOAD_BY_HAND.format(packed=packed))
 
@@ -477,11 +518,14 @@ def _experiment_notes(exp_dir: Path) -> Dict[str, str]:
     notes["maps/layers"] = f"{computed}/{sum(groups)}" + (
         f" (+{len(learned)} learned)" if learned else ""
     )
-    if has_attention_decoder(config):
+    timings = [json.loads(p.read_text()) for p in exp_dir.glob(f"*/*/{RTF_FILE}")]
+    if has_attention_decoder(config) and not any(
+        t["decoder"] in ATTENTION_DECODERS for t in timings
+    ):
         notes["attention decoder"] = "not used: CTC head only"
     if (exp_dir / "init_from_baseline").exists():
         notes["init"] = "converted baseline"
-    rtfs = [json.loads(p.read_text())["rtf"] for p in exp_dir.glob(f"*/*/{RTF_FILE}")]
+    rtfs = [t["rtf"] for t in timings]
     if rtfs:
         notes["decode RTF"] = f"{max(rtfs):.4f} (max)"
     return notes

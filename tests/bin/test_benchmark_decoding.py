@@ -1,13 +1,14 @@
 """``bin/benchmark_decoding``: every decoder's time and WER, batched rows equal to batch 1."""
 
-from helpers import TINY_REUSE_CONFIG, write_model
+from helpers import CONF, TINY_REUSE_CONFIG, write_model
 
 
-def test_benchmark_decoding_prints_speed_and_wer_of_every_decoder(varied_data, tmp_path, capsys):
+def benchmark_rows(config, varied_data, tmp_path, capsys):
+    """The table's rows, by decoder, of ``bin/benchmark_decoding`` on an untrained model."""
     from espnet_reuse.bin.benchmark_decoding import main
 
     corpus, data_dir, _, _ = varied_data
-    exp = write_model(corpus, TINY_REUSE_CONFIG, tmp_path / "exp")
+    exp = write_model(corpus, config, tmp_path / "exp")
     main(
         [
             "--asr_train_config",
@@ -24,11 +25,15 @@ def test_benchmark_decoding_prints_speed_and_wer_of_every_decoder(varied_data, t
             "3",
         ]
     )
-    rows = {
+    return {
         line.split("|")[1]: line.split("|")[2:-1]
         for line in capsys.readouterr().out.splitlines()
         if line.startswith("|")
     }
+
+
+def test_benchmark_decoding_prints_speed_and_wer_of_every_decoder(varied_data, tmp_path, capsys):
+    rows = benchmark_rows(TINY_REUSE_CONFIG, varied_data, tmp_path, capsys)
     assert rows["greedy (batch 4)"][4] == "yes" and rows["prefix beam 3 (batch 4)"][4] == "yes"
     assert rows["greedy (batch 1)"][4] == "-"
     espnet = rows["ESPnet Speech2Text, ctc_weight 1.0, beam 3 (batch 1)"]
@@ -38,3 +43,14 @@ def test_benchmark_decoding_prints_speed_and_wer_of_every_decoder(varied_data, t
     for row in rows.values():  # features / encoder / rest, in % of the row's time
         shares = [int(share) for share in row[2].split(" / ")]
         assert len(shares) == 3 and abs(sum(shares) - 100) <= 2 and shares[1] > 0
+
+
+def test_a_hybrid_model_is_compared_with_espnets_joint_search(varied_data, tmp_path, capsys):
+    rows = benchmark_rows(CONF / "tiny_hybrid_reuse.yaml", varied_data, tmp_path, capsys)
+    espnet = rows["ESPnet Speech2Text, ctc_weight 0.3, beam 3 (batch 1)"]
+    for batch in (4, 1):
+        joint = rows[f"joint CTC/attention beam 3 (batch {batch})"]
+        assert joint[3] == espnet[3]  # the same search: the same WER
+        assert float(rows[f"attention rescoring of 3 (batch {batch})"][3]) >= 0
+    assert rows["joint CTC/attention beam 3 (batch 4)"][4] == "yes"
+    assert rows["attention rescoring of 3 (batch 4)"][4] == "yes"

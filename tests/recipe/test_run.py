@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from espnet_reuse.kaldi_data import read_table
-from espnet_reuse.recipe.ctc_decode import DecodeConfig
+from espnet_reuse.recipe.decode import DecodeConfig
 from espnet_reuse.recipe.espnet_commands import epoch_summary, flags
 from espnet_reuse.recipe.options import get_parser, parse
 from espnet_reuse.recipe.run import Recipe
@@ -31,11 +31,28 @@ CONFIG_PAIRS = [
         "conf/demo/train_asr_e_branchformer_reuse_ctc.yaml",
     ),
     ("tests/conf/tiny_ctc_e_branchformer.yaml", "tests/conf/tiny_ctc_e_branchformer_reuse.yaml"),
+    ("conf/train_asr_conformer_hybrid.yaml", "conf/train_asr_conformer_reuse_4x4_hybrid.yaml"),
+    (
+        "conf/demo/train_asr_conformer_hybrid.yaml",
+        "conf/demo/train_asr_conformer_reuse_hybrid.yaml",
+    ),
+    ("tests/conf/tiny_hybrid.yaml", "tests/conf/tiny_hybrid_reuse.yaml"),
 ]
-TINY_EXPERIMENTS = [
-    f"asr_tiny_ctc{kind}_raw_en_bpe30_sp"
-    for kind in ("", "_reuse", "_e_branchformer", "_e_branchformer_reuse")
+# each hybrid config against the CTC config it adds a decoder to: the keys that may differ
+HYBRID_KEYS = {"decoder", "decoder_conf", "model_conf", "best_model_criterion"}
+ESPNET_TRAINING_KEYS = {"batch_bins", "accum_grad", "max_epoch", "optim_conf", "scheduler_conf"}
+HYBRID_PAIRS = [
+    (
+        "conf/train_asr_conformer_ctc.yaml",
+        "conf/train_asr_conformer_hybrid.yaml",
+        ESPNET_TRAINING_KEYS,
+    ),
+    ("conf/demo/train_asr_conformer_ctc.yaml", "conf/demo/train_asr_conformer_hybrid.yaml", set()),
+    ("tests/conf/tiny_ctc.yaml", "tests/conf/tiny_hybrid.yaml", set()),
 ]
+TINY_KINDS = ("ctc", "ctc_reuse", "ctc_e_branchformer", "ctc_e_branchformer_reuse", "hybrid_reuse")
+TINY_EXPERIMENTS = [f"asr_tiny_{kind}_raw_en_bpe30_sp" for kind in TINY_KINDS]
+TINY_HYBRID = TINY_EXPERIMENTS[-1]
 
 
 @pytest.mark.parametrize("spelling", ["--stop-stage", "--stop_stage"])
@@ -57,8 +74,6 @@ def test_names_follow_espnet():
             "conf/train_asr_conformer_ctc.yaml",
             "--speed_perturb_factors",
             "0.9 1.0 1.1",
-            "--inference_asr_model",
-            "valid.loss.ave.pth",
         ]
     )
     recipe = Recipe(args)
@@ -67,8 +82,32 @@ def test_names_follow_espnet():
         "exp/asr_train_asr_conformer_ctc_raw_en_bpe5000_sp"
     )
     assert recipe.stats_dir == Path("exp/asr_stats_raw_en_bpe5000_sp")
-    tag = recipe.inference_tag(Path("conf/decode_ctc_greedy.yaml"))
+    tag = recipe.inference_tag(Path("conf/decode_ctc_greedy.yaml"), "valid.loss.ave.pth")
     assert tag == "decode_decode_ctc_greedy_asr_model_valid.loss.ave"
+
+
+@pytest.mark.parametrize(
+    "config, model",
+    [
+        ("tests/conf/tiny_ctc.yaml", "valid.loss.ave.pth"),
+        ("tests/conf/tiny_hybrid.yaml", "valid.acc.ave.pth"),
+    ],
+)
+def test_the_decoded_model_is_chosen_as_espnet_chooses_it(tmp_path, config, model):
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    shutil.copy(REPO / config, exp / "config.yaml")
+    recipe = Recipe(get_parser().parse_args(["--asr_config", config]))
+    assert recipe.asr_model(exp) == model
+    named = Recipe(
+        get_parser().parse_args(["--asr_config", config, "--inference_asr_model", "x.pth"])
+    )
+    assert named.asr_model(exp) == "x.pth"
+    settings = yaml.safe_load((exp / "config.yaml").read_text())
+    settings["best_model_criterion"] = [["train", "loss", "min"]]
+    (exp / "config.yaml").write_text(yaml.safe_dump(settings))
+    with pytest.raises(ValueError, match="name the model to use with --inference_asr_model"):
+        recipe.asr_model(exp)
 
 
 def test_missing_config_is_an_error():
@@ -89,6 +128,22 @@ def test_reuse_configs_differ_from_their_baseline_only_in_the_encoder(baseline, 
         other["encoder_conf"].pop(key, None)
     del base["encoder"], other["encoder"]
     assert base == other
+
+
+@pytest.mark.parametrize("ctc, hybrid, training_keys", HYBRID_PAIRS)
+def test_hybrid_configs_add_espnets_decoder_to_their_ctc_config(ctc, hybrid, training_keys):
+    base = yaml.safe_load((REPO / ctc).read_text())
+    other = yaml.safe_load((REPO / hybrid).read_text())
+    assert other["decoder"] == "transformer" and base["decoder"] == "none"
+    model_conf = other["model_conf"]
+    assert (model_conf["ctc_weight"], model_conf["lsm_weight"]) == (
+        0.3,
+        0.1,
+    )  # ESPnet's LibriSpeech
+    assert model_conf["length_normalized_loss"] is False
+    assert other["best_model_criterion"] == [["valid", "acc", "max"]]
+    differ = {k for k in base.keys() | other.keys() if base.get(k) != other.get(k)}
+    assert differ <= HYBRID_KEYS | training_keys, differ - HYBRID_KEYS - training_keys
 
 
 def test_epoch_summary_reads_espnet_epoch_lines():
@@ -122,12 +177,8 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
         "nj": 2,
         "inference_nj": 2,
         "speed_perturb_factors": "0.9 1.0",
-        "asr_config": " ".join(
-            f"tests/conf/tiny_ctc{kind}.yaml"
-            for kind in ("", "_reuse", "_e_branchformer", "_e_branchformer_reuse")
-        ),
+        "asr_config": " ".join(f"tests/conf/tiny_{kind}.yaml" for kind in TINY_KINDS),
         "test_sets": "test_clean dev_other",
-        "inference_asr_model": "valid.loss.best.pth",
         **{f"{name}dir": path for name, path in work.items()},
         # options of ESPnet's LibriSpeech run.sh, as asr.sh takes them
         "lang": "en",
@@ -157,17 +208,30 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
     assert "## Environments" in side_by_side
     for name in TINY_EXPERIMENTS:
         exp = work["exp"] / name
-        assert f"|{name}|decode_decode_ctc_greedy" in side_by_side
-        assert f"|{name}|decode_decode_ctc_beam" in side_by_side
+        model = "valid.acc.ave" if name == TINY_HYBRID else "valid.loss.ave"  # ESPnet's choices
+        # every model gets the CTC decoders, a model with an attention decoder also those
+        decoders = ["ctc_greedy", "ctc_beam", "ctc_beam_lexicon"]
+        attention = ["joint_beam", "attention_rescoring"]
+        for decoder in decoders + attention:
+            tag = f"decode_decode_{decoder}_asr_model_{model}"
+            decoded = (exp / tag).exists()
+            assert decoded == (decoder in decoders or name == TINY_HYBRID), (name, decoder)
+            assert (f"|{name}|{tag}|" in side_by_side) == decoded
         results = (exp / "RESULTS.md").read_text()
         assert "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|" in results
         assert "### WER" in results and "### CER" in results and "### TER" in results
-        decode = exp / "decode_decode_ctc_beam_asr_model_valid.loss.best" / "test_clean"
-        for name in ("text", "token", "token_int", "score", "rtf.json", "score_wer/result.txt"):
-            assert (decode / name).exists(), name
-        assert set(read_table(decode / "text", allow_empty_values=True)) == set(
-            read_table(work["dump"] / "raw" / "test_clean" / "text")
-        )
+        for decoder in ("ctc_beam", "joint_beam") if name == TINY_HYBRID else ("ctc_beam",):
+            decode = exp / f"decode_decode_{decoder}_asr_model_{model}" / "test_clean"
+            for file in ("text", "token", "token_int", "score", "rtf.json", "score_wer/result.txt"):
+                assert (decode / file).exists(), file
+            assert set(read_table(decode / "text", allow_empty_values=True)) == set(
+                read_table(work["dump"] / "raw" / "test_clean" / "text")
+            )
+    assert (
+        "has no attention decoder: conf/decode_joint_beam.yaml is for hybrid models"
+        in result.stdout
+    )
+    assert "not used: CTC head only" not in side_by_side  # the hybrid model used its decoder
 
     # stage 14, off by default, analyses the attention of each experiment
     write_ctm(work["dump"] / "raw" / "test_clean", tmp_path / "test_clean.ctm")
@@ -183,7 +247,7 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
         init_from_exp=work["exp"] / "asr_tiny_ctc_raw_en_bpe30_sp",
     )
     tuned = work["exp"] / "asr_tiny_finetuned"
-    assert (tuned / "init_from_baseline" / "valid.loss.best.pth").exists()
+    assert (tuned / "init_from_baseline" / "valid.loss.ave.pth").exists()
     assert "--init_param" in (tuned / "train.log").read_text()
     table = (work["exp"] / "RESULTS.md").read_text()
     assert "|asr_tiny_finetuned|decode_decode_ctc_greedy" in table and "converted baseline" in table
@@ -197,7 +261,7 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
         init_from_exp=work["exp"] / "asr_tiny_ctc_e_branchformer_raw_en_bpe30_sp",
     )
     tuned = work["exp"] / "asr_tiny_e_branchformer_finetuned"
-    assert (tuned / "init_from_baseline" / "valid.loss.best.pth").exists()
+    assert (tuned / "init_from_baseline" / "valid.loss.ave.pth").exists()
     config = yaml.safe_load((tuned / "init_from_baseline" / "config.yaml").read_text())
     assert config["encoder"] == "e_branchformer_reuse"
     assert (
@@ -226,12 +290,17 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
     # loads in a fresh environment, with nothing of the experiment left, and decodes as
     # stage 12 did
     result = run_sh(**{"stage": 15, "stop-stage": 16})
-    zips = {name: work["exp"] / name / f"{name}_valid.loss.best.zip" for name in TINY_EXPERIMENTS}
+    zips = {
+        name: work["exp"]
+        / name
+        / f"{name}_valid.{'acc' if name == TINY_HYBRID else 'loss'}.ave.zip"
+        for name in TINY_EXPERIMENTS
+    }
     assert all(packed.exists() for packed in zips.values())
     assert "uses no network, so it uploads nothing" in result.stdout
     shared = tmp_path / "shared"
     shared.mkdir()
-    reuse_models = ["asr_tiny_ctc_reuse_raw_en_bpe30_sp", TINY_EXPERIMENTS[-1]]
+    reuse_models = TINY_EXPERIMENTS[1::2]  # conformer_reuse, e_branchformer_reuse, hybrid
     for name in reuse_models:
         shutil.copy(zips[name], shared)
     moved = tmp_path / "moved"
@@ -254,9 +323,13 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     decoded = json.loads(out.read_text())
     for name, zip_file in zip(reuse_models, packed):
-        stage12 = moved / "exp" / name / "decode_decode_ctc_greedy_asr_model_valid.loss.best"
-        expected = read_table(stage12 / "test_clean" / "text", allow_empty_values=True)
-        assert decoded[zip_file]["recipe"] == expected
+        model = "valid.acc.ave" if name == TINY_HYBRID else "valid.loss.ave"
+        recipe_decoders = decoded[zip_file]["recipe"]
+        assert len(recipe_decoders) == (3 if name == TINY_HYBRID else 1)
+        for decoder, texts in recipe_decoders.items():
+            stage12 = moved / "exp" / name / f"decode_decode_{decoder}_asr_model_{model}"
+            expected = read_table(stage12 / "test_clean" / "text", allow_empty_values=True)
+            assert texts == expected, decoder
         assert set(decoded[zip_file]["espnet"]) == set(expected)
         assert all(str(tmp_path / "moved") not in f for f in decoded[zip_file]["files"].values())
 
@@ -313,7 +386,7 @@ def test_character_units_and_asr_sh_overrides():
     assert recipe.exp_dir(recipe.configs[0]) == Path("exp/asr_train_asr_conformer_ctc_raw_de_char")
     assert recipe.token_list == Path("data/de_token_list/char/tokens.txt")
     assert recipe.bpemodel is None and recipe.stats_dir == Path("exp/stats")
-    assert recipe.inference_tag(Path("conf/decode_ctc_beam.yaml")) == "beam20"
+    assert recipe.inference_tag(Path("conf/decode_ctc_beam.yaml"), "valid.loss.ave.pth") == "beam20"
     common = recipe.common_train_args()
     assert "--bpemodel" not in common and common[common.index("--token_type") + 1] == "char"
     train = recipe.train_args(recipe.configs[0])

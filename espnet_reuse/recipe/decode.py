@@ -1,13 +1,15 @@
-"""Stage 12: fast CTC decoding of ESPnet ASR models.
+"""Stage 12: decoding ESPnet ASR models, batched and batch-invariant.
 
-Two decoders: batched greedy (arg-max, collapse repeats, drop blanks, all on
+On the CTC head: batched greedy (arg-max, collapse repeats, drop blanks, all on
 tensors) and CTC prefix beam search with flashlight's decoder as wrapped by
 ``torchaudio.models.decoder.ctc_decoder``, free or constrained to the words of a
 lexicon (``lexicon: true``: the training text's words, spelled in tokens; no
-language model either way). Both write ESPnet's
-1-best layout (``text``, ``token``, ``token_int``, ``score``) and the real-time
-factor (``rtf.json``); CPU decoding runs ``nj`` worker processes, GPU decoding one
-worker process a visible GPU.
+language model either way). With the attention decoder of a hybrid CTC/attention
+model (``espnet_reuse.attention_search``): ESPnet's joint CTC/attention beam search
+(``joint_beam``) and CTC prefix beam search rescored by the decoder
+(``attention_rescoring``). Each writes ESPnet's 1-best layout (``text``, ``token``,
+``token_int``, ``score``) and the real-time factor (``rtf.json``); CPU decoding runs
+``nj`` worker processes, GPU decoding one worker process a visible GPU.
 """
 
 import json
@@ -18,7 +20,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -26,8 +28,10 @@ import yaml
 from tqdm import tqdm
 
 from espnet_reuse import atomic
+from espnet_reuse.attention_search import AttentionRescoring, JointBeamSearch
 from espnet_reuse.devices import cuda_devices
 from espnet_reuse.inference import (
+    EncoderSearch,
     Hypothesis,
     PrefixBeamSearch,
     Search,
@@ -38,7 +42,11 @@ from espnet_reuse.inference import (
 )
 from espnet_reuse.kaldi_data import read_num_samples, read_table, write_table
 
-DECODERS = ("greedy", "prefix_beam")
+CTC_DECODERS = ("greedy", "prefix_beam")
+ATTENTION_DECODERS = ("joint_beam", "attention_rescoring")  # need an attention decoder
+DECODERS = CTC_DECODERS + ATTENTION_DECODERS
+WEIGHT_KEYS = ("ctc_weight", "penalty")  # the attention decoders' keys
+BEAM_SEARCH_KEYS = ("maxlenratio", "minlenratio")  # joint_beam's only
 RTF_FILE = "rtf.json"
 SHARD_UTTS = 100  # utterances a decoding shard at most: the progress bar's step
 
@@ -48,9 +56,13 @@ class DecodeConfig:
     """The keys of an inference config (``conf/decode_*.yaml``)."""
 
     decoder: str = "greedy"
-    beam_size: int = 10
-    batch_size: int = 16
-    lexicon: bool = False
+    beam_size: int = 10  # prefix_beam, joint_beam; attention_rescoring: the N-best's size
+    batch_size: int = 16  # utterances encoded together
+    lexicon: bool = False  # prefix_beam only
+    ctc_weight: float = 0.3  # joint_beam, attention_rescoring: CTC's share of the score
+    penalty: float = 0.0  # joint_beam, attention_rescoring: length bonus a token
+    maxlenratio: float = 0.0  # joint_beam: ESPnet's (0: end detection)
+    minlenratio: float = 0.0  # joint_beam: ESPnet's
 
     @classmethod
     def from_yaml(cls, path: Optional[Path], overrides: str = "") -> "DecodeConfig":
@@ -70,7 +82,40 @@ class DecodeConfig:
             raise ValueError(f"{path}: decoder must be one of {DECODERS}")
         if config.lexicon and config.decoder != "prefix_beam":
             raise ValueError(f"{path}: lexicon: true needs decoder: prefix_beam")
+        used = {
+            "joint_beam": WEIGHT_KEYS + BEAM_SEARCH_KEYS,
+            "attention_rescoring": WEIGHT_KEYS,
+        }.get(config.decoder, ())
+        unused = sorted(set(values) & set(WEIGHT_KEYS + BEAM_SEARCH_KEYS) - set(used))
+        if unused:
+            raise ValueError(f"{path}: decoder {config.decoder} does not use {unused}")
         return config
+
+    @property
+    def uses_attention_decoder(self) -> bool:
+        """Whether this decoding needs a model with an attention decoder."""
+        return self.decoder in ATTENTION_DECODERS
+
+    def search(
+        self, model: torch.nn.Module, lexicon: Optional[Path]
+    ) -> Union[Search, EncoderSearch]:
+        """The search this config names, for ``model`` (``lexicon``: for ``lexicon: true``)."""
+        if self.decoder == "prefix_beam":
+            return PrefixBeamSearch(
+                model.token_list, self.beam_size, lexicon if self.lexicon else None
+            )
+        if self.decoder == "joint_beam":
+            return JointBeamSearch(
+                model,
+                self.beam_size,
+                self.ctc_weight,
+                self.penalty,
+                self.maxlenratio,
+                self.minlenratio,
+            )
+        if self.decoder == "attention_rescoring":
+            return AttentionRescoring(model, self.beam_size, self.ctc_weight, self.penalty)
+        return greedy_search
 
 
 @dataclass
@@ -108,13 +153,9 @@ class Shard:
 def _decode_shard(shard: Shard) -> Tuple[Dict[str, Hypothesis], float]:
     assert _WORKER_MODEL is not None
     model, device = _WORKER_MODEL
-    decode = shard.decode
-    search: Search = greedy_search
-    if decode.decoder == "prefix_beam":
-        lexicon = shard.lexicon if decode.lexicon else None
-        search = PrefixBeamSearch(model.token_list, decode.beam_size, lexicon)
+    search = shard.decode.search(model, shard.lexicon)
     start = time.perf_counter()
-    hyps = recognise(model, shard.wav, shard.lengths, decode.batch_size, device, search)
+    hyps = recognise(model, shard.wav, shard.lengths, shard.decode.batch_size, device, search)
     return hyps, time.perf_counter() - start
 
 

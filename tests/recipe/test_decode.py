@@ -3,9 +3,9 @@
 import pytest
 
 from espnet_reuse.kaldi_data import read_table
-from espnet_reuse.recipe.ctc_decode import DecodeConfig, DecodeTask, decode_tasks
+from espnet_reuse.recipe.decode import DecodeConfig, DecodeTask, decode_tasks
 
-from helpers import TINY_CONFIG, write_model
+from helpers import CONF, TINY_CONFIG, write_model
 from tiny_corpus import VARIED_SECONDS
 
 
@@ -28,10 +28,35 @@ def test_lexicon_needs_prefix_beam(tmp_path):
         DecodeConfig.from_yaml(path)
 
 
-def test_recipe_decoding_gives_the_same_text_at_batch_1_and_batch_n(varied_data, tmp_path):
+def test_attention_decoders_take_only_their_keys(tmp_path):
+    path = tmp_path / "decode.yaml"
+    path.write_text("decoder: joint_beam\nctc_weight: 0.5\nmaxlenratio: 0.3\n")
+    config = DecodeConfig.from_yaml(path)
+    assert config.uses_attention_decoder and (config.ctc_weight, config.maxlenratio) == (0.5, 0.3)
+    path.write_text("decoder: attention_rescoring\nmaxlenratio: 0.3\n")
+    with pytest.raises(
+        ValueError, match="decoder attention_rescoring does not use \\['maxlenratio'\\]"
+    ):
+        DecodeConfig.from_yaml(path)
+    path.write_text("decoder: prefix_beam\nctc_weight: 0.3\n")
+    with pytest.raises(ValueError, match="decoder prefix_beam does not use \\['ctc_weight'\\]"):
+        DecodeConfig.from_yaml(path)
+    assert not DecodeConfig.from_yaml(None).uses_attention_decoder
+
+
+@pytest.mark.parametrize(
+    "config, decoders",
+    [
+        (TINY_CONFIG, ("greedy", "prefix_beam")),
+        (CONF / "tiny_hybrid_reuse.yaml", ("joint_beam", "attention_rescoring")),
+    ],
+)
+def test_recipe_decoding_gives_the_same_text_at_batch_1_and_batch_n(
+    varied_data, tmp_path, config, decoders
+):
     corpus, data_dir, _, _ = varied_data
-    exp = write_model(corpus, TINY_CONFIG, tmp_path / "exp")
-    for decoder in ("greedy", "prefix_beam"):
+    exp = write_model(corpus, config, tmp_path / "exp")
+    for decoder in decoders:
         tasks = [
             DecodeTask(
                 data_dir,
