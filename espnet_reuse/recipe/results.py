@@ -6,7 +6,7 @@ import subprocess
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -80,14 +80,52 @@ def experiment_results(exp_dir: Path) -> str:
     return text
 
 
-def wer_interval(decode_dir: Path) -> Optional[Interval]:
-    """WER of a scored decode directory with its 95 % bootstrap interval over
-    utterances (None when it was scored without per-utterance errors)."""
+def utterance_errors(decode_dir: Path) -> Optional[Tuple[List[str], np.ndarray, np.ndarray]]:
+    """Utterance ids (sorted), word errors and reference words of a scored decode
+    directory (None when it was scored without per-utterance errors)."""
     path = decode_dir / "score_wer" / UTT_ERRORS
     if not path.exists():
         return None
-    counts = np.array([v.split() for v in read_table(path).values()], dtype=float)
-    return bootstrap_wer(counts[None, :, 0], counts[:, 1])
+    table = read_table(path)
+    utts = sorted(table)
+    counts = np.array([table[u].split() for u in utts], dtype=float)
+    return utts, counts[:, 0], counts[:, 1]
+
+
+def wer_interval(decode_dir: Path) -> Optional[Interval]:
+    """WER of a scored decode directory with its 95 % bootstrap interval over
+    utterances (None when it was scored without per-utterance errors)."""
+    scored = utterance_errors(decode_dir)
+    return None if scored is None else bootstrap_wer(scored[1][None, :], scored[2])
+
+
+def paired_differences(baseline: Path, others: Sequence[Path]) -> str:
+    """Paired WER differences (other - baseline, with 95 % bootstrap intervals over
+    utterances) of every decoding and test set that ``baseline`` and an experiment
+    of ``others`` both scored, as a Markdown table."""
+    base = {label: baseline / label for label in load_summaries(baseline)}
+    sets = sorted({label.split("/")[1] for label in base})
+    lines = [
+        "|experiment|decoding|" + "|".join(f"Δ WER {s} [95 % CI]" for s in sets) + "|",
+        "|---|---|" + "---|" * len(sets),
+    ]
+    for other in others:
+        tags = sorted({label.split("/")[0] for label in load_summaries(other)})
+        for tag in tags:
+            cells = []
+            for test_set in sets:
+                ours, theirs = (utterance_errors(d / tag / test_set) for d in (other, baseline))
+                if ours is None or theirs is None:
+                    cells.append("-")
+                    continue
+                if ours[0] != theirs[0]:
+                    raise ValueError(
+                        f"{other / tag / test_set} and {baseline} scored other utterances"
+                    )
+                cells.append(bootstrap_wer(ours[1][None], ours[2], theirs[1][None]).signed)
+            if any(c != "-" for c in cells):
+                lines.append(f"|{other.name}|{tag}|" + "|".join(cells) + "|")
+    return f"Against {baseline.name}:\n\n" + "\n".join(lines) + "\n"
 
 
 def side_by_side(exp_dirs: List[Path], notes: Optional[Dict[Path, Dict[str, str]]] = None) -> str:

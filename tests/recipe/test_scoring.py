@@ -32,3 +32,33 @@ def test_score_decode_dir_writes_result_files(tmp_path):
     (decode / "text").write_text("u1 THE CAT SAT\n")
     with pytest.raises(DataError, match="lacks 1 utterances"):
         score_decode_dir(decode, ref, None)
+
+
+def scored_experiment(root, name, hypotheses):
+    """An experiment folder with one scored decoding of test_clean."""
+    decode = root / name / "decode_x" / "test_clean"
+    decode.mkdir(parents=True)
+    (decode / "text").write_text("".join(f"{u} {t}\n" for u, t in hypotheses.items()))
+    ref = root / "ref"
+    ref.write_text("u1 THE CAT SAT\nu2 A BIG DOG\nu3 ON THE MAT\n")
+    save_summary(decode, score_decode_dir(decode, ref, None))
+    return root / name
+
+
+def test_paired_differences_compare_the_same_utterances(tmp_path, capsys):
+    from espnet_reuse.bin.compare_experiments import main
+
+    base = scored_experiment(
+        tmp_path, "base", {"u1": "THE CAT SAT", "u2": "A DOG", "u3": "ON A MAT"}
+    )  # 2 errors in 9 words
+    other = scored_experiment(
+        tmp_path, "other", {"u1": "THE CAT SAT", "u2": "A BIG DOG", "u3": "ON A MAT"}
+    )  # 1 error: u2 mended
+    main(["--baseline", str(base), str(other)])
+    table = capsys.readouterr().out
+    assert "Against base:" in table and "|Δ WER test_clean [95 % CI]|" in table
+    # -11.1 points; u2 is the only utterance that differs, so resamples without it give 0
+    assert "|other|decode_x|-11.1 [" in table and ", +0.0]|" in table
+    (other / "decode_x" / "test_clean" / "score_wer" / "utt_errors").write_text("u1 0 3\nu9 0 3\n")
+    with pytest.raises(ValueError, match="scored other utterances"):
+        main(["--baseline", str(base), str(other)])
