@@ -23,23 +23,21 @@ from espnet_reuse.inference import EncoderSearch, Hypothesis, PrefixBeamSearch
 BLANK = 0  # ESPnet's blank id; a search's output never holds it
 
 
-def _check_weight(ctc_weight: float) -> None:
-    if not 0.0 <= ctc_weight <= 1.0:
-        raise ValueError(f"ctc_weight must lie in [0, 1], got {ctc_weight}")
-
-
 def has_attention_decoder(model: torch.nn.Module) -> bool:
     """Whether an ESPnet ASR model has an attention decoder (ESPnet drops it when
     ``ctc_weight`` is 1)."""
     return getattr(model, "decoder", None) is not None
 
 
-def _check_decoder(model: torch.nn.Module) -> None:
+def _check(model: torch.nn.Module, ctc_weight: float) -> None:
+    """Refuse a model without an attention decoder and a weight outside [0, 1]."""
     if not has_attention_decoder(model):
         raise ValueError(
             "this model has no attention decoder (a CTC model): decode it with the CTC "
             "decoders (decoder: greedy or prefix_beam)"
         )
+    if not 0.0 <= ctc_weight <= 1.0:
+        raise ValueError(f"ctc_weight must lie in [0, 1], got {ctc_weight}")
 
 
 class JointBeamSearch(EncoderSearch):
@@ -58,8 +56,7 @@ class JointBeamSearch(EncoderSearch):
         maxlenratio: float = 0.0,
         minlenratio: float = 0.0,
     ) -> None:
-        _check_decoder(model)
-        _check_weight(ctc_weight)
+        _check(model, ctc_weight)
         device = next(model.parameters()).device
         self._search = espnet_api.joint_beam_search(model, beam_size, ctc_weight, penalty)
         self._search.to(device)
@@ -98,8 +95,7 @@ class AttentionRescoring(EncoderSearch):
         ctc_weight: float = 0.3,
         penalty: float = 0.0,
     ) -> None:
-        _check_decoder(model)
-        _check_weight(ctc_weight)
+        _check(model, ctc_weight)
         self.model = model
         self.ctc_weight = ctc_weight
         self.penalty = penalty
