@@ -69,15 +69,20 @@ def environment_block() -> str:
     )
 
 
-def experiment_results(exp_dir: Path) -> str:
-    """The ``RESULTS.md`` of one experiment: WER, CER and TER tables."""
+def experiment_section(exp_dir: Path) -> str:
+    """ESPnet's ``## <experiment>`` section: its WER, CER and TER tables."""
     summaries = load_summaries(exp_dir)
-    text = f"# RESULTS\n{environment_block()}\n## {exp_dir}\n"
+    text = f"## {exp_dir}\n"
     for metric in METRICS:
         rows = [c[metric].row(label) for label, c in summaries.items() if metric in c]
         if rows:
             text += f"### {metric.upper()}\n\n{HEADER}{''.join(rows)}\n"
     return text
+
+
+def experiment_results(exp_dir: Path) -> str:
+    """The ``RESULTS.md`` of one experiment, as ESPnet writes it."""
+    return f"# RESULTS\n{environment_block()}\n{experiment_section(exp_dir)}"
 
 
 def utterance_errors(decode_dir: Path) -> Optional[Tuple[List[str], np.ndarray, np.ndarray]]:
@@ -129,7 +134,8 @@ def paired_differences(baseline: Path, others: Sequence[Path]) -> str:
 
 
 def side_by_side(exp_dirs: List[Path], notes: Optional[Dict[Path, Dict[str, str]]] = None) -> str:
-    """WER of every experiment and decoding on every test set, in one table.
+    """WER of every experiment and decoding on every test set, in one table with
+    intervals, then each experiment's ESPnet sections.
 
     ``notes`` adds columns per experiment (e.g. training time).
     """
@@ -157,7 +163,9 @@ def side_by_side(exp_dirs: List[Path], notes: Optional[Dict[Path, Dict[str, str]
         cells = [name, tag, *(wers.get(s, "-") for s in sets)]
         cells += [note.get(k, "-") for k in note_names]
         lines.append("|" + "|".join(cells) + "|")
+    sections = "\n".join(experiment_section(exp_dir) for exp_dir in exp_dirs)
     return (
         f"# RESULTS\n{environment_block()}\n## WER (%) side by side\n\nWith 95 % bootstrap "
-        "intervals over the utterances of each set.\n\n" + "\n".join(lines) + "\n"
+        "intervals over the utterances of each set.\n\n" + "\n".join(lines) + "\n\n"
+        "Each experiment in ESPnet's form:\n\n" + sections
     )

@@ -29,6 +29,9 @@ def test_score_decode_dir_writes_result_files(tmp_path):
     assert interval.low == 0.0 and interval.high == pytest.approx(100 / 3)
     table = side_by_side([tmp_path])
     assert f"|{tmp_path.name}|decode_x|{interval}|" in table
+    section = table[table.index(f"## {tmp_path}\n") :]  # ESPnet's form follows
+    assert "### WER\n\n|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|" in section
+    assert "|decode_x/test_clean|2|6|" in section
     (decode / "text").write_text("u1 THE CAT SAT\n")
     with pytest.raises(DataError, match="lacks 1 utterances"):
         score_decode_dir(decode, ref, None)
