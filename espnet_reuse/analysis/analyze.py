@@ -1,11 +1,14 @@
 """What each attention layer and head of a trained ESPnet ASR model does: ``analyze``.
 
 ``analyze(AnalysisOptions(...))`` encodes a data set once, measures CAD, the head
-metrics (globalness, verticality, diagonality), offset profiles, the layers'
-Jensen-Shannon divergence, phoneme attention relationship and relation maps (with
-alignments), phone probing (with a probe training set), head pruning by WER, and
-suggests a reuse layout; it draws the figures into ``out_dir`` as it goes and returns
-an ``AttentionSummary``, whose ``write`` saves ``summary.json``. The recipe's stage
+metrics (globalness, verticality, diagonality), offset profiles and the heads' kinds
+(clustered profiles, ``head_kind_profiles.json`` for learned maps), the layers'
+Jensen-Shannon divergence, phoneme attention relationship and relation maps and
+phoneme boundary detection by every head against MFCCs (with alignments), phone
+probing (with a probe training set, on which boundary detection is then tuned),
+head pruning by WER, and suggests a reuse layout; it draws the figures into
+``out_dir`` as it goes and returns an ``AttentionSummary``, whose ``write`` saves
+``summary.json``. The recipe's stage
 14, the layout study and ``bin/analyze_attention`` call it.
 """
 
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional
 
 import numpy as np
+import soundfile
 import torch
 import yaml
 from tqdm import tqdm
@@ -28,7 +32,9 @@ from espnet_reuse.analysis.alignments import (
     phone_inventory,
     read_alignments,
 )
+from espnet_reuse.analysis.boundaries import BoundaryData, evaluate, mfcc_frames
 from espnet_reuse.analysis.capture import capture, pruned_heads
+from espnet_reuse.analysis.head_kinds import head_kinds, kind_profile_table
 from espnet_reuse.analysis.layout import layout_cost, suggest_layout
 from espnet_reuse.analysis.probing import probe_accuracy
 from espnet_reuse.encoder.map_source import attention_of
@@ -38,6 +44,7 @@ from espnet_reuse.inference import load_asr_model, recognise, tokens_to_text
 from espnet_reuse.kaldi_data import DataError, read_num_samples, read_table
 
 SUMMARY = "summary.json"
+KIND_PROFILES = "head_kind_profiles.json"  # for convert_checkpoint --learned_map_profiles
 LAYOUT_RULE = (
     "consecutive groups minimising the summed JS divergence between each "
     "reuse layer's own map and its group's map source's map (exact, dynamic programming)"
@@ -62,6 +69,7 @@ class AnalysisOptions:
     max_range: int = 20  # largest r of CAD(r)
     max_offset: int = 64  # offset profiles (for learned maps) cover -R..R
     prune_steps: int = 8  # points of each pruning curve (0: no pruning)
+    boundary_tolerance: int = 1  # encoder frames a detected phoneme boundary may be off
     target_maps: int = 0  # suggest reuse_groups with N maps (0: no suggestion)
     batch_size: int = 8
     device: str = "cpu"
@@ -92,11 +100,13 @@ class AttentionSummary:
     head_metrics: Dict[str, list] = field(default_factory=dict)
     head_ranking: Dict[str, list] = field(default_factory=dict)
     offset_profile: Dict[str, Any] = field(default_factory=dict)
+    head_kinds: Dict[str, Any] = field(default_factory=dict)
     js_divergence: list = field(default_factory=list)
     phones: Optional[List[str]] = None  # with alignments
     par: Optional[list] = None
     relation_map: Optional[list] = None
     probing_accuracy: Optional[List[float]] = None  # with a probe training set
+    boundaries: Optional[Dict[str, Any]] = None  # with alignments
     pruning_wer: Optional[Dict[str, list]] = None
     suggested_layout: Optional[SuggestedLayout] = None
 
@@ -162,9 +172,16 @@ class Analysis:
         )
 
     def collect(
-        self, data_dir: Path, alignments, stats: Optional[AttentionStats], plot_dir: Optional[Path]
+        self,
+        data_dir: Path,
+        alignments,
+        stats: Optional[AttentionStats],
+        plot_dir: Optional[Path],
+        boundaries: Optional[BoundaryData] = None,
     ):
-        """Run the data set once; return its probing frames (hidden states, labels)."""
+        """Run the data set once; return its probing frames (hidden states, labels).
+
+        With alignments, ``boundaries`` gets every utterance's boundary scores."""
         wav, _, lengths = self.data(data_dir)
         hidden: List[List[np.ndarray]] = []
         targets: List[np.ndarray] = []
@@ -182,6 +199,10 @@ class Analysis:
                 labels = self.labels(alignments, item.utt, item.maps[0].size(-1), lengths[item.utt])
             if stats is not None:
                 stats.add(item, labels)
+            if boundaries is not None and labels is not None:
+                audio = torch.from_numpy(soundfile.read(wav[item.utt], dtype="float32")[0])
+                mfcc = mfcc_frames(audio, self.options.fs, self.mapping, len(labels))
+                boundaries.add(item.maps, mfcc, labels)
             if plot_dir is not None and plotted < self.options.plot_utts:
                 plots.attention_grid(
                     item.maps, item.utt, plot_dir / f"attention_maps_{item.utt}.png", reused
@@ -237,7 +258,10 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
         num_layers, num_heads, options.max_range, len(analysis.phone_ids), options.max_offset
     )
     out = options.out_dir
-    test_frames = analysis.collect(options.data_dir, analysis.alignments, stats, out)
+    test_boundaries = BoundaryData()
+    test_frames = analysis.collect(
+        options.data_dir, analysis.alignments, stats, out, test_boundaries
+    )
     summary = AttentionSummary(
         model=str(options.asr_model_file),
         data_dir=str(options.data_dir),
@@ -259,6 +283,12 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
         "max_offset": options.max_offset,
         "per_layer_head": stats.mean_offset_profile().tolist(),
     }
+    summary.head_kinds = head_kinds(stats.mean_offset_profile(), metrics["verticality"])
+    plots.head_kinds(summary.head_kinds, options.max_offset, out / "head_kinds.png")
+    kind_profiles = {"max_offset": options.max_offset}
+    kind_profiles["per_layer_head"] = kind_profile_table(summary.head_kinds)
+    (out / KIND_PROFILES).write_text(json.dumps({"offset_profile": kind_profiles}))
+
     divergence = stats.mean_divergence()
     summary.js_divergence = divergence.tolist()
     plots.divergence(divergence, out / "js_divergence.png")
@@ -283,12 +313,25 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
                     out / f"phoneme_attention_relationship_head{h + 1}.png",
                 )
 
+    tune_boundaries, tuned_on = test_boundaries, options.data_dir.name
     if options.probe_train_dir and test_frames is not None:
+        tune_boundaries, tuned_on = BoundaryData(), options.probe_train_dir.name
         train_frames = analysis.collect(
-            options.probe_train_dir, analysis.probe_alignments, None, None
+            options.probe_train_dir, analysis.probe_alignments, None, None, tune_boundaries
         )
         summary.probing_accuracy = probe_accuracy(*train_frames, *test_frames)
         plots.probing(summary.probing_accuracy, out / "probing.png")
+
+    if test_boundaries.references:
+        tolerance = options.boundary_tolerance
+        frame_ms = 1000 * analysis.mapping.stride * analysis.mapping.seconds_per_frame
+        summary.boundaries = {
+            "tolerance_frames": tolerance,
+            "tolerance_ms": tolerance * frame_ms,
+            "tuned_on": tuned_on,
+            **evaluate(tune_boundaries, test_boundaries, tolerance),
+        }
+        plots.boundaries(summary.boundaries, out / "boundaries.png")
 
     if options.prune_steps:
         summary.pruning_wer = pruning_curves(analysis, metrics, options.prune_steps)

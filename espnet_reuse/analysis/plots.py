@@ -142,3 +142,63 @@ def divergence(values: torch.Tensor, path: Path) -> None:
     ax.set_title("JS divergence between layers' maps")
     fig.colorbar(image, ax=ax, label="nats")
     _save(fig, path)
+
+
+def boundaries(result: Dict, path: Path) -> None:
+    """Phoneme boundary detection by each head (dots) and by MFCCs (line), per layer."""
+    heads = result["heads"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    layers = range(1, len(heads) + 1)
+    for metric, ax in (("r_value", left), ("f1", right)):
+        for layer, row in zip(layers, heads):
+            ax.scatter([layer] * len(row), [r[metric] for r in row], color="tab:blue", s=18)
+        ax.plot(
+            layers,
+            [max(r[metric] for r in row) for row in heads],
+            color="tab:blue",
+            label="best head of the layer",
+        )
+        ax.axhline(result["mfcc"][metric], color="tab:red", linestyle="--", label="MFCC")
+        ax.set_xlabel("layer")
+        ax.set_ylabel("R-value" if metric == "r_value" else "F1")
+        ax.set_xticks(list(layers))
+        ax.legend(fontsize=8)
+    fig.suptitle(
+        f"phoneme boundaries from attention rows, ±{result['tolerance_ms']:.0f} ms "
+        f"(thresholds tuned on {result['tuned_on']})"
+    )
+    _save(fig, path)
+
+
+def head_kinds(result: Dict, max_offset: int, path: Path) -> None:
+    """The heads in 2-D (PCA, t-SNE) coloured by kind, and each kind's mean profile."""
+    kinds = [kind for row in result["kind"] for kind in row]
+    names = sorted(set(kinds))
+    colours = {name: plt.get_cmap("tab10")(i) for i, name in enumerate(names)}
+    labels = [
+        f"{layer + 1}.{head + 1}"
+        for layer, row in enumerate(result["kind"])
+        for head in range(len(row))
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, key, title in ((axes[0], "pca", "PCA"), (axes[1], "tsne", "t-SNE")):
+        points = result[key]
+        for name in names:
+            chosen = [p for p, k in zip(points, kinds) if k == name]
+            ax.scatter(
+                [p[0] for p in chosen], [p[1] for p in chosen], color=colours[name], label=name
+            )
+        for point, label in zip(points, labels):
+            ax.annotate(label, point, fontsize=6)
+        ax.set_title(f"heads' offset profiles, {title} (layer.head)")
+        ax.legend(fontsize=7)
+    window = min(16, max_offset)
+    offsets = list(range(-window, window + 1))
+    for name in names:
+        profile = result["kind_profiles"][name][max_offset - window : max_offset + window + 1]
+        axes[2].plot(offsets, profile, color=colours[name], label=name)
+    axes[2].set_xlabel("offset key - query (encoder frames)")
+    axes[2].set_ylabel("mean attention mass")
+    axes[2].set_title("each kind's mean offset profile")
+    axes[2].legend(fontsize=7)
+    _save(fig, path)

@@ -43,6 +43,12 @@ def get_parser() -> argparse.ArgumentParser:
         "--max_offset", type=int, default=64, help="offset profiles (for learned maps) cover -R..R"
     )
     p.add_argument("--prune_steps", type=int, default=8, help="points of each pruning curve")
+    p.add_argument(
+        "--boundary_tolerance",
+        type=int,
+        default=1,
+        help="encoder frames a detected phoneme boundary may be off",
+    )
     p.add_argument("--target_maps", type=int, default=0, help="suggest reuse_groups with N maps")
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--device", default="cpu")

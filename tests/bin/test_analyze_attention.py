@@ -69,7 +69,21 @@ def test_analysis_writes_summary_and_figures(experiment):
     assert sum(summary["suggested_layout"]["reuse_groups"]) == 3
     # layers 2 and 3 share one map: their divergence is zero
     assert summary["js_divergence"][1][2] == pytest.approx(0.0, abs=1e-6)
+    boundaries = summary["boundaries"]
+    assert boundaries["tuned_on"] == "dump" and boundaries["tolerance_frames"] == 1
+    assert len(boundaries["heads"]) == 3 and len(boundaries["heads"][0]) == 2
+    for result in [*boundaries["heads"][0], boundaries["mfcc"]]:
+        assert 0 <= result["precision"] <= 1 and result["r_value"] <= 1
+    assert len(boundaries["best_heads"]) == 5
+    # layers 2 and 3 share their map, so their heads find the same boundaries
+    assert boundaries["heads"][1] == boundaries["heads"][2]
+    kinds = summary["head_kinds"]
+    assert len(kinds["kind"]) == 3 and len(kinds["kind"][0]) == 2
+    assert set(kinds["kind_profiles"]) == {k for row in kinds["kind"] for k in row}
+    assert kinds["kind"][1] == kinds["kind"][2]  # the shared map: the same kinds
     for name in (
+        "boundaries",
+        "head_kinds",
         "cad",
         "head_metrics",
         "js_divergence",
@@ -101,12 +115,12 @@ def test_convert_to_learned_maps_from_measured_profiles(experiment, tmp_path):
     exp = experiment / "exp"
     analyze(experiment, prune_steps=0, max_offset=8, out_dir=tmp_path / "analysis")
 
-    def convert_with_profiles(config, out_dir):
+    def convert_with_profiles(config, out_dir, profiles="summary.json"):
         options = {
             "config": config,
             "model": exp / "model.pth",
             "learned_map_groups": 1,
-            "learned_map_profiles": tmp_path / "analysis" / "summary.json",
+            "learned_map_profiles": tmp_path / "analysis" / profiles,
             "out_dir": out_dir,
         }
         convert([*flags(options), "--reuse_groups", "1", "2"])
@@ -126,5 +140,14 @@ def test_convert_to_learned_maps_from_measured_profiles(experiment, tmp_path):
             "per_layer_head"
         ]
     )[1]
+    expected = (profile / profile.sum(-1, keepdim=True)).clamp_min(1e-6).log()
+    assert torch.allclose(state["encoder.learned_maps.1.logits"], expected)
+
+    # or from the mean profile of each head's kind (head_kinds)
+    convert_with_profiles(tmp_path / "config.yaml", tmp_path / "kinds", "head_kind_profiles.json")
+    state = torch.load(tmp_path / "kinds" / "model.pth")
+    summary = json.loads((tmp_path / "analysis" / "summary.json").read_text())["head_kinds"]
+    kind_profiles = summary["kind_profiles"]
+    profile = torch.tensor([kind_profiles[kind] for kind in summary["kind"][1]], dtype=torch.float)
     expected = (profile / profile.sum(-1, keepdim=True)).clamp_min(1e-6).log()
     assert torch.allclose(state["encoder.learned_maps.1.logits"], expected)
