@@ -7,9 +7,9 @@ Jensen-Shannon divergence, phoneme attention relationship and relation maps and
 phoneme boundary detection by every head against MFCCs (with alignments), phone
 probing (with a probe training set, on which boundary detection is then tuned),
 head pruning by WER, and suggests a reuse layout; it draws the figures into
-``out_dir`` as it goes and returns an ``AttentionSummary``, whose ``write`` saves
-``summary.json``. The recipe's stage
-14, the layout study and ``bin/analyze_attention`` call it.
+``out_dir`` as it goes, ends with ``report.html`` (every map and result on one page)
+and returns an ``AttentionSummary``, whose ``write`` saves ``summary.json``. The
+recipe's stage 14, the layout study and ``bin/analyze_attention`` call it.
 """
 
 import json
@@ -37,6 +37,7 @@ from espnet_reuse.analysis.capture import capture, pruned_heads
 from espnet_reuse.analysis.head_kinds import head_kinds, kind_profile_table
 from espnet_reuse.analysis.layout import layout_cost, suggest_layout
 from espnet_reuse.analysis.probing import probe_accuracy
+from espnet_reuse.analysis.report import write_report
 from espnet_reuse.encoder.map_source import attention_of
 from espnet_reuse.encoder.reuse_groups import map_sources, uniform_layout
 from espnet_reuse.error_counts import word_error_rate
@@ -148,6 +149,7 @@ class Analysis:
         )
         self.to_text = tokens_to_text(options.asr_train_config)
         self._data: Dict[Path, DataSet] = {}
+        self.plotted_maps: Dict[str, List[torch.Tensor]] = {}  # utterance -> per layer maps
 
     def data(self, data_dir: Path) -> DataSet:
         """A data directory's tables and analysed utterances, read once."""
@@ -207,6 +209,7 @@ class Analysis:
                 plots.attention_grid(
                     item.maps, item.utt, plot_dir / f"attention_maps_{item.utt}.png", reused
                 )
+                self.plotted_maps[item.utt] = item.maps
                 plotted += 1
             if labels is not None and frames < self.options.probe_max_frames:
                 hidden.append([h.numpy() for h in item.hidden])
@@ -346,4 +349,5 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
             uniform_reuse_groups=uniform,
             uniform_divergence_cost=layout_cost(divergence, uniform) if uniform else None,
         )
+    write_report(asdict(summary), analysis.plotted_maps, out)
     return summary

@@ -239,6 +239,8 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
     for name in TINY_EXPERIMENTS:
         out = work["exp"] / name / "attention_analysis_test_clean"
         assert (out / "summary.json").exists() and (out / "phoneme_relation_map.png").exists()
+        for name in ("report.html", "boundaries.png", "head_kinds.png", "head_kind_profiles.json"):
+            assert (out / name).exists(), name
 
     # fine-tuning: convert the trained baseline into the reuse layout and start there
     run_sh(
