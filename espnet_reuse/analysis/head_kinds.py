@@ -3,7 +3,9 @@
 
 Each head is described by its mean offset profile (attention mass per relative offset
 ``key - query``, on the common grid ``-R..R`` of ``metrics.offset_profile``, so
-utterances of any length compare), cut to ``-W..W`` plus the mass beyond each side.
+utterances of any length compare), cut to ``-W..W`` plus the mass beyond each side,
+and by its verticality in standard deviations from all heads' (times 0.05, about the
+distance between two distinct profiles; a vertical head's profile alone looks global).
 PCA and t-SNE (scikit-learn) embed the heads in 2-D; k-means groups them; each group is
 named by the shape of its mean profile and the verticality of its heads (``name_kind``).
 """
@@ -15,6 +17,7 @@ import torch
 
 LOCAL_WIDTH = 2  # offsets counted as "local"
 WINDOW = 16  # offsets kept one by one in the features; the rest is summed a side
+VERTICALITY_WEIGHT = 0.05  # one standard deviation of verticality, as a feature
 RULE = (
     f"local: half the mass or more within ±{LOCAL_WIDTH} frames; else vertical: the heads' "
     "verticality one standard deviation or more above the mean of all heads; else left "
@@ -66,12 +69,13 @@ def head_kinds(
     layers, heads, width = profiles.shape
     flat = profiles.reshape(layers * heads, width).double()
     flat = flat / flat.sum(dim=1, keepdim=True).clamp_min(1e-12)
-    features = profile_features(flat)
+    vertical = verticality.reshape(-1).double().numpy()
+    z = (vertical - vertical.mean()) / (vertical.std() or 1.0)
+    # a vertical head's profile looks global: its verticality joins the features
+    features = np.concatenate([profile_features(flat), VERTICALITY_WEIGHT * z[:, None]], axis=1)
     count = flat.size(0)
     distinct = len(np.unique(features.round(12), axis=0))  # heads of a shared map are equal
     groups = KMeans(min(kinds, distinct), n_init=10, random_state=seed).fit_predict(features)
-    vertical = verticality.reshape(-1).double().numpy()
-    z = (vertical - vertical.mean()) / (vertical.std() or 1.0)
     group_kinds = {
         int(g): name_kind(flat[groups == g].mean(dim=0).numpy(), float(z[groups == g].mean()))
         for g in np.unique(groups)

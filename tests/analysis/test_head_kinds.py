@@ -63,3 +63,12 @@ def test_clustering_recovers_planted_kinds():
     table = kind_profile_table(result)
     assert len(table) == 3 and table[0][1] == result["kind_profiles"]["left context"]
     json.dumps(result)  # goes into summary.json as it is
+
+
+def test_vertical_heads_are_told_from_global_ones_by_verticality():
+    broad = profile({o: 1.0 for o in range(-R, R + 1)})
+    local = profile({0: 0.8, 1: 0.1, -1: 0.1})
+    profiles = torch.tensor(np.array([broad, broad, broad, broad, local, local])).reshape(2, 3, -1)
+    verticality = torch.tensor([[3.0, 3.1, -1.0], [-1.1, -1.0, -0.9]])  # the first two stand out
+    result = head_kinds(profiles, verticality, kinds=3)
+    assert result["kind"] == [["vertical", "vertical", "global"], ["global", "local", "local"]]
