@@ -6,7 +6,8 @@ metrics (globalness, verticality, diagonality), offset profiles and the heads' k
 Jensen-Shannon divergence, phoneme attention relationship and relation maps and
 phoneme boundary detection by every head against MFCCs (with alignments), phone
 probing (with a probe training set, on which boundary detection is then tuned),
-head pruning by WER, and suggests a reuse layout; it draws the figures into
+frame- and utterance-level speaker probing (with ``utt2spk``), head pruning by WER
+and by final-layer phone and speaker probes, and suggests a reuse layout; it draws the figures into
 ``out_dir`` as it goes, ends with ``report.html`` (every map and result on one page)
 and returns an ``AttentionSummary``, whose ``write`` saves ``summary.json``. The
 recipe's stage 14, the layout study and ``bin/analyze_attention`` call it.
@@ -16,7 +17,7 @@ import json
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import soundfile
@@ -36,7 +37,12 @@ from espnet_reuse.analysis.boundaries import BoundaryData, evaluate, mfcc_frames
 from espnet_reuse.analysis.capture import capture, pruned_heads
 from espnet_reuse.analysis.head_kinds import head_kinds, kind_profile_table
 from espnet_reuse.analysis.layout import layout_cost, suggest_layout
-from espnet_reuse.analysis.probing import probe_accuracy
+from espnet_reuse.analysis.probing import (
+    frame_probe,
+    probe_accuracy,
+    speaker_probes,
+    split_by_speaker,
+)
 from espnet_reuse.analysis.report import write_report
 from espnet_reuse.encoder.map_source import attention_of
 from espnet_reuse.encoder.reuse_groups import map_sources, uniform_layout
@@ -107,6 +113,8 @@ class AttentionSummary:
     par: Optional[list] = None
     relation_map: Optional[list] = None
     probing_accuracy: Optional[List[float]] = None  # with a probe training set
+    speaker_probing: Optional[Dict[str, Any]] = None  # with utt2spk
+    pruning_probes: Optional[Dict[str, list]] = None  # (k, phone, speaker accuracy)
     boundaries: Optional[Dict[str, Any]] = None  # with alignments
     pruning_wer: Optional[Dict[str, list]] = None
     suggested_layout: Optional[SuggestedLayout] = None
@@ -150,6 +158,8 @@ class Analysis:
         self.to_text = tokens_to_text(options.asr_train_config)
         self._data: Dict[Path, DataSet] = {}
         self.plotted_maps: Dict[str, List[torch.Tensor]] = {}  # utterance -> per layer maps
+        spk = options.data_dir / "utt2spk"
+        self.speakers = read_table(spk) if spk.exists() else {}  # of the analysed set
 
     def data(self, data_dir: Path) -> DataSet:
         """A data directory's tables and analysed utterances, read once."""
@@ -180,10 +190,12 @@ class Analysis:
         stats: Optional[AttentionStats],
         plot_dir: Optional[Path],
         boundaries: Optional[BoundaryData] = None,
+        speaker_hidden: Optional[Dict[str, List[np.ndarray]]] = None,
     ):
         """Run the data set once; return its probing frames (hidden states, labels).
 
-        With alignments, ``boundaries`` gets every utterance's boundary scores."""
+        With alignments, ``boundaries`` gets every utterance's boundary scores; with
+        speakers, ``speaker_hidden`` every utterance's hidden states by layer."""
         wav, _, lengths = self.data(data_dir)
         hidden: List[List[np.ndarray]] = []
         targets: List[np.ndarray] = []
@@ -201,6 +213,8 @@ class Analysis:
                 labels = self.labels(alignments, item.utt, item.maps[0].size(-1), lengths[item.utt])
             if stats is not None:
                 stats.add(item, labels)
+            if speaker_hidden is not None and self.speakers:
+                speaker_hidden[item.utt] = [h.numpy() for h in item.hidden]
             if boundaries is not None and labels is not None:
                 audio = torch.from_numpy(soundfile.read(wav[item.utt], dtype="float32")[0])
                 mfcc = mfcc_frames(audio, self.options.fs, self.mapping, len(labels))
@@ -220,6 +234,32 @@ class Analysis:
         per_layer = [np.concatenate([h[layer] for h in hidden]) for layer in range(len(hidden[0]))]
         return per_layer, np.concatenate(targets)
 
+    def pruned_probes(self, heads: List[tuple]) -> Tuple[Optional[float], Optional[float]]:
+        """Final-layer frame accuracy of a phone probe (with alignments) and a speaker
+        probe (with ``utt2spk``) on the analysed set with ``heads`` pruned, each trained
+        on one half of every speaker's utterances and scored on the other half."""
+        options = self.options
+        wav, _, lengths = self.data(options.data_dir)
+        hidden, phones = {}, {}
+        with pruned_heads(self.model.encoder, heads):
+            for item in capture(self.model, wav, lengths, options.batch_size, options.device):
+                hidden[item.utt] = item.hidden[-1].numpy()
+                if self.alignments:
+                    frames = len(hidden[item.utt])
+                    phones[item.utt] = self.labels(
+                        self.alignments, item.utt, frames, lengths[item.utt]
+                    ).numpy()
+        if self.speakers:
+            train, test = split_by_speaker(list(hidden), self.speakers)
+        else:
+            train, test = sorted(hidden)[::2], sorted(hidden)[1::2]
+        phone = frame_probe(hidden, phones, train, test) if phones else None
+        speaker = None
+        if self.speakers:
+            labels = {u: np.array([self.speakers[u]] * len(h)) for u, h in hidden.items()}
+            speaker = frame_probe(hidden, labels, train, test)
+        return phone, speaker
+
     def wer(self, data_dir: Path, heads: List[tuple]) -> float:
         """CTC greedy WER (%) of the data set with ``heads`` pruned."""
         wav, refs, lengths = self.data(data_dir)
@@ -233,8 +273,10 @@ class Analysis:
 
 def pruning_curves(
     analysis: Analysis, metrics: Dict[str, torch.Tensor], steps: int
-) -> Dict[str, List[tuple]]:
-    """WER after pruning the k highest heads of each metric (and a random order)."""
+) -> Tuple[Dict[str, List[tuple]], Dict[str, List[tuple]]]:
+    """After pruning the k highest heads of each metric (and a random order): the WER
+    curves ``(k, WER)``, and ``(k, phone accuracy, speaker accuracy)`` of the final
+    layer's frame probes (``Analysis.pruned_probes``; None where not measurable)."""
     layers, heads = next(iter(metrics.values())).shape
     total = layers * heads
     orders = {name: rank_heads(values) for name, values in metrics.items()}
@@ -242,13 +284,18 @@ def pruning_curves(
     random.Random(0).shuffle(random_order)
     orders["random"] = random_order
     counts = sorted({round(i * total / steps) for i in range(steps + 1)})
-    baseline = analysis.wer(analysis.options.data_dir, [])
-    curves = {}
+    data_dir = analysis.options.data_dir
+    baseline = analysis.wer(data_dir, []), analysis.pruned_probes([])
+    wers, probes = {}, {}
     for name, order in orders.items():
-        curves[name] = [(0, baseline)] + [
-            (k, analysis.wer(analysis.options.data_dir, order[:k])) for k in counts if k > 0
+        points = [(0, *baseline)] + [
+            (k, analysis.wer(data_dir, order[:k]), analysis.pruned_probes(order[:k]))
+            for k in counts
+            if k > 0
         ]
-    return curves
+        wers[name] = [(k, wer) for k, wer, _ in points]
+        probes[name] = [(k, *accuracies) for k, _, accuracies in points]
+    return wers, probes
 
 
 def analyze(options: AnalysisOptions) -> AttentionSummary:
@@ -262,8 +309,9 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
     )
     out = options.out_dir
     test_boundaries = BoundaryData()
+    speaker_hidden: Dict[str, List[np.ndarray]] = {}
     test_frames = analysis.collect(
-        options.data_dir, analysis.alignments, stats, out, test_boundaries
+        options.data_dir, analysis.alignments, stats, out, test_boundaries, speaker_hidden
     )
     summary = AttentionSummary(
         model=str(options.asr_model_file),
@@ -317,6 +365,10 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
                 )
 
     tune_boundaries, tuned_on = test_boundaries, options.data_dir.name
+    if analysis.speakers and speaker_hidden:
+        summary.speaker_probing = speaker_probes(speaker_hidden, analysis.speakers)
+        plots.speaker_probing(summary.speaker_probing, out / "speaker_probing.png")
+
     if options.probe_train_dir and test_frames is not None:
         tune_boundaries, tuned_on = BoundaryData(), options.probe_train_dir.name
         train_frames = analysis.collect(
@@ -337,8 +389,11 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
         plots.boundaries(summary.boundaries, out / "boundaries.png")
 
     if options.prune_steps:
-        summary.pruning_wer = pruning_curves(analysis, metrics, options.prune_steps)
+        summary.pruning_wer, probes = pruning_curves(analysis, metrics, options.prune_steps)
         plots.pruning(summary.pruning_wer, out / "pruning.png")
+        if analysis.alignments or analysis.speakers:
+            summary.pruning_probes = probes
+            plots.pruning_probes(probes, out / "pruning_probes.png")
 
     if options.target_maps:
         groups = suggest_layout(divergence, options.target_maps)

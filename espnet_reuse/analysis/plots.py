@@ -202,3 +202,33 @@ def head_kinds(result: Dict, max_offset: int, path: Path) -> None:
     axes[2].set_title("each kind's mean offset profile")
     axes[2].legend(fontsize=7)
     _save(fig, path)
+
+
+def speaker_probing(result: Dict, path: Path) -> None:
+    """Speaker accuracy per layer of the frame-level and utterance-level probes."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, label in (("frame", "frame level"), ("utterance", "utterance level (mean-pooled)")):
+        values = result[key]
+        ax.plot(range(1, len(values) + 1), [100 * a for a in values], "o-", label=label)
+    ax.axhline(100 * result["chance"], color="gray", linestyle="--", label="chance")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("speaker accuracy (%)")
+    ax.set_title(f"layer-wise speaker probing ({result['speakers']} speakers)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def pruning_probes(curves: Dict[str, List[tuple]], path: Path) -> None:
+    """Final-layer phone and speaker probe accuracy against the number of pruned heads."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for column, (ax, label) in enumerate(zip(axes, ("phone", "speaker")), start=1):
+        for name, points in curves.items():
+            shown = [(p[0], 100 * p[column]) for p in points if p[column] is not None]
+            ax.plot([k for k, _ in shown], [a for _, a in shown], "o-", label=name)
+        ax.set_xlabel("pruned heads")
+        ax.set_ylabel(f"final-layer frame {label} accuracy (%)")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle("head pruning: what the final layer still holds")
+    _save(fig, path)

@@ -33,7 +33,9 @@ FIGURES = (  # (file, caption) in page order; those the analysis did not draw ar
     ("js_divergence.png", "Divergence between layers' maps"),
     ("boundaries.png", "Phoneme boundaries from attention"),
     ("probing.png", "Phone probing"),
+    ("speaker_probing.png", "Speaker probing"),
     ("pruning.png", "Head pruning"),
+    ("pruning_probes.png", "Head pruning: phone and speaker probes"),
 )
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Attention analysis: {title}</title>
@@ -146,6 +148,14 @@ def tables(summary: Dict[str, Any]) -> List[str]:
     if probing:
         rows = [[layer + 1, accuracy] for layer, accuracy in enumerate(probing)]
         parts.append("<h2>Phone probing</h2>" + table(["layer", "frame accuracy"], rows))
+    speaker = summary.get("speaker_probing")
+    if speaker:
+        rows = [
+            [layer + 1, f, u]
+            for layer, (f, u) in enumerate(zip(speaker["frame"], speaker["utterance"]))
+        ]
+        title = f"Speaker probing ({speaker['speakers']} speakers, chance {speaker['chance']:.3f})"
+        parts.append(f"<h2>{title}</h2>" + table(["layer", "frame level", "utterance level"], rows))
     pruning = summary.get("pruning_wer")
     if pruning:
         counts = [k for k, _ in next(iter(pruning.values()))]

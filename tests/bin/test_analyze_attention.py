@@ -77,6 +77,13 @@ def test_analysis_writes_summary_and_figures(experiment):
     assert len(boundaries["best_heads"]) == 5
     # layers 2 and 3 share their map, so their heads find the same boundaries
     assert boundaries["heads"][1] == boundaries["heads"][2]
+    speaker = summary["speaker_probing"]  # the tiny corpus: 2 speakers, 4 utterances each
+    assert speaker["speakers"] == 2 and len(speaker["frame"]) == len(speaker["utterance"]) == 3
+    probes = summary["pruning_probes"]
+    assert set(probes) == set(summary["pruning_wer"])
+    for k, phone, speaker_accuracy in probes["random"]:
+        assert 0 <= phone <= 1 and 0 <= speaker_accuracy <= 1
+    assert [p[0] for p in probes["random"]] == [0, 3, 6]
     kinds = summary["head_kinds"]
     assert len(kinds["kind"]) == 3 and len(kinds["kind"][0]) == 2
     assert set(kinds["kind_profiles"]) == {k for row in kinds["kind"] for k in row}
@@ -84,6 +91,8 @@ def test_analysis_writes_summary_and_figures(experiment):
     for name in (
         "boundaries",
         "head_kinds",
+        "speaker_probing",
+        "pruning_probes",
         "cad",
         "head_metrics",
         "js_divergence",

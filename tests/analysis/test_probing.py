@@ -1,0 +1,45 @@
+"""Probes (``espnet_reuse.analysis.probing``): disjoint utterances of the same speakers,
+and speaker probes that find speaker information where it was planted."""
+
+import numpy as np
+import pytest
+
+from espnet_reuse.analysis.probing import frame_probe, speaker_probes, split_by_speaker
+
+
+def test_each_speaker_is_split_into_disjoint_halves():
+    speakers = {"a1": "A", "a2": "A", "a3": "A", "b1": "B", "b2": "B", "c1": "C"}
+    train, test = split_by_speaker(list(speakers), speakers)
+    assert (train, test) == (["a1", "a3", "b1"], ["a2", "b2"])  # C has one utterance
+
+
+def planted(speaker_count=4, utts_each=6, frames=20, dim=8, seed=0):
+    """Layer 0 carries a speaker offset in every frame, layer 1 is noise."""
+    rng = np.random.default_rng(seed)
+    offsets = 3.0 * rng.standard_normal((speaker_count, dim))
+    hidden, speakers = {}, {}
+    for s in range(speaker_count):
+        for u in range(utts_each):
+            utt = f"s{s}_u{u}"
+            speakers[utt] = f"spk{s}"
+            noise = rng.standard_normal((2, frames, dim))
+            hidden[utt] = [noise[0] + offsets[s], noise[1]]
+    return hidden, speakers
+
+
+def test_speaker_probes_find_the_planted_layer():
+    hidden, speakers = planted()
+    result = speaker_probes(hidden, speakers)
+    assert result["speakers"] == 4 and result["chance"] == 0.25
+    assert result["frame"][0] > 0.9 and result["utterance"][0] == 1.0
+    assert result["frame"][1] < 0.5  # noise: near chance
+    with pytest.raises(ValueError, match="two or more utterances"):
+        speaker_probes({"x": hidden["s0_u0"]}, {"x": "spk0"})
+
+
+def test_frame_probe_scores_held_out_utterances():
+    hidden, speakers = planted()
+    layer0 = {u: h[0] for u, h in hidden.items()}
+    labels = {u: np.array([speakers[u]] * len(h)) for u, h in layer0.items()}
+    train, test = split_by_speaker(list(hidden), speakers)
+    assert frame_probe(layer0, labels, train, test) > 0.9
