@@ -81,7 +81,7 @@ def test_analysis_writes_summary_and_figures(experiment):
     assert speaker["speakers"] == 2 and len(speaker["frame"]) == len(speaker["utterance"]) == 3
     probes = summary["pruning_probes"]
     assert set(probes) == set(summary["pruning_wer"])
-    for k, phone, speaker_accuracy in probes["random"]:
+    for _, phone, speaker_accuracy in probes["random"]:
         assert 0 <= phone <= 1 and 0 <= speaker_accuracy <= 1
     assert [p[0] for p in probes["random"]] == [0, 3, 6]
     kinds = summary["head_kinds"]
