@@ -6,7 +6,7 @@ metrics (globalness, verticality, diagonality), offset profiles and the heads' k
 Jensen-Shannon divergence, phoneme attention relationship and relation maps and
 phoneme boundary detection by every head against MFCCs (with alignments), phone
 probing (with a probe training set, on which boundary detection is then tuned),
-frame- and utterance-level speaker probing (with ``utt2spk``), head pruning by WER
+frame- and utterance-level speaker probing (with ``utt2spk`` of 2+ speakers), head pruning by WER
 and by final-layer phone and speaker probes, and suggests a reuse layout; it draws the figures into
 ``out_dir`` as it goes, ends with ``report.html`` (every map and result on one page)
 and returns an ``AttentionSummary``, whose ``write`` saves ``summary.json``. The
@@ -158,8 +158,11 @@ class Analysis:
         self.to_text = tokens_to_text(options.asr_train_config)
         self._data: Dict[Path, DataSet] = {}
         self.plotted_maps: Dict[str, List[torch.Tensor]] = {}  # utterance -> per layer maps
+        # speakers of the analysed set, where two or more can be told apart by probes
         spk = options.data_dir / "utt2spk"
-        self.speakers = read_table(spk) if spk.exists() else {}  # of the analysed set
+        speakers = read_table(spk) if spk.exists() else {}
+        train, _ = split_by_speaker(list(self.data(options.data_dir).lengths), speakers)
+        self.speakers = speakers if len({speakers[u] for u in train}) > 1 else {}
 
     def data(self, data_dir: Path) -> DataSet:
         """A data directory's tables and analysed utterances, read once."""

@@ -52,8 +52,8 @@ def speaker_probes(
     speakers).
     """
     train, test = split_by_speaker(list(hidden), speakers)
-    if not train:
-        raise ValueError("speaker probes need two or more utterances of some speaker")
+    if len({speakers[u] for u in train}) < 2:
+        raise ValueError("speaker probes need two or more speakers with two utterances each")
     layers = len(next(iter(hidden.values())))
 
     def frames(utts: List[str]) -> Tuple[List[np.ndarray], np.ndarray]:

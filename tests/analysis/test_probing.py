@@ -33,8 +33,9 @@ def test_speaker_probes_find_the_planted_layer():
     assert result["speakers"] == 4 and result["chance"] == 0.25
     assert result["frame"][0] > 0.9 and result["utterance"][0] == 1.0
     assert result["frame"][1] < 0.5  # noise: near chance
-    with pytest.raises(ValueError, match="two or more utterances"):
-        speaker_probes({"x": hidden["s0_u0"]}, {"x": "spk0"})
+    one_speaker = {u: h for u, h in hidden.items() if speakers[u] == "spk0"}
+    with pytest.raises(ValueError, match="two or more speakers with two utterances"):
+        speaker_probes(one_speaker, speakers)
 
 
 def test_frame_probe_scores_held_out_utterances():

@@ -160,3 +160,19 @@ def test_convert_to_learned_maps_from_measured_profiles(experiment, tmp_path):
     profile = torch.tensor([kind_profiles[kind] for kind in summary["kind"][1]], dtype=torch.float)
     expected = (profile / profile.sum(-1, keepdim=True)).clamp_min(1e-6).log()
     assert torch.allclose(state["encoder.learned_maps.1.logits"], expected)
+
+
+def test_one_speaker_is_no_speaker_probe(experiment, tmp_path):
+    import shutil
+
+    data = tmp_path / "one_speaker"
+    shutil.copytree(experiment / "dump", data)
+    utts = [line.split()[0] for line in (data / "utt2spk").read_text().splitlines()]
+    (data / "utt2spk").write_text("".join(f"{u} spk\n" for u in utts))
+    out = tmp_path / "analysis"
+    analyze(
+        experiment, data_dir=data, alignments=experiment / "ali.ctm", prune_steps=1, out_dir=out
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert "speaker_probing" not in summary
+    assert all(speaker is None for _, _, speaker in summary["pruning_probes"]["random"])
