@@ -6,12 +6,12 @@ metrics (globalness, verticality, diagonality), offset profiles and the heads' k
 Jensen-Shannon divergence, phoneme attention relationship and relation maps and
 phoneme boundary detection by every head against MFCCs (with alignments), phone
 probing (with a probe training set, on which boundary detection is then tuned),
-frame- and utterance-level speaker probing (with ``utt2spk`` of 2+ speakers), head pruning by WER
-and by final-layer phone and speaker probes, and suggests a reuse layout; it draws the figures into
-``out_dir`` as it goes, ends with ``report.html`` (every map and result on one page)
-and returns an ``AttentionSummary``, whose ``write`` saves ``summary.json``. The
-recipe's stage 14, the layout study and ``bin/analyze_attention`` call it.
-"""
+frame- and utterance-level speaker probing (with ``utt2spk`` of 2+ speakers), head
+pruning by WER and by final-layer phone and speaker probes, and suggests a reuse
+layout; it draws the figures into ``out_dir`` as it goes, ends with ``report.html``
+(every map and result on one page) and returns an ``AttentionSummary``, whose
+``write`` saves ``summary.json``. The recipe's stage 14, the layout study and
+``bin/analyze_attention`` call it."""
 
 import json
 import random
@@ -40,6 +40,7 @@ from espnet_reuse.analysis.layout import layout_cost, suggest_layout
 from espnet_reuse.analysis.probing import (
     frame_probe,
     probe_accuracy,
+    probed_speakers,
     speaker_probes,
     split_by_speaker,
 )
@@ -161,8 +162,7 @@ class Analysis:
         # speakers of the analysed set, where two or more can be told apart by probes
         spk = options.data_dir / "utt2spk"
         speakers = read_table(spk) if spk.exists() else {}
-        train, _ = split_by_speaker(list(self.data(options.data_dir).lengths), speakers)
-        self.speakers = speakers if len({speakers[u] for u in train}) > 1 else {}
+        self.speakers = probed_speakers(list(self.data(options.data_dir).lengths), speakers)
 
     def data(self, data_dir: Path) -> DataSet:
         """A data directory's tables and analysed utterances, read once."""
@@ -333,11 +333,9 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
     summary.head_ranking = {k: rank_heads(v) for k, v in metrics.items()}
     plots.head_metrics(metrics, out / "head_metrics.png")
 
-    summary.offset_profile = {
-        "max_offset": options.max_offset,
-        "per_layer_head": stats.mean_offset_profile().tolist(),
-    }
-    summary.head_kinds = head_kinds(stats.mean_offset_profile(), metrics["verticality"])
+    profiles = stats.mean_offset_profile()
+    summary.offset_profile = {"max_offset": options.max_offset, "per_layer_head": profiles.tolist()}
+    summary.head_kinds = head_kinds(profiles, metrics["verticality"])
     plots.head_kinds(summary.head_kinds, options.max_offset, out / "head_kinds.png")
     kind_profiles = {"max_offset": options.max_offset}
     kind_profiles["per_layer_head"] = kind_profile_table(summary.head_kinds)

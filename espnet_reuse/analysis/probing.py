@@ -40,6 +40,13 @@ def split_by_speaker(utts: Sequence[str], speakers: Dict[str, str]) -> Tuple[Lis
     return train, test
 
 
+def probed_speakers(utts: Sequence[str], speakers: Dict[str, str]) -> Dict[str, str]:
+    """``speakers`` where probes can tell two or more of them apart among ``utts`` (two
+    speakers with two utterances each, ``split_by_speaker``), else none."""
+    train, _ = split_by_speaker(utts, speakers)
+    return speakers if len({speakers[u] for u in train}) > 1 else {}
+
+
 def speaker_probes(
     hidden: Dict[str, List[np.ndarray]], speakers: Dict[str, str]
 ) -> Dict[str, object]:
@@ -51,9 +58,9 @@ def speaker_probes(
     ``frame`` and ``utterance`` accuracies by layer, ``speakers`` and ``chance`` (1 /
     speakers).
     """
-    train, test = split_by_speaker(list(hidden), speakers)
-    if len({speakers[u] for u in train}) < 2:
+    if not probed_speakers(list(hidden), speakers):
         raise ValueError("speaker probes need two or more speakers with two utterances each")
+    train, test = split_by_speaker(list(hidden), speakers)
     layers = len(next(iter(hidden.values())))
 
     def frames(utts: List[str]) -> Tuple[List[np.ndarray], np.ndarray]:
