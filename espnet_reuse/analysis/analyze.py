@@ -34,7 +34,7 @@ from espnet_reuse.analysis.alignments import (
     read_alignments,
 )
 from espnet_reuse.analysis.boundaries import BoundaryData, evaluate, mfcc_frames
-from espnet_reuse.analysis.capture import capture, pruned_heads
+from espnet_reuse.analysis.capture import capture, layer_outputs, pruned_heads
 from espnet_reuse.analysis.head_kinds import head_kinds, kind_profile_table
 from espnet_reuse.analysis.layout import layout_cost, suggest_layout
 from espnet_reuse.analysis.probing import (
@@ -48,7 +48,7 @@ from espnet_reuse.analysis.report import write_report
 from espnet_reuse.encoder.map_source import attention_of
 from espnet_reuse.encoder.reuse_groups import map_sources, uniform_layout
 from espnet_reuse.error_counts import word_error_rate
-from espnet_reuse.inference import load_asr_model, recognise, tokens_to_text
+from espnet_reuse.inference import EncodedBatch, load_asr_model, recognise, tokens_to_text
 from espnet_reuse.kaldi_data import DataError, read_num_samples, read_table
 
 SUMMARY = "summary.json"
@@ -159,6 +159,7 @@ class Analysis:
         self.to_text = tokens_to_text(options.asr_train_config)
         self._data: Dict[Path, DataSet] = {}
         self.plotted_maps: Dict[str, List[torch.Tensor]] = {}  # utterance -> per layer maps
+        self._phones: Dict[str, np.ndarray] = {}  # analysed set's frame phones, for pruning
         # speakers of the analysed set, where two or more can be told apart by probes
         spk = options.data_dir / "utt2spk"
         speakers = read_table(spk) if spk.exists() else {}
@@ -237,41 +238,47 @@ class Analysis:
         per_layer = [np.concatenate([h[layer] for h in hidden]) for layer in range(len(hidden[0]))]
         return per_layer, np.concatenate(targets)
 
-    def pruned_probes(self, heads: List[tuple]) -> Tuple[Optional[float], Optional[float]]:
-        """Final-layer frame accuracy of a phone probe (with alignments) and a speaker
-        probe (with ``utt2spk``) on the analysed set with ``heads`` pruned, each trained
-        on one half of every speaker's utterances and scored on the other half."""
+    def pruned(self, heads: List[tuple]) -> Tuple[float, Optional[float], Optional[float]]:
+        """With ``heads`` pruned, in one pass over the analysed set: the CTC greedy WER (%),
+        and the final layer's frame accuracy of a phone probe (with alignments) and of a
+        speaker probe (with ``utt2spk``), each trained on one half of every speaker's
+        utterances and scored on the other half (None where not measurable)."""
         options = self.options
-        wav, _, lengths = self.data(options.data_dir)
-        hidden, phones = {}, {}
-        with pruned_heads(self.model.encoder, heads):
-            for item in capture(self.model, wav, lengths, options.batch_size, options.device):
-                hidden[item.utt] = item.hidden[-1].numpy()
-                if self.alignments:
-                    frames = len(hidden[item.utt])
-                    phones[item.utt] = self.labels(
-                        self.alignments, item.utt, frames, lengths[item.utt]
-                    ).numpy()
+        wav, refs, lengths = self.data(options.data_dir)
+        encoder = self.model.encoder
+        hidden: Dict[str, np.ndarray] = {}  # utterance -> final layer (T, D)
+        with pruned_heads(encoder, heads), layer_outputs(encoder) as outputs:
+
+            def keep_final_layer(batch: EncodedBatch) -> None:
+                for b, utt in enumerate(batch.utts):
+                    hidden[utt] = outputs[-1][b, : int(batch.lengths[b])].float().cpu().numpy()
+                outputs.clear()
+
+            hyps = recognise(
+                self.model,
+                wav,
+                lengths,
+                options.batch_size,
+                options.device,
+                to_text=self.to_text,
+                on_batch=keep_final_layer,
+            )
+        wer = word_error_rate(refs, {utt: hyp.text for utt, hyp in hyps.items()})
+        if self.alignments and not self._phones:  # the same at every pruning point
+            self._phones = {
+                u: self.labels(self.alignments, u, len(h), lengths[u]).numpy()
+                for u, h in hidden.items()
+            }
         if self.speakers:
             train, test = split_by_speaker(list(hidden), self.speakers)
         else:
             train, test = sorted(hidden)[::2], sorted(hidden)[1::2]
-        phone = frame_probe(hidden, phones, train, test) if phones else None
+        phone = frame_probe(hidden, self._phones, train, test) if self._phones else None
         speaker = None
         if self.speakers:
             labels = {u: np.array([self.speakers[u]] * len(h)) for u, h in hidden.items()}
             speaker = frame_probe(hidden, labels, train, test)
-        return phone, speaker
-
-    def wer(self, data_dir: Path, heads: List[tuple]) -> float:
-        """CTC greedy WER (%) of the data set with ``heads`` pruned."""
-        wav, refs, lengths = self.data(data_dir)
-        options = self.options
-        with pruned_heads(self.model.encoder, heads):
-            hyps = recognise(
-                self.model, wav, lengths, options.batch_size, options.device, to_text=self.to_text
-            )
-        return word_error_rate(refs, {utt: hyp.text for utt, hyp in hyps.items()})
+        return wer, phone, speaker
 
 
 def pruning_curves(
@@ -279,7 +286,7 @@ def pruning_curves(
 ) -> Tuple[Dict[str, List[tuple]], Dict[str, List[tuple]]]:
     """After pruning the k highest heads of each metric (and a random order): the WER
     curves ``(k, WER)``, and ``(k, phone accuracy, speaker accuracy)`` of the final
-    layer's frame probes (``Analysis.pruned_probes``; None where not measurable)."""
+    layer's frame probes (``Analysis.pruned``; None where not measurable)."""
     layers, heads = next(iter(metrics.values())).shape
     total = layers * heads
     orders = {name: rank_heads(values) for name, values in metrics.items()}
@@ -287,17 +294,12 @@ def pruning_curves(
     random.Random(0).shuffle(random_order)
     orders["random"] = random_order
     counts = sorted({round(i * total / steps) for i in range(steps + 1)})
-    data_dir = analysis.options.data_dir
-    baseline = analysis.wer(data_dir, []), analysis.pruned_probes([])
+    unpruned = analysis.pruned([])
     wers, probes = {}, {}
     for name, order in orders.items():
-        points = [(0, *baseline)] + [
-            (k, analysis.wer(data_dir, order[:k]), analysis.pruned_probes(order[:k]))
-            for k in counts
-            if k > 0
-        ]
-        wers[name] = [(k, wer) for k, wer, _ in points]
-        probes[name] = [(k, *accuracies) for k, _, accuracies in points]
+        points = [(0, *unpruned)] + [(k, *analysis.pruned(order[:k])) for k in counts if k > 0]
+        wers[name] = [(k, wer) for k, wer, _, _ in points]
+        probes[name] = [(k, phone, speaker) for k, _, phone, speaker in points]
     return wers, probes
 
 

@@ -45,6 +45,24 @@ def pruned_heads(encoder: torch.nn.Module, heads: Sequence[tuple]):
             handle.remove()
 
 
+@contextmanager
+def layer_outputs(encoder: torch.nn.Module) -> Iterator[List[torch.Tensor]]:
+    """A list that forward hooks fill with every layer's output (B, T, D), in order, as
+    the encoder runs; the caller clears it between batches. The hooks are removed on exit."""
+    outputs: List[torch.Tensor] = []
+
+    def keep_output(module, inputs, output):
+        x = output[0]
+        outputs.append(x[0] if isinstance(x, tuple) else x)
+
+    handles = [layer.register_forward_hook(keep_output) for layer in encoder.encoders]
+    try:
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def capture(
     model: torch.nn.Module,
     wav: Dict[str, str],
@@ -52,31 +70,16 @@ def capture(
     batch_size: int,
     device: str,
 ) -> Iterator[UtteranceCapture]:
-    """Yield one ``UtteranceCapture`` per utterance of ``wav``, longest first.
-
-    A forward hook on every layer keeps its output for the batch being encoded;
-    the hooks are removed when the iteration ends.
-    """
+    """Yield one ``UtteranceCapture`` per utterance of ``wav``, longest first."""
     encoder = model.encoder
-    hidden: List[torch.Tensor] = []  # the current batch's layer outputs, in order
-
-    def keep_output(module, inputs, output):
-        x = output[0]
-        hidden.append(x[0] if isinstance(x, tuple) else x)
-
-    handles = [layer.register_forward_hook(keep_output) for layer in encoder.encoders]
-    try:
-        with torch.inference_mode():
-            for batch in encoded_batches(model, wav, lengths, batch_size, device):
-                maps = [attention_of(layer).attn for layer in encoder.encoders]
-                for b, utt in enumerate(batch.utts):
-                    n = int(batch.lengths[b])
-                    yield UtteranceCapture(
-                        utt,
-                        [m[b, :, :n, :n].float().cpu() for m in maps],
-                        [h[b, :n].float().cpu() for h in hidden],
-                    )
-                hidden.clear()  # the next batch's layers append anew
-    finally:
-        for handle in handles:
-            handle.remove()
+    with layer_outputs(encoder) as hidden, torch.inference_mode():
+        for batch in encoded_batches(model, wav, lengths, batch_size, device):
+            maps = [attention_of(layer).attn for layer in encoder.encoders]
+            for b, utt in enumerate(batch.utts):
+                n = int(batch.lengths[b])
+                yield UtteranceCapture(
+                    utt,
+                    [m[b, :, :n, :n].float().cpu() for m in maps],
+                    [h[b, :n].float().cpu() for h in hidden],
+                )
+            hidden.clear()  # the next batch's layers append anew

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -176,3 +177,43 @@ def test_one_speaker_is_no_speaker_probe(experiment, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert "speaker_probing" not in summary
     assert all(speaker is None for _, _, speaker in summary["pruning_probes"]["random"])
+
+
+def test_a_pruning_point_measures_what_separate_passes_measure(experiment, tmp_path):
+    """``Analysis.pruned`` decodes and probes in one pass; the same as decoding with
+    ``recognise`` and probing ``capture``'s final layer, each with the heads pruned."""
+    from espnet_reuse.analysis.analyze import Analysis, AnalysisOptions
+    from espnet_reuse.analysis.capture import capture, pruned_heads
+    from espnet_reuse.analysis.probing import frame_probe, split_by_speaker
+    from espnet_reuse.error_counts import word_error_rate
+    from espnet_reuse.inference import recognise
+
+    exp = experiment / "exp"
+    options = AnalysisOptions(
+        asr_train_config=exp / "config.yaml",
+        asr_model_file=exp / "model.pth",
+        data_dir=experiment / "dump",
+        out_dir=tmp_path,
+        alignments=experiment / "ali.ctm",
+        batch_size=3,
+    )
+    analysis = Analysis(options)
+    wav, refs, lengths = analysis.data(options.data_dir)
+    heads = [(0, 1), (2, 0)]
+    wer, phone, speaker = analysis.pruned(heads)
+
+    model = analysis.model
+    with pruned_heads(model.encoder, heads):
+        hyps = recognise(model, wav, lengths, 3, "cpu", to_text=analysis.to_text)
+        hidden = {i.utt: i.hidden[-1].numpy() for i in capture(model, wav, lengths, 3, "cpu")}
+    unpruned = {i.utt: i.hidden[-1].numpy() for i in capture(model, wav, lengths, 3, "cpu")}
+    assert not all(np.array_equal(hidden[u], unpruned[u]) for u in hidden)
+    assert wer == word_error_rate(refs, {utt: hyp.text for utt, hyp in hyps.items()})
+    train, test = split_by_speaker(list(hidden), analysis.speakers)
+    phones = {
+        u: analysis.labels(analysis.alignments, u, len(h), lengths[u]).numpy()
+        for u, h in hidden.items()
+    }
+    assert phone == frame_probe(hidden, phones, train, test)
+    speakers = {u: np.array([analysis.speakers[u]] * len(h)) for u, h in hidden.items()}
+    assert speaker == frame_probe(hidden, speakers, train, test)
