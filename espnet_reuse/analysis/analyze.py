@@ -38,8 +38,9 @@ from espnet_reuse.analysis.capture import capture, layer_outputs, pruned_heads
 from espnet_reuse.analysis.head_kinds import head_kinds, kind_profile_table
 from espnet_reuse.analysis.layout import layout_cost, suggest_layout
 from espnet_reuse.analysis.probing import (
+    ProbeRows,
     frame_probe,
-    probe_accuracy,
+    probe_layers,
     probed_speakers,
     speaker_probes,
     split_by_speaker,
@@ -114,6 +115,7 @@ class AttentionSummary:
     par: Optional[list] = None
     relation_map: Optional[list] = None
     probing_accuracy: Optional[List[float]] = None  # with a probe training set
+    probing_interval: Optional[List[List[float]]] = None  # 95 %, over test utterances
     speaker_probing: Optional[Dict[str, Any]] = None  # with utt2spk
     pruning_probes: Optional[Dict[str, list]] = None  # (k, phone, speaker accuracy)
     boundaries: Optional[Dict[str, Any]] = None  # with alignments
@@ -195,14 +197,15 @@ class Analysis:
         plot_dir: Optional[Path],
         boundaries: Optional[BoundaryData] = None,
         speaker_hidden: Optional[Dict[str, List[np.ndarray]]] = None,
-    ):
-        """Run the data set once; return its probing frames (hidden states, labels).
+    ) -> Optional[ProbeRows]:
+        """Run the data set once; return its phone-probing frames (with alignments).
 
         With alignments, ``boundaries`` gets every utterance's boundary scores; with
         speakers, ``speaker_hidden`` every utterance's hidden states by layer."""
         wav, _, lengths = self.data(data_dir)
         hidden: List[List[np.ndarray]] = []
         targets: List[np.ndarray] = []
+        utts: List[str] = []
         frames = 0
         plotted = 0
         reused = [source != idx for idx, source in enumerate(map_sources(self.groups))]
@@ -232,11 +235,12 @@ class Analysis:
             if labels is not None and frames < self.options.probe_max_frames:
                 hidden.append([h.numpy() for h in item.hidden])
                 targets.append(labels.numpy())
+                utts += [item.utt] * len(labels)
                 frames += len(labels)
         if not hidden:
             return None
         per_layer = [np.concatenate([h[layer] for h in hidden]) for layer in range(len(hidden[0]))]
-        return per_layer, np.concatenate(targets)
+        return ProbeRows(per_layer, np.concatenate(targets), np.array(utts))
 
     def pruned(self, heads: List[tuple]) -> Tuple[float, Optional[float], Optional[float]]:
         """With ``heads`` pruned, in one pass over the analysed set: the CTC greedy WER (%),
@@ -377,8 +381,10 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
         train_frames = analysis.collect(
             options.probe_train_dir, analysis.probe_alignments, None, None, tune_boundaries
         )
-        summary.probing_accuracy = probe_accuracy(*train_frames, *test_frames)
-        plots.probing(summary.probing_accuracy, out / "probing.png")
+        probing = probe_layers(train_frames, test_frames)
+        summary.probing_accuracy = probing["accuracy"]
+        summary.probing_interval = probing["interval"]
+        plots.probing(summary.probing_accuracy, summary.probing_interval, out / "probing.png")
 
     if test_boundaries.references:
         tolerance = options.boundary_tolerance

@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
@@ -106,10 +107,18 @@ def phone_maps(values: torch.Tensor, phones: List[str], title: str, path: Path) 
     _save(fig, path)
 
 
-def probing(accuracies: List[float], path: Path) -> None:
-    """Frame phone accuracy of the probe per layer."""
+def _accuracy_line(ax, accuracies: List[float], intervals: List[List[float]], **style) -> None:
+    """Accuracies (0-1) by layer in percent, with their intervals as error bars."""
+    values = 100 * np.asarray(accuracies)
+    low, high = (100 * np.asarray(intervals)).T
+    layers = range(1, len(values) + 1)
+    ax.errorbar(layers, values, yerr=[values - low, high - values], fmt="o-", capsize=3, **style)
+
+
+def probing(accuracies: List[float], intervals: List[List[float]], path: Path) -> None:
+    """Frame phone accuracy of the probe per layer, with 95 % intervals."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(range(1, len(accuracies) + 1), [100 * a for a in accuracies], "o-")
+    _accuracy_line(ax, accuracies, intervals)
     ax.set_xlabel("layer")
     ax.set_ylabel("frame phone accuracy (%)")
     ax.set_title("layer-wise phoneme probing (linear)")
@@ -205,11 +214,11 @@ def head_kinds(result: Dict, max_offset: int, path: Path) -> None:
 
 
 def speaker_probing(result: Dict, path: Path) -> None:
-    """Speaker accuracy per layer of the frame-level and utterance-level probes."""
+    """Speaker accuracy per layer of the frame-level and utterance-level probes, with
+    95 % intervals."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, label in (("frame", "frame level"), ("utterance", "utterance level (mean-pooled)")):
-        values = result[key]
-        ax.plot(range(1, len(values) + 1), [100 * a for a in values], "o-", label=label)
+        _accuracy_line(ax, result[key], result[f"{key}_interval"], label=label)
     ax.axhline(100 * result["chance"], color="gray", linestyle="--", label="chance")
     ax.set_xlabel("layer")
     ax.set_ylabel("speaker accuracy (%)")

@@ -110,6 +110,12 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def with_interval(value: float, interval: Sequence[float]) -> str:
+    """``0.675 [0.640, 0.710]``."""
+    low, high = interval
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
 def tables(summary: Dict[str, Any]) -> List[str]:
     """The summary's numbers as headed tables (what was measured)."""
     parts = []
@@ -146,15 +152,30 @@ def tables(summary: Dict[str, Any]) -> List[str]:
         parts.append(f"<h2>Phoneme boundaries ({note})</h2>" + table(header, rows))
     probing = summary.get("probing_accuracy")
     if probing:
-        rows = [[layer + 1, accuracy] for layer, accuracy in enumerate(probing)]
-        parts.append("<h2>Phone probing</h2>" + table(["layer", "frame accuracy"], rows))
+        rows = [
+            [layer + 1, with_interval(accuracy, interval)]
+            for layer, (accuracy, interval) in enumerate(zip(probing, summary["probing_interval"]))
+        ]
+        parts.append(
+            "<h2>Phone probing (95 % intervals over the test utterances)</h2>"
+            + table(["layer", "frame accuracy"], rows)
+        )
     speaker = summary.get("speaker_probing")
     if speaker:
         rows = [
-            [layer + 1, f, u]
-            for layer, (f, u) in enumerate(zip(speaker["frame"], speaker["utterance"]))
+            [
+                layer + 1,
+                *(
+                    with_interval(speaker[k][layer], speaker[f"{k}_interval"][layer])
+                    for k in ("frame", "utterance")
+                ),
+            ]
+            for layer in range(len(speaker["frame"]))
         ]
-        title = f"Speaker probing ({speaker['speakers']} speakers, chance {speaker['chance']:.3f})"
+        title = (
+            f"Speaker probing ({speaker['speakers']} speakers, chance {speaker['chance']:.3f}; "
+            "95 % intervals over the test utterances)"
+        )
         parts.append(f"<h2>{title}</h2>" + table(["layer", "frame level", "utterance level"], rows))
     pruning = summary.get("pruning_wer")
     if pruning:

@@ -31,6 +31,7 @@ def report(tmp_path):
         "head_ranking": {"globalness": [[0, 1], [2, 0]]},
         "head_kinds": {"kind": [["local", "global"]] * LAYERS, "rule": "a rule"},
         "probing_accuracy": [0.5, 0.6, 0.7],
+        "probing_interval": [[0.4, 0.6], [0.5, 0.7], [0.65, 0.75]],
         "pruning_wer": {"random": [[0, 10.0], [3, 20.0]]},
     }
     fig, ax = plt.subplots(figsize=(3, 2))
@@ -48,7 +49,7 @@ def test_the_page_holds_everything_inline(report):
     # every head of every layer of both utterances, and the figure that was drawn
     assert page.count("data:image/png;base64,") == 2 * LAYERS * HEADS + 1
     assert "Cumulative attention diagonality" in page and "Head pruning" not in page
-    assert "<td>local</td>" in page and "<td>0.700</td>" in page
+    assert "<td>local</td>" in page and "<td>0.700 [0.650, 0.750]</td>" in page
 
 
 def chromium(*args, timeout=120):

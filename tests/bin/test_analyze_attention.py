@@ -65,6 +65,8 @@ def test_analysis_writes_summary_and_figures(experiment):
     assert summary["phones"] == PHONES
     assert len(summary["par"]) == 3 and len(summary["par"][0]) == 3
     assert len(summary["probing_accuracy"]) == 3
+    for accuracy, (low, high) in zip(summary["probing_accuracy"], summary["probing_interval"]):
+        assert 0 <= low <= accuracy <= high <= 1
     assert set(summary["pruning_wer"]) == {"globalness", "verticality", "diagonality", "random"}
     assert [p[0] for p in summary["pruning_wer"]["random"]] == [0, 3, 6]
     assert sum(summary["suggested_layout"]["reuse_groups"]) == 3
@@ -80,6 +82,7 @@ def test_analysis_writes_summary_and_figures(experiment):
     assert boundaries["heads"][1] == boundaries["heads"][2]
     speaker = summary["speaker_probing"]  # the tiny corpus: 2 speakers, 4 utterances each
     assert speaker["speakers"] == 2 and len(speaker["frame"]) == len(speaker["utterance"]) == 3
+    assert len(speaker["frame_interval"]) == len(speaker["utterance_interval"]) == 3
     probes = summary["pruning_probes"]
     assert set(probes) == set(summary["pruning_wer"])
     for _, phone, speaker_accuracy in probes["random"]:
