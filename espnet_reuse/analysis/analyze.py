@@ -7,7 +7,7 @@ Jensen-Shannon divergence, phoneme attention relationship and relation maps and
 phoneme boundary detection by every head against MFCCs (with alignments), phone
 probing (with a probe training set, on which boundary detection is then tuned),
 frame- and utterance-level speaker probing (with ``utt2spk`` of 2+ speakers), head
-pruning by WER and by final-layer phone and speaker probes, and suggests a reuse
+pruning by WER and by phone and speaker probes of one layer, and suggests a reuse
 layout; it draws the figures into ``out_dir`` as it goes, ends with ``report.html``
 (every map and result on one page) and returns an ``AttentionSummary``, whose
 ``write`` saves ``summary.json``. The recipe's stage 14, the layout study and
@@ -78,6 +78,7 @@ class AnalysisOptions:
     max_range: int = 20  # largest r of CAD(r)
     max_offset: int = 64  # offset profiles (for learned maps) cover -R..R
     prune_steps: int = 8  # points of each pruning curve (0: no pruning)
+    pruning_probe_layer: int = 0  # layer (from 1) the pruning probes read (0: the final one)
     boundary_tolerance: int = 1  # encoder frames a detected phoneme boundary may be off
     target_maps: int = 0  # suggest reuse_groups with N maps (0: no suggestion)
     batch_size: int = 8
@@ -118,6 +119,7 @@ class AttentionSummary:
     probing_interval: Optional[List[List[float]]] = None  # 95 %, over test utterances
     speaker_probing: Optional[Dict[str, Any]] = None  # with utt2spk
     pruning_probes: Optional[Dict[str, list]] = None  # (k, phone, speaker accuracy)
+    pruning_probe_layer: Optional[int] = None  # the layer (from 1) they read
     boundaries: Optional[Dict[str, Any]] = None  # with alignments
     pruning_wer: Optional[Dict[str, list]] = None
     suggested_layout: Optional[SuggestedLayout] = None
@@ -158,6 +160,13 @@ class Analysis:
         self.groups = getattr(
             self.model.encoder, "reuse_groups", [1] * len(self.model.encoder.encoders)
         )
+        layers = len(self.model.encoder.encoders)
+        if not 0 <= options.pruning_probe_layer <= layers:
+            raise ValueError(
+                f"pruning_probe_layer {options.pruning_probe_layer}: the encoder has layers "
+                f"1-{layers} (0: the final one)"
+            )
+        self.probe_layer = options.pruning_probe_layer or layers  # from 1
         self.to_text = tokens_to_text(options.asr_train_config)
         self._data: Dict[Path, DataSet] = {}
         self.plotted_maps: Dict[str, List[torch.Tensor]] = {}  # utterance -> per layer maps
@@ -244,18 +253,19 @@ class Analysis:
 
     def pruned(self, heads: List[tuple]) -> Tuple[float, Optional[float], Optional[float]]:
         """With ``heads`` pruned, in one pass over the analysed set: the CTC greedy WER (%),
-        and the final layer's frame accuracy of a phone probe (with alignments) and of a
+        and layer ``probe_layer``'s frame accuracy of a phone probe (with alignments) and of a
         speaker probe (with ``utt2spk``), each trained on one half of every speaker's
         utterances and scored on the other half (None where not measurable)."""
         options = self.options
         wav, refs, lengths = self.data(options.data_dir)
         encoder = self.model.encoder
-        hidden: Dict[str, np.ndarray] = {}  # utterance -> final layer (T, D)
+        hidden: Dict[str, np.ndarray] = {}  # utterance -> the probed layer's (T, D)
         with pruned_heads(encoder, heads), layer_outputs(encoder) as outputs:
 
-            def keep_final_layer(batch: EncodedBatch) -> None:
+            def keep_probed_layer(batch: EncodedBatch) -> None:
+                probed = outputs[self.probe_layer - 1]
                 for b, utt in enumerate(batch.utts):
-                    hidden[utt] = outputs[-1][b, : int(batch.lengths[b])].float().cpu().numpy()
+                    hidden[utt] = probed[b, : int(batch.lengths[b])].float().cpu().numpy()
                 outputs.clear()
 
             hyps = recognise(
@@ -265,7 +275,7 @@ class Analysis:
                 options.batch_size,
                 options.device,
                 to_text=self.to_text,
-                on_batch=keep_final_layer,
+                on_batch=keep_probed_layer,
             )
         wer = word_error_rate(refs, {utt: hyp.text for utt, hyp in hyps.items()})
         if self.alignments and not self._phones:  # the same at every pruning point
@@ -289,8 +299,8 @@ def pruning_curves(
     analysis: Analysis, metrics: Dict[str, torch.Tensor], steps: int
 ) -> Tuple[Dict[str, List[tuple]], Dict[str, List[tuple]]]:
     """After pruning the k highest heads of each metric (and a random order): the WER
-    curves ``(k, WER)``, and ``(k, phone accuracy, speaker accuracy)`` of the final
-    layer's frame probes (``Analysis.pruned``; None where not measurable)."""
+    curves ``(k, WER)``, and ``(k, phone accuracy, speaker accuracy)`` of frame probes
+    of one layer (``Analysis.pruned``; None where not measurable)."""
     layers, heads = next(iter(metrics.values())).shape
     total = layers * heads
     orders = {name: rank_heads(values) for name, values in metrics.items()}
@@ -402,7 +412,8 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
         plots.pruning(summary.pruning_wer, out / "pruning.png")
         if analysis.alignments or analysis.speakers:
             summary.pruning_probes = probes
-            plots.pruning_probes(probes, out / "pruning_probes.png")
+            summary.pruning_probe_layer = analysis.probe_layer
+            plots.pruning_probes(probes, analysis.probe_layer, out / "pruning_probes.png")
 
     if options.target_maps:
         groups = suggest_layout(divergence, options.target_maps)

@@ -228,16 +228,16 @@ def speaker_probing(result: Dict, path: Path) -> None:
     _save(fig, path)
 
 
-def pruning_probes(curves: Dict[str, List[tuple]], path: Path) -> None:
-    """Final-layer phone and speaker probe accuracy against the number of pruned heads."""
+def pruning_probes(curves: Dict[str, List[tuple]], layer: int, path: Path) -> None:
+    """Layer ``layer``'s phone and speaker probe accuracy against the number of pruned heads."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for column, (ax, label) in enumerate(zip(axes, ("phone", "speaker")), start=1):
         for name, points in curves.items():
             shown = [(p[0], 100 * p[column]) for p in points if p[column] is not None]
             ax.plot([k for k, _ in shown], [a for _, a in shown], "o-", label=name)
         ax.set_xlabel("pruned heads")
-        ax.set_ylabel(f"final-layer frame {label} accuracy (%)")
+        ax.set_ylabel(f"layer {layer} frame {label} accuracy (%)")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    fig.suptitle("head pruning: what the final layer still holds")
+    fig.suptitle(f"head pruning: what layer {layer} still holds")
     _save(fig, path)

@@ -44,6 +44,13 @@ def get_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--prune_steps", type=int, default=8, help="points of each pruning curve")
     p.add_argument(
+        "--pruning_probe_layer",
+        type=int,
+        default=0,
+        help="layer (from 1) whose phone and speaker probes the pruning curves report "
+        "(0: the final layer)",
+    )
+    p.add_argument(
         "--boundary_tolerance",
         type=int,
         default=1,

@@ -84,6 +84,7 @@ def test_analysis_writes_summary_and_figures(experiment):
     assert speaker["speakers"] == 2 and len(speaker["frame"]) == len(speaker["utterance"]) == 3
     assert len(speaker["frame_interval"]) == len(speaker["utterance_interval"]) == 3
     probes = summary["pruning_probes"]
+    assert summary["pruning_probe_layer"] == 3  # the final layer, by default
     assert set(probes) == set(summary["pruning_wer"])
     for _, phone, speaker_accuracy in probes["random"]:
         assert 0 <= phone <= 1 and 0 <= speaker_accuracy <= 1
@@ -184,7 +185,7 @@ def test_one_speaker_is_no_speaker_probe(experiment, tmp_path):
 
 def test_a_pruning_point_measures_what_separate_passes_measure(experiment, tmp_path):
     """``Analysis.pruned`` decodes and probes in one pass; the same as decoding with
-    ``recognise`` and probing ``capture``'s final layer, each with the heads pruned."""
+    ``recognise`` and probing ``capture``'s chosen layer, each with the heads pruned."""
     from espnet_reuse.analysis.analyze import Analysis, AnalysisOptions
     from espnet_reuse.analysis.capture import capture, pruned_heads
     from espnet_reuse.analysis.probing import frame_probe, split_by_speaker
@@ -198,18 +199,19 @@ def test_a_pruning_point_measures_what_separate_passes_measure(experiment, tmp_p
         data_dir=experiment / "dump",
         out_dir=tmp_path,
         alignments=experiment / "ali.ctm",
+        pruning_probe_layer=2,
         batch_size=3,
     )
     analysis = Analysis(options)
     wav, refs, lengths = analysis.data(options.data_dir)
-    heads = [(0, 1), (2, 0)]
+    heads = [(0, 1), (1, 0)]
     wer, phone, speaker = analysis.pruned(heads)
 
     model = analysis.model
     with pruned_heads(model.encoder, heads):
         hyps = recognise(model, wav, lengths, 3, "cpu", to_text=analysis.to_text)
-        hidden = {i.utt: i.hidden[-1].numpy() for i in capture(model, wav, lengths, 3, "cpu")}
-    unpruned = {i.utt: i.hidden[-1].numpy() for i in capture(model, wav, lengths, 3, "cpu")}
+        hidden = {i.utt: i.hidden[1].numpy() for i in capture(model, wav, lengths, 3, "cpu")}
+    unpruned = {i.utt: i.hidden[1].numpy() for i in capture(model, wav, lengths, 3, "cpu")}
     assert not all(np.array_equal(hidden[u], unpruned[u]) for u in hidden)
     assert wer == word_error_rate(refs, {utt: hyp.text for utt, hyp in hyps.items()})
     train, test = split_by_speaker(list(hidden), analysis.speakers)
@@ -220,3 +222,8 @@ def test_a_pruning_point_measures_what_separate_passes_measure(experiment, tmp_p
     assert phone == frame_probe(hidden, phones, train, test)
     speakers = {u: np.array([analysis.speakers[u]] * len(h)) for u, h in hidden.items()}
     assert speaker == frame_probe(hidden, speakers, train, test)
+
+
+def test_a_layer_the_model_lacks_is_an_error(experiment, tmp_path):
+    with pytest.raises(ValueError, match="pruning_probe_layer 4: the encoder has layers 1-3"):
+        analyze(experiment, pruning_probe_layer=4, out_dir=tmp_path)
