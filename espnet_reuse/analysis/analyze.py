@@ -118,7 +118,7 @@ class AttentionSummary:
     probing_accuracy: Optional[List[float]] = None  # with a probe training set
     probing_interval: Optional[List[List[float]]] = None  # 95 %, over test utterances
     speaker_probing: Optional[Dict[str, Any]] = None  # with utt2spk
-    pruning_probes: Optional[Dict[str, list]] = None  # (k, phone, speaker accuracy)
+    pruning_probes: Optional[Dict[str, list]] = None  # per order: Analysis.pruned's probes
     pruning_probe_layer: Optional[int] = None  # the layer (from 1) they read
     boundaries: Optional[Dict[str, Any]] = None  # with alignments
     pruning_wer: Optional[Dict[str, list]] = None
@@ -251,11 +251,12 @@ class Analysis:
         per_layer = [np.concatenate([h[layer] for h in hidden]) for layer in range(len(hidden[0]))]
         return ProbeRows(per_layer, np.concatenate(targets), np.array(utts))
 
-    def pruned(self, heads: List[tuple]) -> Tuple[float, Optional[float], Optional[float]]:
+    def pruned(self, heads: List[tuple]) -> Tuple[float, Dict[str, Any]]:
         """With ``heads`` pruned, in one pass over the analysed set: the CTC greedy WER (%),
-        and layer ``probe_layer``'s frame accuracy of a phone probe (with alignments) and of a
-        speaker probe (with ``utt2spk``), each trained on one half of every speaker's
-        utterances and scored on the other half (None where not measurable)."""
+        and layer ``probe_layer``'s frame accuracy of a ``phone`` probe (with alignments)
+        and of a ``speaker`` probe (with ``utt2spk``), each with its 95 % ``*_interval``,
+        trained on one half of every speaker's utterances and scored on the other half
+        (what cannot be measured is left out)."""
         options = self.options
         wav, refs, lengths = self.data(options.data_dir)
         encoder = self.model.encoder
@@ -287,20 +288,25 @@ class Analysis:
             train, test = split_by_speaker(list(hidden), self.speakers)
         else:
             train, test = sorted(hidden)[::2], sorted(hidden)[1::2]
-        phone = frame_probe(hidden, self._phones, train, test) if self._phones else None
-        speaker = None
+        targets = {}
+        if self._phones:
+            targets["phone"] = self._phones
         if self.speakers:
-            labels = {u: np.array([self.speakers[u]] * len(h)) for u, h in hidden.items()}
-            speaker = frame_probe(hidden, labels, train, test)
-        return wer, phone, speaker
+            targets["speaker"] = {
+                u: np.array([self.speakers[u]] * len(h)) for u, h in hidden.items()
+            }
+        probes: Dict[str, Any] = {}
+        for name, labels in targets.items():
+            probes[name], probes[f"{name}_interval"] = frame_probe(hidden, labels, train, test)
+        return wer, probes
 
 
 def pruning_curves(
     analysis: Analysis, metrics: Dict[str, torch.Tensor], steps: int
-) -> Tuple[Dict[str, List[tuple]], Dict[str, List[tuple]]]:
+) -> Tuple[Dict[str, List[tuple]], Dict[str, List[Dict[str, Any]]]]:
     """After pruning the k highest heads of each metric (and a random order): the WER
-    curves ``(k, WER)``, and ``(k, phone accuracy, speaker accuracy)`` of frame probes
-    of one layer (``Analysis.pruned``; None where not measurable)."""
+    curves ``(k, WER)``, and the probes of one layer (``Analysis.pruned``), each point
+    ``{"pruned": k, "phone": accuracy, "phone_interval": [low, high], "speaker": ...}``."""
     layers, heads = next(iter(metrics.values())).shape
     total = layers * heads
     orders = {name: rank_heads(values) for name, values in metrics.items()}
@@ -312,8 +318,8 @@ def pruning_curves(
     wers, probes = {}, {}
     for name, order in orders.items():
         points = [(0, *unpruned)] + [(k, *analysis.pruned(order[:k])) for k in counts if k > 0]
-        wers[name] = [(k, wer) for k, wer, _, _ in points]
-        probes[name] = [(k, phone, speaker) for k, _, phone, speaker in points]
+        wers[name] = [(k, wer) for k, wer, _ in points]
+        probes[name] = [{"pruned": k, **measured} for k, _, measured in points]
     return wers, probes
 
 

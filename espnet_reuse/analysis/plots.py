@@ -228,16 +228,23 @@ def speaker_probing(result: Dict, path: Path) -> None:
     _save(fig, path)
 
 
-def pruning_probes(curves: Dict[str, List[tuple]], layer: int, path: Path) -> None:
-    """Layer ``layer``'s phone and speaker probe accuracy against the number of pruned heads."""
+def pruning_probes(curves: Dict[str, List[Dict]], layer: int, path: Path) -> None:
+    """Layer ``layer``'s phone and speaker probe accuracy against the number of pruned
+    heads, with 95 % bands."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for column, (ax, label) in enumerate(zip(axes, ("phone", "speaker")), start=1):
+    for ax, label in zip(axes, ("phone", "speaker")):
         for name, points in curves.items():
-            shown = [(p[0], 100 * p[column]) for p in points if p[column] is not None]
-            ax.plot([k for k, _ in shown], [a for _, a in shown], "o-", label=name)
+            shown = [p for p in points if label in p]
+            if not shown:
+                continue
+            pruned = [p["pruned"] for p in shown]
+            low, high = (100 * np.array([p[f"{label}_interval"] for p in shown])).T
+            (line,) = ax.plot(pruned, [100 * p[label] for p in shown], "o-", label=name)
+            ax.fill_between(pruned, low, high, color=line.get_color(), alpha=0.12)
         ax.set_xlabel("pruned heads")
         ax.set_ylabel(f"layer {layer} frame {label} accuracy (%)")
-        ax.legend(fontsize=8)
+        if ax.lines:  # not measured (no alignments, or one speaker): an empty panel
+            ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle(f"head pruning: what layer {layer} still holds")
     _save(fig, path)

@@ -122,9 +122,10 @@ def speaker_probes(
 
 def frame_probe(
     hidden: Dict[str, np.ndarray], labels: Dict[str, np.ndarray], train: List[str], test: List[str]
-) -> float:
-    """Accuracy of one frame-level probe: trained on the frames of ``train`` utterances
-    (``hidden[utt]`` (T, D), ``labels[utt]`` (T,)), scored on those of ``test``."""
+) -> Tuple[float, List[float]]:
+    """Accuracy and its 95 % interval [low, high] of one frame-level probe: trained on
+    the frames of ``train`` utterances (``hidden[utt]`` (T, D), ``labels[utt]`` (T,)),
+    scored on those of ``test``."""
 
     def stack(utts: List[str]) -> ProbeRows:
         counts = [len(labels[u]) for u in utts]
@@ -134,4 +135,5 @@ def frame_probe(
             np.repeat(utts, counts),
         )
 
-    return float(probe_correct(stack(train), stack(test))[0].mean())
+    result = probe_layers(stack(train), stack(test))
+    return result["accuracy"][0], result["interval"][0]

@@ -86,9 +86,11 @@ def test_analysis_writes_summary_and_figures(experiment):
     probes = summary["pruning_probes"]
     assert summary["pruning_probe_layer"] == 3  # the final layer, by default
     assert set(probes) == set(summary["pruning_wer"])
-    for _, phone, speaker_accuracy in probes["random"]:
-        assert 0 <= phone <= 1 and 0 <= speaker_accuracy <= 1
-    assert [p[0] for p in probes["random"]] == [0, 3, 6]
+    for point in probes["random"]:
+        for name in ("phone", "speaker"):
+            low, high = point[f"{name}_interval"]
+            assert 0 <= low <= point[name] <= high <= 1
+    assert [p["pruned"] for p in probes["random"]] == [0, 3, 6]
     kinds = summary["head_kinds"]
     assert len(kinds["kind"]) == 3 and len(kinds["kind"][0]) == 2
     assert set(kinds["kind_profiles"]) == {k for row in kinds["kind"] for k in row}
@@ -180,7 +182,9 @@ def test_one_speaker_is_no_speaker_probe(experiment, tmp_path):
     )
     summary = json.loads((out / "summary.json").read_text())
     assert "speaker_probing" not in summary
-    assert all(speaker is None for _, _, speaker in summary["pruning_probes"]["random"])
+    assert all(
+        set(p) == {"pruned", "phone", "phone_interval"} for p in summary["pruning_probes"]["random"]
+    )
 
 
 def test_a_pruning_point_measures_what_separate_passes_measure(experiment, tmp_path):
@@ -205,7 +209,7 @@ def test_a_pruning_point_measures_what_separate_passes_measure(experiment, tmp_p
     analysis = Analysis(options)
     wav, refs, lengths = analysis.data(options.data_dir)
     heads = [(0, 1), (1, 0)]
-    wer, phone, speaker = analysis.pruned(heads)
+    wer, probes = analysis.pruned(heads)
 
     model = analysis.model
     with pruned_heads(model.encoder, heads):
@@ -219,9 +223,10 @@ def test_a_pruning_point_measures_what_separate_passes_measure(experiment, tmp_p
         u: analysis.labels(analysis.alignments, u, len(h), lengths[u]).numpy()
         for u, h in hidden.items()
     }
-    assert phone == frame_probe(hidden, phones, train, test)
+    assert (probes["phone"], probes["phone_interval"]) == frame_probe(hidden, phones, train, test)
     speakers = {u: np.array([analysis.speakers[u]] * len(h)) for u, h in hidden.items()}
-    assert speaker == frame_probe(hidden, speakers, train, test)
+    speaker = frame_probe(hidden, speakers, train, test)
+    assert (probes["speaker"], probes["speaker_interval"]) == speaker
 
 
 def test_a_layer_the_model_lacks_is_an_error(experiment, tmp_path):
