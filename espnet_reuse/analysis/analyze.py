@@ -47,7 +47,7 @@ from espnet_reuse.analysis.probing import (
 )
 from espnet_reuse.analysis.report import write_report
 from espnet_reuse.encoder.map_source import attention_of
-from espnet_reuse.encoder.reuse_groups import map_sources, uniform_layout
+from espnet_reuse.encoder.reuse_groups import reusing_layers, uniform_layout
 from espnet_reuse.error_counts import word_error_rate
 from espnet_reuse.inference import EncodedBatch, load_asr_model, recognise, tokens_to_text
 from espnet_reuse.kaldi_data import DataError, read_num_samples, read_table
@@ -157,10 +157,8 @@ class Analysis:
         else:
             self.probe_alignments = {}
         self.phone_ids = phone_inventory({**self.alignments, **self.probe_alignments})
-        self.groups = getattr(
-            self.model.encoder, "reuse_groups", [1] * len(self.model.encoder.encoders)
-        )
         layers = len(self.model.encoder.encoders)
+        self.groups = getattr(self.model.encoder, "reuse_groups", [1] * layers)
         if not 0 <= options.pruning_probe_layer <= layers:
             raise ValueError(
                 f"pruning_probe_layer {options.pruning_probe_layer}: the encoder has layers "
@@ -217,7 +215,7 @@ class Analysis:
         utts: List[str] = []
         frames = 0
         plotted = 0
-        reused = [source != idx for idx, source in enumerate(map_sources(self.groups))]
+        reused = reusing_layers(self.groups)
         for item in tqdm(
             capture(self.model, wav, lengths, self.options.batch_size, self.options.device),
             total=len(lengths),

@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from espnet_reuse.encoder.reuse_groups import map_sources  # noqa: E402
+from espnet_reuse.encoder.reuse_groups import reusing_layers  # noqa: E402
 
 REPORT = "report.html"
 FIGURES = (  # (file, caption) in page order; those the analysis did not draw are left out
@@ -195,7 +195,7 @@ def write_report(
     dict), the chosen utterances' ``maps`` (utterance -> per layer (H, T, T)) and the
     figures drawn into ``out_dir``."""
     groups = summary["reuse_groups"]
-    reused = [source != layer for layer, source in enumerate(map_sources(groups))]
+    reused = reusing_layers(groups)
     page_maps = {
         utt: {
             "maps": [[map_image(head) for head in layer] for layer in layers],

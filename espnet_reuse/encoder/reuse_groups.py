@@ -79,6 +79,11 @@ def map_sources(reuse_groups: Sequence[int]) -> List[int]:
     return sources
 
 
+def reusing_layers(reuse_groups: Sequence[int]) -> List[bool]:
+    """For each layer, whether it reuses its group's map (it is not the map source)."""
+    return [source != layer for layer, source in enumerate(map_sources(reuse_groups))]
+
+
 def layer_groups(reuse_groups: Sequence[int]) -> List[int]:
     """For each layer, the index of its group."""
     return [g for g, size in enumerate(reuse_groups) for _ in range(size)]

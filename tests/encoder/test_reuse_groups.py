@@ -10,6 +10,7 @@ from espnet_reuse.encoder.reuse_groups import (
     layout_name,
     map_sources,
     parse_layout,
+    reusing_layers,
     uniform_layout,
 )
 
@@ -39,6 +40,7 @@ def test_bad_layouts_are_value_errors_naming_the_key(groups, message):
 def test_map_sources_and_group_starts():
     assert map_sources([1, 3, 2]) == [0, 1, 1, 1, 4, 4]
     assert group_starts([1, 3, 2]) == [0, 1, 4]
+    assert reusing_layers([1, 3, 2]) == [False, False, True, True, False, True]
 
 
 def test_ctc_trim_must_trim_at_group_boundaries():
