@@ -4,8 +4,10 @@ Two ``EncoderSearch`` es, each decoding every utterance of an encoded batch on i
 (sliced to its true length), so a hypothesis does not depend on which utterances
 share the batch:
 
-- ``JointBeamSearch``: ESPnet's joint CTC/attention beam search (its ``BatchBeamSearch``,
-  the search ``Speech2Text`` runs), label-synchronous, one decoder step per output token.
+- ``EspnetJointBeamSearch``: ESPnet's own joint CTC/attention beam search (its
+  ``BatchBeamSearch``, the search ``Speech2Text`` runs), label-synchronous, one decoder
+  step per output token, one utterance at a time; kept for comparison with the
+  recipe's joint search, ``espnet_reuse.joint_search``, which batches utterances.
 - ``AttentionRescoring``: CTC prefix beam search gives an N-best list, and the attention
   decoder scores all of it in one teacher-forced pass (attention rescoring as wenet and
   icefall do it); the best of ``(1 - ctc_weight) * attention + ctc_weight * CTC +
@@ -40,7 +42,7 @@ def _check(model: torch.nn.Module, ctc_weight: float) -> None:
         raise ValueError(f"ctc_weight must lie in [0, 1], got {ctc_weight}")
 
 
-class JointBeamSearch(EncoderSearch):
+class EspnetJointBeamSearch(EncoderSearch):
     """ESPnet's joint CTC/attention beam search, one utterance at a time.
 
     ``maxlenratio`` and ``minlenratio`` are ``Speech2Text``'s (0: end detection, no

@@ -22,6 +22,10 @@ from espnet_reuse.versions import check_torch_pair
 check_torch_pair()  # before ESPnet imports torchaudio
 
 from espnet2.asr.ctc import CTC  # noqa: E402
+from espnet2.asr.decoder.transformer_decoder import (  # noqa: E402
+    BaseTransformerDecoder,
+    TransformerDecoder,
+)
 from espnet2.asr.encoder.branchformer_encoder import BranchformerEncoder  # noqa: E402
 from espnet2.asr.encoder.conformer_encoder import ConformerEncoder  # noqa: E402
 from espnet2.asr.encoder.e_branchformer_encoder import EBranchformerEncoder  # noqa: E402
@@ -55,6 +59,7 @@ EncoderLayer = backend_module("conformer.encoder_layer").EncoderLayer
 _nets_utils = backend_module("nets_utils")
 pad_list = _nets_utils.pad_list
 make_pad_mask = _nets_utils.make_pad_mask
+subsequent_mask = backend_module("transformer.mask").subsequent_mask
 
 
 def build_tokenizer(token_type: str, bpemodel: Optional[Path] = None):
@@ -134,6 +139,7 @@ def extract_features(
 
 
 __all__ = [
+    "BaseTransformerDecoder",
     "BranchformerEncoder",
     "CTC",
     "ConformerEncoder",
@@ -154,6 +160,8 @@ __all__ = [
     "replace_path",
     "pad_list",
     "str2bool",
+    "subsequent_mask",
+    "TransformerDecoder",
     "TransformerEncoder",
     "trainer",
     "unpack",

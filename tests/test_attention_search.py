@@ -5,7 +5,11 @@ scores as the decoder does step by step, and neither depends on the batch."""
 import pytest
 import torch
 
-from espnet_reuse.attention_search import AttentionRescoring, JointBeamSearch, attention_scores
+from espnet_reuse.attention_search import (
+    AttentionRescoring,
+    EspnetJointBeamSearch,
+    attention_scores,
+)
 from espnet_reuse.inference import (
     PrefixBeamSearch,
     encoded_batches,
@@ -35,7 +39,7 @@ def test_joint_beam_search_gives_speech2text_words(varied_data, hybrid):
     _, _, wav, lengths = varied_data
     model, exp = hybrid
     options = dict(beam_size=4, ctc_weight=0.3, penalty=0.5)
-    ours = token_ids(model, wav, lengths, 1, JointBeamSearch(model, **options))
+    ours = token_ids(model, wav, lengths, 1, EspnetJointBeamSearch(model, **options))
     espnet = speech2text()(
         str(exp / "config.yaml"), str(exp / "model.pth"), device="cpu", lm_weight=0.0, **options
     )
@@ -45,7 +49,7 @@ def test_joint_beam_search_gives_speech2text_words(varied_data, hybrid):
     assert any(ours.values())  # an untrained model still says something
 
 
-@pytest.mark.parametrize("search", [JointBeamSearch, AttentionRescoring])
+@pytest.mark.parametrize("search", [EspnetJointBeamSearch, AttentionRescoring])
 def test_attention_decoders_do_not_depend_on_the_batch(varied_data, hybrid, search):
     _, _, wav, lengths = varied_data
     model = hybrid[0]
@@ -109,7 +113,7 @@ def test_prefix_nbest_is_distinct_and_best_first(varied_data, hybrid):
     assert [c.score for c in candidates] == sorted((c.score for c in candidates), reverse=True)
 
 
-@pytest.mark.parametrize("search", [JointBeamSearch, AttentionRescoring])
+@pytest.mark.parametrize("search", [EspnetJointBeamSearch, AttentionRescoring])
 def test_a_ctc_model_is_refused_with_a_reason(varied_data, tmp_path, search):
     exp = write_model(varied_data[0], TINY_CONFIG, tmp_path / "exp")
     model = load_asr_model(exp / "config.yaml", exp / "model.pth", "cpu")
@@ -117,7 +121,7 @@ def test_a_ctc_model_is_refused_with_a_reason(varied_data, tmp_path, search):
         search(model)
 
 
-@pytest.mark.parametrize("search", [JointBeamSearch, AttentionRescoring])
+@pytest.mark.parametrize("search", [EspnetJointBeamSearch, AttentionRescoring])
 def test_a_ctc_weight_outside_0_1_is_refused(hybrid, search):
     with pytest.raises(ValueError, match="ctc_weight must lie in"):
         search(hybrid[0], ctc_weight=1.5)

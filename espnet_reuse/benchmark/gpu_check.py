@@ -5,7 +5,8 @@ driver and libraries, checks on that device what the CPU tests check on the
 CPU (attention against ESPnet's in float32, bfloat16 and float16 on a padded
 batch with an empty utterance; training steps under bf16 and fp16 autocast with
 finite losses and gradients; batch-16 greedy decoding equal to batch 1; bytes
-kept for backward), then runs the benchmark in bf16 and fp32 (``PRESETS["gpu"]``)
+kept for backward; the batched joint CTC/attention search against ESPnet's, timed),
+then runs the benchmark in bf16 and fp32 (``PRESETS["gpu"]``)
 within a time budget. Every part is written to ``out_dir`` as soon as it is done.
 ``tiny=True`` runs the same code at toy sizes (CI runs it on the CPU).
 """
@@ -23,6 +24,7 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 
+from espnet_reuse.benchmark.joint_search_check import joint_search_checks
 from espnet_reuse.benchmark.measure import make_input, saved_for_backward_bytes
 from espnet_reuse.benchmark.models import (
     CONFORMER_M,
@@ -89,6 +91,7 @@ class Sizes:
     repeats: int = 20
     warmup: int = 5
     input_size: int = 80
+    joint_search: dict = field(default_factory=dict)  # joint_search_checks' model sizes
 
     @classmethod
     def tiny(cls) -> "Sizes":
@@ -105,6 +108,7 @@ class Sizes:
             repeats=2,
             warmup=1,
             input_size=20,
+            joint_search=dict(size=32, blocks=1, vocab=30, beam_size=3),
         )
 
 
@@ -343,6 +347,7 @@ def run(device: str, out_dir: Path, tiny: bool = False, benchmark_seconds: float
         lambda: training_checks(device, conf, sizes.input_size),
         lambda: [batch_invariance_check(device, conf, sizes.input_size)],
         lambda: saved_bytes_check(device, sizes),
+        lambda: [Check(*c) for c in joint_search_checks(device, **sizes.joint_search)],
     ]
     checks: List[Check] = []
     for section in sections:

@@ -15,7 +15,12 @@ from typing import List, Optional
 
 import torch
 
-from espnet_reuse.benchmark.decoding import compare_decoders, markdown
+from espnet_reuse.benchmark.decoding import (
+    JOINT_ROW,
+    compare_decoders,
+    differences_markdown,
+    markdown,
+)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -31,6 +36,13 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_utts", type=int, default=40, help="first N utterances by id; 0: all")
     p.add_argument("--beam_size", type=int, default=10, help="beam of both beam searches")
     p.add_argument("--batch_size", type=int, default=16, help="batch of the batched rows")
+    p.add_argument(
+        "--joint_batch_sizes",
+        type=int,
+        nargs="*",
+        default=[64],
+        help="further batch sizes of the batched joint search (hybrid models)",
+    )
     p.add_argument(
         "--ctc_weight", type=float, default=0.3, help="CTC's weight where a decoder is used"
     )
@@ -53,8 +65,13 @@ def main(cmd: Optional[List[str]] = None) -> None:
         args.batch_size,
         args.fs,
         args.ctc_weight,
+        args.joint_batch_sizes,
     )
     print(markdown(comparison))
+    joint = f"{JOINT_ROW} {args.beam_size}"
+    if any(row.name == joint for row in comparison.rows):
+        print(f"Utterances whose tokens from the {joint} differ from Speech2Text's:\n")
+        print(differences_markdown(comparison, joint))
 
 
 if __name__ == "__main__":

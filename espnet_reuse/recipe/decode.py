@@ -5,9 +5,11 @@ tensors) and CTC prefix beam search with flashlight's decoder as wrapped by
 ``torchaudio.models.decoder.ctc_decoder``, free or constrained to the words of a
 lexicon (``lexicon: true``: the training text's words, spelled in tokens; no
 language model either way). With the attention decoder of a hybrid CTC/attention
-model (``espnet_reuse.attention_search``): ESPnet's joint CTC/attention beam search
-(``joint_beam``) and CTC prefix beam search rescored by the decoder
-(``attention_rescoring``). Each writes ESPnet's 1-best layout (``text``, ``token``,
+model: joint CTC/attention beam search batched over utterances
+(``joint_beam``, ``espnet_reuse.joint_search``: ESPnet's hypotheses), ESPnet's own
+joint search one utterance at a time (``espnet_joint_beam``, for comparison) and
+CTC prefix beam search rescored by the decoder (``attention_rescoring``,
+``espnet_reuse.attention_search``). Each writes ESPnet's 1-best layout (``text``, ``token``,
 ``token_int``, ``score``) and the real-time factor (``rtf.json``); CPU decoding runs
 ``nj`` worker processes, GPU decoding one worker process a visible GPU.
 """
@@ -16,6 +18,7 @@ import json
 import math
 import multiprocessing
 import os
+import queue
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +31,7 @@ import yaml
 from tqdm import tqdm
 
 from espnet_reuse import atomic
-from espnet_reuse.attention_search import AttentionRescoring, JointBeamSearch
+from espnet_reuse.attention_search import AttentionRescoring, EspnetJointBeamSearch
 from espnet_reuse.devices import cuda_devices
 from espnet_reuse.inference import (
     EncoderSearch,
@@ -40,13 +43,15 @@ from espnet_reuse.inference import (
     recognise,
     tokens_to_text,
 )
+from espnet_reuse.joint_search import BatchJointSearch
 from espnet_reuse.kaldi_data import read_num_samples, read_table, write_table
 
 CTC_DECODERS = ("greedy", "prefix_beam")
-ATTENTION_DECODERS = ("joint_beam", "attention_rescoring")  # need an attention decoder
+JOINT_SEARCHES = {"joint_beam": BatchJointSearch, "espnet_joint_beam": EspnetJointBeamSearch}
+ATTENTION_DECODERS = (*JOINT_SEARCHES, "attention_rescoring")  # need an attention decoder
 DECODERS = CTC_DECODERS + ATTENTION_DECODERS
 WEIGHT_KEYS = ("ctc_weight", "penalty")  # the attention decoders' keys
-BEAM_SEARCH_KEYS = ("maxlenratio", "minlenratio")  # joint_beam's only
+BEAM_SEARCH_KEYS = ("maxlenratio", "minlenratio")  # the joint searches' only
 RTF_FILE = "rtf.json"
 SHARD_UTTS = 100  # utterances a decoding shard at most: the progress bar's step
 
@@ -56,13 +61,13 @@ class DecodeConfig:
     """The keys of an inference config (``conf/decode_*.yaml``)."""
 
     decoder: str = "greedy"
-    beam_size: int = 10  # prefix_beam, joint_beam; attention_rescoring: the N-best's size
-    batch_size: int = 16  # utterances encoded together
+    beam_size: int = 10  # prefix_beam, joint searches; attention_rescoring: the N-best's size
+    batch_size: int = 16  # utterances encoded (joint_beam: and searched) together
     lexicon: bool = False  # prefix_beam only
-    ctc_weight: float = 0.3  # joint_beam, attention_rescoring: CTC's share of the score
-    penalty: float = 0.0  # joint_beam, attention_rescoring: length bonus a token
-    maxlenratio: float = 0.0  # joint_beam: ESPnet's (0: end detection)
-    minlenratio: float = 0.0  # joint_beam: ESPnet's
+    ctc_weight: float = 0.3  # joint searches, attention_rescoring: CTC's share of the score
+    penalty: float = 0.0  # joint searches, attention_rescoring: length bonus a token
+    maxlenratio: float = 0.0  # joint searches: ESPnet's (0: end detection)
+    minlenratio: float = 0.0  # joint searches: ESPnet's
 
     @classmethod
     def from_yaml(cls, path: Optional[Path], overrides: str = "") -> "DecodeConfig":
@@ -82,10 +87,9 @@ class DecodeConfig:
             raise ValueError(f"{path}: decoder must be one of {DECODERS}")
         if config.lexicon and config.decoder != "prefix_beam":
             raise ValueError(f"{path}: lexicon: true needs decoder: prefix_beam")
-        used = {
-            "joint_beam": WEIGHT_KEYS + BEAM_SEARCH_KEYS,
-            "attention_rescoring": WEIGHT_KEYS,
-        }.get(config.decoder, ())
+        keys = {name: WEIGHT_KEYS + BEAM_SEARCH_KEYS for name in JOINT_SEARCHES}
+        keys["attention_rescoring"] = WEIGHT_KEYS
+        used = keys.get(config.decoder, ())
         unused = sorted(set(values) & set(WEIGHT_KEYS + BEAM_SEARCH_KEYS) - set(used))
         if unused:
             raise ValueError(f"{path}: decoder {config.decoder} does not use {unused}")
@@ -104,8 +108,8 @@ class DecodeConfig:
             return PrefixBeamSearch(
                 model.token_list, self.beam_size, lexicon if self.lexicon else None
             )
-        if self.decoder == "joint_beam":
-            return JointBeamSearch(
+        if self.decoder in JOINT_SEARCHES:
+            return JOINT_SEARCHES[self.decoder](
                 model,
                 self.beam_size,
                 self.ctc_weight,
@@ -131,7 +135,10 @@ _WORKER_MODEL: Optional[Tuple[torch.nn.Module, str]] = None
 
 
 def _load_worker_model(
-    config_file: Path, model_file: Path, devices: "multiprocessing.Queue[str]", threads: int
+    config_file: Path,
+    model_file: Path,
+    devices: Union["queue.Queue[str]", "multiprocessing.Queue[str]"],
+    threads: int,
 ) -> None:
     """Load the model once a worker process, on the next device of ``devices``."""
     global _WORKER_MODEL
@@ -201,22 +208,34 @@ def decode_tasks(
         progress.update(len(result[0]))
         return result
 
-    # CUDA cannot be used in forked workers: GPU workers start fresh (spawn)
-    context = multiprocessing.get_context("spawn" if gpu_inference else None)
-    queue = context.Queue()
-    for device in devices:
-        queue.put(device)
     threads = 1 if gpu_inference else max(1, (os.cpu_count() or 1) // jobs)
-    with (
-        progress,
-        ProcessPoolExecutor(
-            jobs,
-            mp_context=context,
-            initializer=_load_worker_model,
-            initargs=(config_file, model_file, queue, threads),
-        ) as pool,
-    ):
-        results = [counted(result) for result in pool.map(_decode_shard, shards)]
+    if jobs == 1 and not gpu_inference:  # one CPU worker: this process (a fork of a
+        # process that ran torch's threads can hang in its first parallel region)
+        global _WORKER_MODEL
+        devices_queue: "queue.Queue[str]" = queue.Queue()
+        devices_queue.put("cpu")
+        try:
+            _load_worker_model(config_file, model_file, devices_queue, threads)
+            with progress:
+                results = [counted(_decode_shard(shard)) for shard in shards]
+        finally:
+            _WORKER_MODEL = None
+    else:
+        # CUDA cannot be used in forked workers: GPU workers start fresh (spawn)
+        context = multiprocessing.get_context("spawn" if gpu_inference else None)
+        device_queue = context.Queue()
+        for device in devices:
+            device_queue.put(device)
+        with (
+            progress,
+            ProcessPoolExecutor(
+                jobs,
+                mp_context=context,
+                initializer=_load_worker_model,
+                initargs=(config_file, model_file, device_queue, threads),
+            ) as pool,
+        ):
+            results = [counted(result) for result in pool.map(_decode_shard, shards)]
     rtfs = []
     to_text = tokens_to_text(config_file)
     for idx, task in enumerate(tasks):

@@ -5,7 +5,7 @@ import pytest
 from espnet_reuse.kaldi_data import read_table
 from espnet_reuse.recipe.decode import DecodeConfig, DecodeTask, decode_tasks
 
-from helpers import CONF, TINY_CONFIG, write_model
+from helpers import CONF, REPO, TINY_CONFIG, write_model
 from tiny_corpus import VARIED_SECONDS
 
 
@@ -30,9 +30,11 @@ def test_lexicon_needs_prefix_beam(tmp_path):
 
 def test_attention_decoders_take_only_their_keys(tmp_path):
     path = tmp_path / "decode.yaml"
-    path.write_text("decoder: joint_beam\nctc_weight: 0.5\nmaxlenratio: 0.3\n")
-    config = DecodeConfig.from_yaml(path)
-    assert config.uses_attention_decoder and (config.ctc_weight, config.maxlenratio) == (0.5, 0.3)
+    for joint in ("joint_beam", "espnet_joint_beam"):
+        path.write_text(f"decoder: {joint}\nctc_weight: 0.5\nmaxlenratio: 0.3\n")
+        config = DecodeConfig.from_yaml(path)
+        assert config.uses_attention_decoder
+        assert (config.ctc_weight, config.maxlenratio) == (0.5, 0.3)
     path.write_text("decoder: attention_rescoring\nmaxlenratio: 0.3\n")
     with pytest.raises(
         ValueError, match="decoder attention_rescoring does not use \\['maxlenratio'\\]"
@@ -70,3 +72,19 @@ def test_recipe_decoding_gives_the_same_text_at_batch_1_and_batch_n(
             outputs = [read_table(task.out_dir / name, allow_empty_values=True) for task in tasks]
             assert outputs[0] == outputs[1], name
             assert len(outputs[0]) == len(VARIED_SECONDS) and any(outputs[0].values())
+
+
+def test_the_recipes_joint_search_gives_espnets_words(varied_data, tmp_path):
+    corpus, data_dir, _, _ = varied_data
+    exp = write_model(corpus, CONF / "tiny_hybrid.yaml", tmp_path / "exp")
+    tasks = [
+        DecodeTask(
+            data_dir, DecodeConfig.from_yaml(REPO / "conf" / f"decode_{name}.yaml"), tmp_path / name
+        )
+        for name in ("joint_beam", "espnet_joint_beam")
+    ]
+    for task in tasks:
+        task.decode.beam_size = 3
+    decode_tasks(tasks, exp / "config.yaml", exp / "model.pth")
+    ours, espnet = (read_table(t.out_dir / "token_int", allow_empty_values=True) for t in tasks)
+    assert ours == espnet and any(ours.values())

@@ -1,0 +1,347 @@
+"""Joint CTC/attention beam search batched over utterances and hypotheses.
+
+ESPnet's joint search (``BatchBeamSearch`` as ``Speech2Text`` runs it, without LM)
+decodes one utterance at a time. ``BatchJointSearch`` keeps ESPnet's scoring rules
+and decodes the encoder's whole batch together: every step is one decoder call (with
+its cache) and one CTC prefix scoring (``ctc_prefix_score``) for all live hypotheses
+of all utterances, with ``beam_size`` hypothesis slots an utterance. ESPnet's rules:
+the weighted score ``(1 - ctc_weight) * decoder + ctc_weight * CTC + penalty * length``;
+the CTC pre-beam of ``int(1.5 * beam_size)`` tokens a hypothesis chosen by the
+decoder's and length bonus' weighted score; the best ``beam_size`` extensions an
+utterance; hypotheses ending in ``<eos>`` leave the beam (and count from
+``minlenratio`` on); ``<eos>`` appended to all at the maximum length
+(``maxlenratio``); end detection when ``maxlenratio`` is 0. An utterance whose
+search has ended leaves the batch. The decoder attends to each utterance's own
+frames only, so an utterance gets the hypotheses it gets alone; with
+``cache_source_attention`` (the default, where the decoder allows it) it projects each
+utterance's encoder output to keys and values once, not at every step for every
+hypothesis as ESPnet's decoder step does (``espnet_reuse.source_attention``).
+
+A step synchronises with the host once: to learn which utterances have ended.
+"""
+
+import contextlib
+from typing import List, NamedTuple, Optional
+
+import numpy as np
+import torch
+
+from espnet_reuse import espnet_api
+from espnet_reuse.ctc_prefix_score import CTCPrefixScorer, CTCPrefixState
+from espnet_reuse.inference import EncoderSearch, Hypothesis
+from espnet_reuse.source_attention import CachedSourceAttention, cached_source_attention, can_cache
+
+BLANK = 0  # ESPnet's blank id; a search's output never holds it
+PRE_BEAM_RATIO = 1.5  # ESPnet's pre-beam: int(1.5 * beam_size) tokens a hypothesis
+END_MARGIN = float(np.log(1 * np.exp(-10)))  # ESPnet's end detection: D_end
+END_STEPS = 3  # ESPnet's end detection: M
+
+
+def length_limit(ratio: float, frames: int, maximum: bool) -> int:
+    """ESPnet's maximum (``maximum``) or minimum output length for ``frames`` frames:
+    a positive ratio scales them, a negative one is the length itself, 0 is the
+    frames for the maximum and 0 for the minimum."""
+    if ratio < 0:
+        return -int(ratio)
+    if maximum:
+        return frames if ratio == 0 else max(1, int(ratio * frames))
+    return int(ratio * frames)
+
+
+class Ended(NamedTuple):
+    """The hypotheses that ended, in the order they ended, on the host."""
+
+    utterance: np.ndarray  # (n,) index of the utterance in the decoded batch
+    tokens: np.ndarray  # (n, length) from <sos>, then <eos> unless forced, then padding
+    length: np.ndarray  # (n,) tokens from <sos> to the last token searched
+    forced: np.ndarray  # (n,) ended at the maximum length: <eos> to be appended
+    score: np.ndarray  # (n,)
+
+
+class _Beam(NamedTuple):
+    """The live state of the search: ``hyps`` rows an active utterance, utterance-major."""
+
+    yseq: torch.Tensor  # (row, length) tokens from <sos>
+    score: torch.Tensor  # (row,) accumulated weighted score; -inf: an empty slot
+    cache: Optional[List[torch.Tensor]]  # decoder cache a layer, (row, length - 1, D)
+    ctc: Optional[CTCPrefixState]
+    memory: Optional[torch.Tensor]  # (row, time, D) the row's encoder output; None: cached
+    memory_mask: Optional[torch.Tensor]  # (row, 1, time) true on its frames; None: cached
+
+
+class BatchJointSearch(EncoderSearch):
+    """ESPnet's joint CTC/attention beam search for a batch of utterances at once.
+
+    Args:
+        model: an ESPnet ASR model with a Transformer-type attention decoder.
+        beam_size: hypotheses kept an utterance.
+        ctc_weight: CTC's share of the score (1: CTC alone, 0: the decoder alone).
+        penalty: length bonus a token.
+        maxlenratio: maximum output length (0: the frames, with end detection).
+        minlenratio: minimum output length.
+        nbest: hypotheses an utterance from ``nbest``.
+        cache_source_attention: project the encoder output to the decoder's keys and
+            values once an utterance (where every decoder layer has ESPnet's eager
+            source attention), not at every step for every hypothesis.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        beam_size: int = 10,
+        ctc_weight: float = 0.3,
+        penalty: float = 0.0,
+        maxlenratio: float = 0.0,
+        minlenratio: float = 0.0,
+        nbest: int = 1,
+        cache_source_attention: bool = True,
+    ) -> None:
+        decoder = getattr(model, "decoder", None)
+        if decoder is None:
+            raise ValueError(
+                "this model has no attention decoder (a CTC model): decode it with the CTC "
+                "decoders (decoder: greedy or prefix_beam)"
+            )
+        if not 0.0 <= ctc_weight <= 1.0:
+            raise ValueError(f"ctc_weight must lie in [0, 1], got {ctc_weight}")
+        if not isinstance(decoder, espnet_api.BaseTransformerDecoder):
+            raise ValueError(
+                f"the batched joint search needs a Transformer-type decoder with "
+                f"forward_one_step, not {type(decoder).__name__}: use decoder: espnet_joint_beam"
+            )
+        vocab = len(model.token_list)
+        if not 1 <= beam_size <= vocab:
+            raise ValueError(
+                f"beam_size must lie in [1, {vocab}] (the vocabulary), got {beam_size}"
+            )
+        if nbest < 1:
+            raise ValueError(f"nbest must be at least 1, got {nbest}")
+        self.model = model
+        self.beam_size = beam_size
+        self.ctc_weight = ctc_weight
+        self.penalty = penalty
+        self.maxlenratio = maxlenratio
+        self.minlenratio = minlenratio
+        self.n_best = nbest
+        self.vocab = vocab
+        self.pre_beam = int(PRE_BEAM_RATIO * beam_size)
+        # ESPnet drops a scorer of weight 0 and pre-beams only with both scorers
+        self.use_decoder = ctc_weight < 1.0
+        self.use_ctc = ctc_weight > 0.0
+        self.do_pre_beam = self.use_decoder and self.use_ctc and self.pre_beam < vocab
+        self.cache = cache_source_attention and self.use_decoder and can_cache(decoder)
+
+    def __call__(self, encoder_output: torch.Tensor, lengths: torch.Tensor) -> List[Hypothesis]:
+        return [found[0] for found in self.nbest(encoder_output, lengths)]
+
+    def nbest(self, encoder_output: torch.Tensor, lengths: torch.Tensor) -> List[List[Hypothesis]]:
+        """Up to ``nbest`` hypotheses an utterance, best first (an utterance that ends no
+        hypothesis gets an empty one of score -inf, as ESPnet gives none), from the
+        encoder output (batch, time, D) and its lengths (batch,)."""
+        frames = lengths.tolist()
+        ended = self._search(encoder_output, frames, self.minlenratio)
+        results = self._rank(ended, len(frames))
+        minlenratio = self.minlenratio
+        while minlenratio >= 0.1:  # ESPnet: none ended, so again with a smaller minimum
+            missing = [b for b, found in enumerate(results) if not found]
+            if not missing:
+                break
+            minlenratio = max(0.0, minlenratio - 0.1)
+            index = torch.tensor(missing, device=encoder_output.device)
+            retried = self._search(encoder_output[index], [frames[b] for b in missing], minlenratio)
+            for b, found in zip(missing, self._rank(retried, len(missing))):
+                results[b] = found
+        return [found or [Hypothesis([], float("-inf"))] for found in results]
+
+    def _rank(self, ended: Ended, batch: int) -> List[List[Hypothesis]]:
+        """The ``nbest`` best ended hypotheses of each utterance (ESPnet's order: by
+        score, ties in the order they ended)."""
+        candidates: List[list] = [[] for _ in range(batch)]
+        for b, tokens, length, forced, score in zip(*ended):
+            # without <sos> and <eos>; forced: its last token is the last one searched
+            end = length if forced else length - 1
+            candidates[b].append((float(score), tokens[1:end]))
+        results = []
+        for found in candidates:
+            found.sort(key=lambda c: -c[0])
+            results.append(
+                [
+                    Hypothesis([int(t) for t in tokens if t != BLANK], score)
+                    for score, tokens in found[: self.n_best]
+                ]
+            )
+        return results
+
+    def _search(self, encoder_output: torch.Tensor, frames: List[int], minlenratio: float) -> Ended:
+        """Every hypothesis that ended, step by step, for a batch of utterances."""
+        device = encoder_output.device
+        hyps, model = self.beam_size, self.model
+        maxlen = [length_limit(self.maxlenratio, t, maximum=True) for t in frames]
+        minlen = [length_limit(minlenratio, t, maximum=False) for t in frames]
+        lengths = torch.tensor(frames, device=device)
+        ctc = None
+        if self.use_ctc:
+            log_probs = model.ctc.log_softmax(encoder_output)
+            ctc = CTCPrefixScorer(log_probs, lengths, hyps, BLANK, model.eos)
+        rows = torch.arange(len(frames), device=device).repeat_interleave(hyps)
+        first = torch.arange(rows.numel(), device=device) % hyps == 0
+        valid = torch.arange(encoder_output.size(1), device=device)[None, :] < lengths[:, None]
+        beam = _Beam(
+            yseq=torch.full((rows.numel(), 1), model.sos, dtype=torch.long, device=device),
+            score=torch.zeros(rows.numel(), dtype=encoder_output.dtype, device=device).masked_fill(
+                ~first, float("-inf")
+            ),
+            cache=None,
+            ctc=ctc.initial_state() if ctc is not None else None,
+            memory=None if self.cache else encoder_output[rows],
+            memory_mask=None if self.cache else valid[rows][:, None, :],
+        )
+        with contextlib.ExitStack() as stack:
+            sources: List[CachedSourceAttention] = []
+            if self.cache:
+                sources = stack.enter_context(
+                    cached_source_attention(model.decoder, encoder_output, valid[:, None], hyps)
+                )
+            return self._loop(beam, ctc, sources, frames, maxlen, minlen)
+
+    def _loop(
+        self,
+        beam: "_Beam",
+        ctc: Optional[CTCPrefixScorer],
+        sources: List[CachedSourceAttention],
+        frames: List[int],
+        maxlen: List[int],
+        minlen: List[int],
+    ) -> Ended:
+        """The steps of ``_search`` until every utterance has ended."""
+        device = beam.yseq.device
+        hyps, model = self.beam_size, self.model
+        active = list(range(len(frames)))  # utterances still searched, in the batch's order
+        active_ids = torch.arange(len(frames), device=device)
+        last_step = torch.tensor(maxlen, device=device) - 1  # (batch,) <eos> forced there
+        first_counted = torch.tensor(minlen, device=device)  # (batch,)
+        # best score of the hypotheses that ended at each step, an utterance
+        ended_best = torch.full(
+            (len(frames), max(maxlen)), float("-inf"), dtype=torch.float64, device=device
+        )
+        ended: List[tuple] = []
+        step = 0
+        while active:
+            beam, tokens, new_score = self._step(beam, step, ctc)
+            forced = last_step[active_ids] == step  # (active,)
+            counted = first_counted[active_ids] <= step
+            forced_rows = forced.repeat_interleave(hyps)
+            ends = (tokens == model.eos) | forced_rows
+            ended_score = new_score.masked_fill(
+                ~(ends & counted.repeat_interleave(hyps)), float("-inf")
+            )
+            ended.append((active_ids.repeat_interleave(hyps), beam.yseq, forced_rows, ended_score))
+            ended_best[active_ids, step] = ended_score.view(-1, hyps).max(1)[0].double()
+            beam = beam._replace(score=new_score.masked_fill(ends, float("-inf")))
+            done = forced | ~torch.isfinite(beam.score.view(-1, hyps)).any(1)
+            if self.maxlenratio == 0.0:
+                done = done | self._end_detected(ended_best[active_ids], step)
+            finished = done.tolist()  # the step's one synchronisation
+            step += 1
+            if any(finished):
+                keep = [j for j, f in enumerate(finished) if not f]
+                active = [active[j] for j in keep]
+                if active:
+                    kept = torch.tensor(keep, device=device)
+                    active_ids = active_ids[kept]
+                    beam = self._keep(beam, ctc, sources, kept, max(frames[b] for b in active))
+        return self._gather(ended)
+
+    def _gather(self, ended: List[tuple]) -> Ended:
+        """The hypotheses that ended and count, of every step, brought to the host."""
+        width = max(yseq.size(1) for _, yseq, _, _ in ended)
+        eos = self.model.eos
+        utterance, tokens, forced, score = (
+            torch.cat(parts)
+            for parts in zip(
+                *(
+                    (u, torch.nn.functional.pad(y, (0, width - y.size(1)), value=eos), f, s)
+                    for u, y, f, s in ended
+                )
+            )
+        )
+        length = torch.cat([torch.full_like(u, y.size(1)) for u, y, _, _ in ended])
+        keep = torch.isfinite(score)
+        return Ended(*(t[keep].cpu().numpy() for t in (utterance, tokens, length, forced, score)))
+
+    def _step(self, beam: _Beam, step: int, ctc: Optional[CTCPrefixScorer]):
+        """One label-synchronous step: scores every extension of every live hypothesis
+        and keeps the best ``beam_size`` an utterance. Returns the new beam (scores of
+        the new hypotheses not yet masked), its last tokens and its scores."""
+        hyps, vocab = self.beam_size, self.vocab
+        n_rows = beam.yseq.size(0)
+        weighted = torch.zeros(n_rows, vocab, dtype=beam.score.dtype, device=beam.yseq.device)
+        cache = None
+        if self.use_decoder:
+            ys_mask = espnet_api.subsequent_mask(step + 1, device=beam.yseq.device).unsqueeze(0)
+            decoder_scores, cache = self.model.decoder.forward_one_step(
+                beam.yseq, ys_mask, beam.memory, beam.memory_mask, cache=beam.cache
+            )
+            weighted += (1.0 - self.ctc_weight) * decoder_scores
+        if self.penalty != 0.0:
+            weighted += self.penalty * torch.ones_like(weighted)
+        scoring_ids = None
+        if self.do_pre_beam:
+            scoring_ids = torch.topk(weighted, self.pre_beam, dim=-1)[1]
+        if ctc is not None:
+            ctc_scores, ctc_scored = ctc.score(beam.yseq[:, -1], step, beam.ctc, scoring_ids)
+            weighted += self.ctc_weight * ctc_scores
+        weighted += beam.score[:, None]
+        best, best_ids = weighted.view(-1, hyps * vocab).topk(hyps, dim=1)
+        offsets = torch.arange(0, n_rows, hyps, device=best_ids.device)[:, None]
+        rows = (torch.div(best_ids, vocab, rounding_mode="trunc") + offsets).view(-1)
+        tokens = (best_ids % vocab).view(-1)
+        new = beam._replace(
+            yseq=torch.cat((beam.yseq[rows], tokens[:, None]), 1),
+            cache=[c[rows] for c in cache] if cache is not None else None,
+            ctc=ctc.select(ctc_scored, scoring_ids, rows, tokens) if ctc is not None else None,
+        )
+        return new, tokens, best.view(-1)
+
+    @staticmethod
+    def _end_detected(ended_best: torch.Tensor, step: int) -> torch.Tensor:
+        """ESPnet's end detection (``end_detect``) for each utterance at ``step``: the
+        best hypotheses of each of the last ``END_STEPS`` lengths that can have ended
+        are all far below the best ended one."""
+        overall = ended_best.max(1)[0]
+        detected = torch.ones_like(overall, dtype=torch.bool)
+        for m in range(END_STEPS):
+            ended_at = step - m - 2  # a hypothesis of i - m tokens with <sos>, <eos>
+            if ended_at < 0:
+                return torch.zeros_like(detected)
+            same_length = ended_best[:, ended_at]
+            detected &= torch.isfinite(same_length) & (same_length - overall < END_MARGIN)
+        return detected
+
+    def _keep(
+        self,
+        beam: _Beam,
+        ctc: Optional[CTCPrefixScorer],
+        sources: List[CachedSourceAttention],
+        kept: torch.Tensor,
+        frames: int,
+    ) -> _Beam:
+        """The beam of the utterances ``kept`` (positions among the active ones),
+        trimmed to their longest, ``frames``."""
+        device = beam.yseq.device
+        rows = kept[:, None] * self.beam_size + torch.arange(self.beam_size, device=device)
+        rows = rows.view(-1)
+        state = None
+        if ctc is not None:
+            ctc.keep(kept, frames)
+            state = ctc.keep_rows(beam.ctc, rows)
+        for source in sources:
+            source.keep(kept, frames)
+        return _Beam(
+            yseq=beam.yseq[rows],
+            score=beam.score[rows],
+            cache=[c[rows] for c in beam.cache] if beam.cache is not None else None,
+            ctc=state,
+            memory=beam.memory[rows, :frames] if beam.memory is not None else None,
+            memory_mask=beam.memory_mask[rows, :, :frames] if beam.memory is not None else None,
+        )
