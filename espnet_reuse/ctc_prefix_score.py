@@ -1,9 +1,10 @@
 """CTC prefix scores for every hypothesis of every utterance of a batch, in one call.
 
 The arithmetic of ESPnet's ``CTCPrefixScoreTH`` (Watanabe et al. 2017, Algorithm 2,
-vectorised as in Seki et al. 2019), operation for operation, so that a hypothesis gets
-the score ESPnet's joint search gives it, with its per-hypothesis Python loops
-replaced by tensor operations: a step costs one loop over frames, whatever the
+vectorised as in Seki et al. 2019), so that a hypothesis gets the score ESPnet's
+joint search gives it (to float rounding: a log-sum of two terms is ``logaddexp``
+here, ``logsumexp`` there), with its per-hypothesis Python loops replaced by tensor
+operations: a step costs one loop over frames, whatever the
 number of utterances and hypotheses. Hypotheses lie utterance-major: row ``h``
 belongs to utterance ``h // hyps``. Frames past an utterance's length emit blank
 with probability 1, as in ESPnet, so they change no prefix score of it.
@@ -118,10 +119,14 @@ class CTCPrefixScorer:
         repeats_last = (scored == last_ids[:, None])[None]  # a repeat needs a blank between
         log_phi = torch.where(repeats_last, r_prev[:, 1, :, None], r_sum[:, :, None])
         start = max(output_length, 1)
-        for t in range(start, self.time):
-            rp = r[t - 1]
-            rr = torch.stack([rp[0], log_phi[t - 1], rp[0], rp[1]]).view(2, 2, n_hyp, n_scored)
-            r[t] = torch.logsumexp(rr, 1) + x_[:, t]
+        # frame views made once: the loop below runs a step's every frame
+        r_n, r_b, phi = r[:, 0].unbind(0), r[:, 1].unbind(0), log_phi.unbind(0)
+        x_n, x_b = x_[0].unbind(0), x_[1].unbind(0)
+        for t in range(start, self.time):  # ESPnet's logsumexp of pairs, as logaddexp
+            torch.logaddexp(r_n[t - 1], phi[t - 1], out=r_n[t])
+            torch.logaddexp(r_n[t - 1], r_b[t - 1], out=r_b[t])
+            r_n[t].add_(x_n[t])
+            r_b[t].add_(x_b[t])
         log_phi_x = torch.cat((log_phi[0].unsqueeze(0), log_phi[:-1]), dim=0) + x_[0]
         log_psi_scored = torch.logsumexp(
             torch.cat((log_phi_x[start:], r[start - 1, 0].unsqueeze(0)), dim=0), dim=0

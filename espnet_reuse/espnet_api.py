@@ -56,6 +56,7 @@ _embedding = backend_module("transformer.embedding")
 PositionalEncoding = _embedding.PositionalEncoding
 RelPositionalEncoding = _embedding.RelPositionalEncoding
 EncoderLayer = backend_module("conformer.encoder_layer").EncoderLayer
+DecoderLayer = backend_module("transformer.decoder_layer").DecoderLayer
 _nets_utils = backend_module("nets_utils")
 pad_list = _nets_utils.pad_list
 make_pad_mask = _nets_utils.make_pad_mask
@@ -143,6 +144,7 @@ __all__ = [
     "BranchformerEncoder",
     "CTC",
     "ConformerEncoder",
+    "DecoderLayer",
     "EBranchformerEncoder",
     "EncoderLayer",
     "LegacyRelPositionMultiHeadedAttention",

@@ -12,24 +12,24 @@ utterance; hypotheses ending in ``<eos>`` leave the beam (and count from
 ``minlenratio`` on); ``<eos>`` appended to all at the maximum length
 (``maxlenratio``); end detection when ``maxlenratio`` is 0. An utterance whose
 search has ended leaves the batch. The decoder attends to each utterance's own
-frames only, so an utterance gets the hypotheses it gets alone; with
-``cache_source_attention`` (the default, where the decoder allows it) it projects each
-utterance's encoder output to keys and values once, not at every step for every
-hypothesis as ESPnet's decoder step does (``espnet_reuse.source_attention``).
+frames only, so an utterance gets the hypotheses it gets alone. With
+``cache_keys_values`` (the default, where the decoder allows it) the decoder projects
+each prefix position and each utterance's encoder output to keys and values once,
+not at every step for every hypothesis as ESPnet's decoder step does
+(``espnet_reuse.decoder_step``).
 
 A step synchronises with the host once: to learn which utterances have ended.
 """
 
-import contextlib
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Union
 
 import numpy as np
 import torch
 
 from espnet_reuse import espnet_api
 from espnet_reuse.ctc_prefix_score import CTCPrefixScorer, CTCPrefixState
+from espnet_reuse.decoder_step import DecoderStep, SelfAttentionCache, supports
 from espnet_reuse.inference import EncoderSearch, Hypothesis
-from espnet_reuse.source_attention import CachedSourceAttention, cached_source_attention, can_cache
 
 BLANK = 0  # ESPnet's blank id; a search's output never holds it
 PRE_BEAM_RATIO = 1.5  # ESPnet's pre-beam: int(1.5 * beam_size) tokens a hypothesis
@@ -63,7 +63,8 @@ class _Beam(NamedTuple):
 
     yseq: torch.Tensor  # (row, length) tokens from <sos>
     score: torch.Tensor  # (row,) accumulated weighted score; -inf: an empty slot
-    cache: Optional[List[torch.Tensor]]  # decoder cache a layer, (row, length - 1, D)
+    # the decoder's: ESPnet's layer outputs (row, length - 1, D) a layer, or DecoderStep's
+    cache: Union[None, List[torch.Tensor], SelfAttentionCache]
     ctc: Optional[CTCPrefixState]
     memory: Optional[torch.Tensor]  # (row, time, D) the row's encoder output; None: cached
     memory_mask: Optional[torch.Tensor]  # (row, 1, time) true on its frames; None: cached
@@ -80,9 +81,8 @@ class BatchJointSearch(EncoderSearch):
         maxlenratio: maximum output length (0: the frames, with end detection).
         minlenratio: minimum output length.
         nbest: hypotheses an utterance from ``nbest``.
-        cache_source_attention: project the encoder output to the decoder's keys and
-            values once an utterance (where every decoder layer has ESPnet's eager
-            source attention), not at every step for every hypothesis.
+        cache_keys_values: step the decoder with ``DecoderStep`` (where it ``supports``
+            the decoder): keys and values projected once, not at every step.
     """
 
     def __init__(
@@ -94,7 +94,7 @@ class BatchJointSearch(EncoderSearch):
         maxlenratio: float = 0.0,
         minlenratio: float = 0.0,
         nbest: int = 1,
-        cache_source_attention: bool = True,
+        cache_keys_values: bool = True,
     ) -> None:
         decoder = getattr(model, "decoder", None)
         if decoder is None:
@@ -129,7 +129,7 @@ class BatchJointSearch(EncoderSearch):
         self.use_decoder = ctc_weight < 1.0
         self.use_ctc = ctc_weight > 0.0
         self.do_pre_beam = self.use_decoder and self.use_ctc and self.pre_beam < vocab
-        self.cache = cache_source_attention and self.use_decoder and can_cache(decoder)
+        self.cache = cache_keys_values and self.use_decoder and supports(decoder)
 
     def __call__(self, encoder_output: torch.Tensor, lengths: torch.Tensor) -> List[Hypothesis]:
         return [found[0] for found in self.nbest(encoder_output, lengths)]
@@ -196,19 +196,16 @@ class BatchJointSearch(EncoderSearch):
             memory=None if self.cache else encoder_output[rows],
             memory_mask=None if self.cache else valid[rows][:, None, :],
         )
-        with contextlib.ExitStack() as stack:
-            sources: List[CachedSourceAttention] = []
-            if self.cache:
-                sources = stack.enter_context(
-                    cached_source_attention(model.decoder, encoder_output, valid[:, None], hyps)
-                )
-            return self._loop(beam, ctc, sources, frames, maxlen, minlen)
+        step = None
+        if self.cache:
+            step = DecoderStep(model.decoder, encoder_output, valid[:, None], hyps)
+        return self._loop(beam, ctc, step, frames, maxlen, minlen)
 
     def _loop(
         self,
         beam: "_Beam",
         ctc: Optional[CTCPrefixScorer],
-        sources: List[CachedSourceAttention],
+        decoder_step: Optional[DecoderStep],
         frames: List[int],
         maxlen: List[int],
         minlen: List[int],
@@ -227,7 +224,7 @@ class BatchJointSearch(EncoderSearch):
         ended: List[tuple] = []
         step = 0
         while active:
-            beam, tokens, new_score = self._step(beam, step, ctc)
+            beam, tokens, new_score = self._step(beam, step, ctc, decoder_step)
             forced = last_step[active_ids] == step  # (active,)
             counted = first_counted[active_ids] <= step
             forced_rows = forced.repeat_interleave(hyps)
@@ -249,7 +246,8 @@ class BatchJointSearch(EncoderSearch):
                 if active:
                     kept = torch.tensor(keep, device=device)
                     active_ids = active_ids[kept]
-                    beam = self._keep(beam, ctc, sources, kept, max(frames[b] for b in active))
+                    time = max(frames[b] for b in active)
+                    beam = self._keep(beam, ctc, decoder_step, kept, time)
         return self._gather(ended)
 
     def _gather(self, ended: List[tuple]) -> Ended:
@@ -269,7 +267,13 @@ class BatchJointSearch(EncoderSearch):
         keep = torch.isfinite(score)
         return Ended(*(t[keep].cpu().numpy() for t in (utterance, tokens, length, forced, score)))
 
-    def _step(self, beam: _Beam, step: int, ctc: Optional[CTCPrefixScorer]):
+    def _step(
+        self,
+        beam: _Beam,
+        step: int,
+        ctc: Optional[CTCPrefixScorer],
+        decoder_step: Optional[DecoderStep],
+    ):
         """One label-synchronous step: scores every extension of every live hypothesis
         and keeps the best ``beam_size`` an utterance. Returns the new beam (scores of
         the new hypotheses not yet masked), its last tokens and its scores."""
@@ -277,7 +281,10 @@ class BatchJointSearch(EncoderSearch):
         n_rows = beam.yseq.size(0)
         weighted = torch.zeros(n_rows, vocab, dtype=beam.score.dtype, device=beam.yseq.device)
         cache = None
-        if self.use_decoder:
+        if decoder_step is not None:
+            decoder_scores, cache = decoder_step(beam.yseq, beam.cache)
+            weighted += (1.0 - self.ctc_weight) * decoder_scores
+        elif self.use_decoder:
             ys_mask = espnet_api.subsequent_mask(step + 1, device=beam.yseq.device).unsqueeze(0)
             decoder_scores, cache = self.model.decoder.forward_one_step(
                 beam.yseq, ys_mask, beam.memory, beam.memory_mask, cache=beam.cache
@@ -298,10 +305,17 @@ class BatchJointSearch(EncoderSearch):
         tokens = (best_ids % vocab).view(-1)
         new = beam._replace(
             yseq=torch.cat((beam.yseq[rows], tokens[:, None]), 1),
-            cache=[c[rows] for c in cache] if cache is not None else None,
+            cache=self._select_cache(cache, rows),
             ctc=ctc.select(ctc_scored, scoring_ids, rows, tokens) if ctc is not None else None,
         )
         return new, tokens, best.view(-1)
+
+    @staticmethod
+    def _select_cache(cache, rows: torch.Tensor):
+        """The decoder cache of the hypotheses ``rows``."""
+        if isinstance(cache, SelfAttentionCache):
+            return cache.select(rows)
+        return [c[rows] for c in cache] if cache is not None else None
 
     @staticmethod
     def _end_detected(ended_best: torch.Tensor, step: int) -> torch.Tensor:
@@ -322,7 +336,7 @@ class BatchJointSearch(EncoderSearch):
         self,
         beam: _Beam,
         ctc: Optional[CTCPrefixScorer],
-        sources: List[CachedSourceAttention],
+        decoder_step: Optional[DecoderStep],
         kept: torch.Tensor,
         frames: int,
     ) -> _Beam:
@@ -335,12 +349,12 @@ class BatchJointSearch(EncoderSearch):
         if ctc is not None:
             ctc.keep(kept, frames)
             state = ctc.keep_rows(beam.ctc, rows)
-        for source in sources:
-            source.keep(kept, frames)
+        if decoder_step is not None:
+            decoder_step.keep(kept, frames)
         return _Beam(
             yseq=beam.yseq[rows],
             score=beam.score[rows],
-            cache=[c[rows] for c in beam.cache] if beam.cache is not None else None,
+            cache=self._select_cache(beam.cache, rows),
             ctc=state,
             memory=beam.memory[rows, :frames] if beam.memory is not None else None,
             memory_mask=beam.memory_mask[rows, :, :frames] if beam.memory is not None else None,

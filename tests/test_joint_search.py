@@ -8,6 +8,7 @@ import torch
 from espnet_reuse import espnet_api
 from espnet_reuse.attention_search import EspnetJointBeamSearch
 from espnet_reuse.ctc_prefix_score import CTCPrefixScorer
+from espnet_reuse.decoder_step import DecoderStep
 from espnet_reuse.inference import encoded_batches, load_asr_model, load_batch, recognise
 from espnet_reuse.joint_search import BatchJointSearch
 from espnet_reuse.registration import speech2text
@@ -135,7 +136,7 @@ def test_a_step_synchronises_with_the_host_once(varied_data, hybrid, monkeypatch
     model = hybrid[0]
     search = BatchJointSearch(model, beam_size=3, ctc_weight=0.3)
     counts = {"sync": 0, "steps": 0}
-    step = model.decoder.forward_one_step
+    step = DecoderStep.__call__
 
     def counted_step(*args, **kwargs):
         counts["steps"] += 1
@@ -152,7 +153,7 @@ def test_a_step_synchronises_with_the_host_once(varied_data, hybrid, monkeypatch
 
     with torch.inference_mode():
         ((_, enc, enc_lengths),) = encoded_batches(model, wav, lengths, len(wav), "cpu")
-        monkeypatch.setattr(model.decoder, "forward_one_step", counted_step)
+        monkeypatch.setattr(DecoderStep, "__call__", counted_step)
         for name in ("tolist", "item", "cpu", "numpy", "__bool__", "__int__", "__float__"):
             monkeypatch.setattr(torch.Tensor, name, counted(name))
         search.nbest(enc, enc_lengths)
@@ -184,3 +185,41 @@ def test_bad_options_and_decoders_are_refused_with_a_reason(hybrid):
             BatchJointSearch(model)
     finally:
         model.decoder = decoder
+
+
+def test_decoder_step_scores_as_espnets_decoder_step(hybrid):
+    model = hybrid[0]
+    generator = torch.Generator().manual_seed(0)
+    lengths, hyps = [17, 9], 3
+    memory = torch.randn(2, 17, model.encoder.output_size(), generator=generator)
+    valid = torch.arange(17)[None, :] < torch.tensor(lengths)[:, None]
+    yseq = torch.randint(1, len(model.token_list), (2 * hyps, 5), generator=generator)
+    yseq[:, 0] = model.sos
+    step, cache, espnet_caches = (
+        DecoderStep(model.decoder, memory, valid[:, None], hyps),
+        None,
+        [None, None],
+    )
+    with torch.inference_mode():
+        for length in range(1, yseq.size(1) + 1):
+            ours, cache = step(yseq[:, :length], cache)
+            for b in range(2):  # ESPnet's step on each utterance's own frames, unpadded
+                rows = slice(b * hyps, (b + 1) * hyps)
+                theirs, espnet_caches[b] = model.decoder.forward_one_step(
+                    yseq[rows, :length],
+                    espnet_api.subsequent_mask(length).unsqueeze(0),
+                    memory[b : b + 1, : lengths[b]].expand(hyps, -1, -1),
+                    cache=espnet_caches[b],
+                )
+                torch.testing.assert_close(ours[rows], theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_without_the_key_value_cache_the_hypotheses_are_the_same(varied_data, hybrid):
+    _, _, wav, lengths = varied_data
+    model = hybrid[0]
+    options = dict(beam_size=3, ctc_weight=0.3)
+    plain = BatchJointSearch(model, **options, cache_keys_values=False)
+    assert not plain.cache and BatchJointSearch(model, **options).cache
+    assert decoded(model, wav, lengths, len(wav), plain) == decoded(
+        model, wav, lengths, len(wav), BatchJointSearch(model, **options)
+    )

@@ -79,10 +79,12 @@ def compare_decoders(
     fs: int = 16000,
     ctc_weight: float = 0.3,
     joint_batch_sizes: Sequence[int] = (64,),
+    joint_only: bool = False,
 ) -> DecodingComparison:
     """Time every decoder on the first ``max_utts`` utterances of ``data_dir`` (0: all);
     ``ctc_weight`` weighs CTC in the searches that use an attention decoder, whose
-    batched joint search also runs at ``joint_batch_sizes``."""
+    batched joint search also runs at ``joint_batch_sizes``. ``joint_only``: only the
+    batched joint search at ``batch_size`` beside ``Speech2Text`` (a hybrid model)."""
     wav = read_table(data_dir / "wav.scp")
     lengths = read_num_samples(data_dir, max_utts)
     model = load_asr_model(config_file, model_file, "cpu")
@@ -120,10 +122,14 @@ def compare_decoders(
         extra = [(joint, searches[joint], size) for size in joint_batch_sizes]
         espnet_joint = EspnetJointBeamSearch(model, beam_size, ctc_weight)
         extra.append((f"ESPnet's joint beam {beam_size}, utterance by utterance", espnet_joint, 1))
+        if joint_only:
+            searches, extra = {joint: searches[joint]}, []
+    elif joint_only:
+        raise ValueError("joint_only needs a model with an attention decoder")
     else:
         ctc_weight = 1.0  # Speech2Text: CTC alone
     batched("encoder only", None, batch_size)  # also the warm-up
-    for size in (batch_size, 1):
+    for size in (batch_size,) if joint_only else (batch_size, 1):
         for name, search in searches.items():
             batched(name, search, size)
     for name, search, size in extra:

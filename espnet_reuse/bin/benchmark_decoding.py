@@ -21,6 +21,7 @@ from espnet_reuse.benchmark.decoding import (
     differences_markdown,
     markdown,
 )
+from espnet_reuse.espnet_api import str2bool
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -46,6 +47,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ctc_weight", type=float, default=0.3, help="CTC's weight where a decoder is used"
     )
+    p.add_argument(
+        "--joint_only",
+        type=str2bool,
+        default=False,
+        help="only the batched joint search beside Speech2Text (hybrid models)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--fs", type=int, default=16000, help="sampling rate")
     return p
@@ -66,6 +73,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
         args.fs,
         args.ctc_weight,
         args.joint_batch_sizes,
+        args.joint_only,
     )
     print(markdown(comparison))
     joint = f"{JOINT_ROW} {args.beam_size}"

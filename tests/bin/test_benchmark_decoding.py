@@ -57,3 +57,36 @@ def test_a_hybrid_model_is_compared_with_espnets_joint_search(varied_data, tmp_p
         assert float(rows[f"attention rescoring of 3 (batch {batch})"][3]) >= 0
     for name in (joint_rows[0], joint_rows[2], "attention rescoring of 3 (batch 4)"):
         assert rows[name][4] == "yes"  # batched: the words of batch 1
+
+
+def test_joint_only_compares_the_batched_joint_search_with_speech2text(
+    varied_data, tmp_path, capsys
+):
+    from espnet_reuse.bin.benchmark_decoding import main
+
+    corpus, data_dir, _, _ = varied_data
+    exp = write_model(corpus, CONF / "tiny_hybrid.yaml", tmp_path / "exp")
+    model = ["--asr_train_config", str(exp / "config.yaml"), "--asr_model_file"]
+    main(
+        [
+            *model,
+            str(exp / "model.pth"),
+            "--data_dir",
+            str(data_dir),
+            "--max_utts",
+            "0",
+            "--beam_size",
+            "3",
+            "--joint_only",
+            "true",
+        ]
+    )
+    out = capsys.readouterr().out
+    rows = [line.split("|")[1] for line in out.splitlines() if line.startswith("|")]
+    assert rows[2:] == [
+        "encoder only (batch 16)",
+        "joint CTC/attention beam 3 (batch 16)",
+        "ESPnet Speech2Text, ctc_weight 0.3, beam 3 (batch 1)",
+        "batch",  # the differences' header: no utterance differs
+        "---",
+    ]

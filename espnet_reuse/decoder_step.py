@@ -1,0 +1,167 @@
+"""ESPnet's Transformer decoder step for a beam search, keys and values computed once.
+
+ESPnet's decoder step (``forward_one_step``) caches each layer's outputs: at every
+step, for every hypothesis, each layer projects the whole prefix to self-attention
+keys and values again, and the encoder output to source-attention keys and values
+again. ``DecoderStep`` runs the same layers with ESPnet's arithmetic (layer norms,
+scaled scores, softmax, residuals, feed-forward, output layer) but projects each
+prefix position once, when it is new, and each utterance's encoder output once for
+all its hypotheses and steps. It serves decoders whose layers are ESPnet's
+``DecoderLayer`` with eager ``MultiHeadedAttention`` (``supports``).
+"""
+
+import math
+from typing import List, NamedTuple
+
+import torch
+
+from espnet_reuse import espnet_api
+
+
+def _eager_attention(attention: torch.nn.Module) -> bool:
+    return (
+        type(attention) is espnet_api.MultiHeadedAttention
+        and not getattr(attention, "use_sdpa", False)
+        and not getattr(attention, "use_flash_attn", False)
+    )
+
+
+def supports(decoder: torch.nn.Module) -> bool:
+    """Whether ``decoder`` is a Transformer decoder whose every layer is ESPnet's
+    ``DecoderLayer`` with eager self- and source attention, residuals without
+    ``concat_after`` and no second memory."""
+    layers = getattr(decoder, "decoders", None)
+    if not isinstance(decoder, espnet_api.BaseTransformerDecoder) or layers is None:
+        return False
+    return all(
+        type(layer) is espnet_api.DecoderLayer
+        and _eager_attention(layer.self_attn)
+        and _eager_attention(layer.src_attn)
+        and not layer.concat_after
+        and getattr(layer, "sequential_attn", None) is None
+        for layer in layers
+    )
+
+
+def _heads(attention: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(batch, time, D) to (batch, head, time, d_k)."""
+    return x.view(x.size(0), -1, attention.h, attention.d_k).transpose(1, 2)
+
+
+def _attend(
+    attention: torch.nn.Module,
+    q: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    padding: torch.Tensor = None,
+) -> torch.Tensor:
+    """ESPnet's eager attention from projected queries (batch, head, query, d_k) to keys
+    and values (batch, head, time, d_k); ``padding`` (batch, 1, 1, time) true on keys
+    to ignore. Returns (batch, head, query, d_k)."""
+    scores = torch.matmul(q, key.transpose(-2, -1)) / math.sqrt(attention.d_k)
+    if padding is not None:
+        scores = scores.masked_fill(padding, torch.finfo(scores.dtype).min)
+        weights = torch.softmax(scores, dim=-1).masked_fill(padding, 0.0)
+    else:
+        weights = torch.softmax(scores, dim=-1)
+    return torch.matmul(attention.dropout(weights), value)
+
+
+class SelfAttentionCache(NamedTuple):
+    """Projected self-attention keys and values of every prefix position, a layer."""
+
+    keys: List[torch.Tensor]  # (row, head, length, d_k) a layer
+    values: List[torch.Tensor]  # (row, head, length, d_k) a layer
+
+    def select(self, rows: torch.Tensor) -> "SelfAttentionCache":
+        """The cache of the hypotheses ``rows``."""
+        return SelfAttentionCache([k[rows] for k in self.keys], [v[rows] for v in self.values])
+
+
+class DecoderStep:
+    """ESPnet's Transformer decoder (``supports``) stepping ``hyps`` hypotheses an
+    utterance over a batch's encoder output.
+
+    Args:
+        decoder: the decoder (its modules are used, not copied).
+        memory: (batch, time, D) the encoder output.
+        memory_mask: (batch, 1, time) true on each utterance's frames.
+        hyps: hypothesis rows an utterance, utterance-major.
+    """
+
+    def __init__(
+        self, decoder: torch.nn.Module, memory: torch.Tensor, memory_mask: torch.Tensor, hyps: int
+    ) -> None:
+        batch, time, _ = memory.shape
+        assert memory_mask.shape == (batch, 1, time), (memory_mask.shape, memory.shape)
+        self.decoder = decoder
+        self.hyps = hyps
+        self.source_keys, self.source_values = [], []
+        for layer in decoder.decoders:
+            attention = layer.src_attn
+            self.source_keys.append(attention.k_norm(_heads(attention, attention.linear_k(memory))))
+            self.source_values.append(_heads(attention, attention.linear_v(memory)))
+        self.padding = memory_mask.unsqueeze(1).eq(0)  # (batch, 1, 1, time)
+
+    def keep(self, utterances: torch.Tensor, time: int) -> None:
+        """Keep ``utterances`` (indices into the batch), trimmed to ``time`` frames."""
+        self.source_keys = [k[utterances, :, :time] for k in self.source_keys]
+        self.source_values = [v[utterances, :, :time] for v in self.source_values]
+        self.padding = self.padding[utterances, ..., :time]
+
+    def __call__(self, yseq: torch.Tensor, cache: SelfAttentionCache = None):
+        """Log-probabilities of the next token (row, vocab) after each prefix of
+        ``yseq`` (row, length), and the cache with the last position added; ``cache``
+        holds the positions before the last (None at the first step)."""
+        decoder = self.decoder
+        rows = yseq.size(0)
+        batch = self.padding.size(0)
+        assert rows == batch * self.hyps, (rows, batch, self.hyps)
+        x = decoder.embed(yseq)[:, -1:]  # (row, 1, D): ESPnet embeds the whole prefix
+        keys, values = [], []
+        for n, layer in enumerate(decoder.decoders):
+            x, key, value = self._layer(n, layer, x, cache)
+            keys.append(key)
+            values.append(value)
+        y = decoder.after_norm(x[:, -1]) if decoder.normalize_before else x[:, -1]
+        if decoder.output_layer is not None:
+            y = torch.log_softmax(decoder.output_layer(y), dim=-1)
+        return y, SelfAttentionCache(keys, values)
+
+    def _layer(self, n: int, layer: torch.nn.Module, x: torch.Tensor, cache):
+        """ESPnet's ``DecoderLayer`` for the last position, x (row, 1, D)."""
+        rows = x.size(0)
+        norm = layer.normalize_before
+        attention = layer.self_attn
+        residual = x
+        h = layer.norm1(x) if norm else x
+        q = attention.q_norm(_heads(attention, attention.linear_q(h)))
+        key = attention.k_norm(_heads(attention, attention.linear_k(h)))
+        value = _heads(attention, attention.linear_v(h))
+        if cache is not None:
+            key = torch.cat((cache.keys[n], key), dim=2)
+            value = torch.cat((cache.values[n], value), dim=2)
+        context = _attend(attention, q, key, value).transpose(1, 2).reshape(rows, 1, -1)
+        x = residual + layer.dropout(attention.linear_out(context))
+        if not norm:
+            x = layer.norm1(x)
+
+        attention = layer.src_attn
+        residual = x
+        h = layer.norm2(x) if norm else x
+        batch = self.padding.size(0)
+        q = attention.linear_q(h).view(batch, self.hyps, attention.h, attention.d_k)
+        q = attention.q_norm(q.transpose(1, 2))  # (batch, head, hyps, d_k): an utterance's rows
+        context = _attend(
+            attention, q, self.source_keys[n], self.source_values[n], self.padding
+        ).transpose(1, 2)
+        x = residual + layer.dropout(attention.linear_out(context.reshape(rows, 1, -1)))
+        if not norm:
+            x = layer.norm2(x)
+
+        residual = x
+        h = layer.norm3(x) if norm else x
+        x = residual + layer.dropout(layer.feed_forward(h))
+        if not norm:
+            x = layer.norm3(x)
+        return x, key, value
