@@ -115,7 +115,7 @@ class CTCPrefixScorer:
         )
         if output_length == 0:
             r[0, 0] = x_[0, 0]
-        r_sum = torch.logsumexp(r_prev, 1)  # (time, hyp)
+        r_sum = torch.logaddexp(r_prev[:, 0], r_prev[:, 1])  # (time, hyp)
         repeats_last = (scored == last_ids[:, None])[None]  # a repeat needs a blank between
         log_phi = torch.where(repeats_last, r_prev[:, 1, :, None], r_sum[:, :, None])
         start = max(output_length, 1)
