@@ -31,7 +31,7 @@ def has_attention_decoder(model: torch.nn.Module) -> bool:
     return getattr(model, "decoder", None) is not None
 
 
-def _check(model: torch.nn.Module, ctc_weight: float) -> None:
+def check_hybrid(model: torch.nn.Module, ctc_weight: float) -> None:
     """Refuse a model without an attention decoder and a weight outside [0, 1]."""
     if not has_attention_decoder(model):
         raise ValueError(
@@ -58,7 +58,7 @@ class EspnetJointBeamSearch(EncoderSearch):
         maxlenratio: float = 0.0,
         minlenratio: float = 0.0,
     ) -> None:
-        _check(model, ctc_weight)
+        check_hybrid(model, ctc_weight)
         device = next(model.parameters()).device
         self._search = espnet_api.joint_beam_search(model, beam_size, ctc_weight, penalty)
         self._search.to(device)
@@ -97,7 +97,7 @@ class AttentionRescoring(EncoderSearch):
         ctc_weight: float = 0.3,
         penalty: float = 0.0,
     ) -> None:
-        _check(model, ctc_weight)
+        check_hybrid(model, ctc_weight)
         self.model = model
         self.ctc_weight = ctc_weight
         self.penalty = penalty

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from espnet_reuse import espnet_api
+from espnet_reuse.attention_search import check_hybrid
 from espnet_reuse.ctc_prefix_score import CTCPrefixScorer, CTCPrefixState
 from espnet_reuse.decoder_step import DecoderStep, SelfAttentionCache, supports
 from espnet_reuse.inference import EncoderSearch, Hypothesis
@@ -96,14 +97,8 @@ class BatchJointSearch(EncoderSearch):
         nbest: int = 1,
         cache_keys_values: bool = True,
     ) -> None:
-        decoder = getattr(model, "decoder", None)
-        if decoder is None:
-            raise ValueError(
-                "this model has no attention decoder (a CTC model): decode it with the CTC "
-                "decoders (decoder: greedy or prefix_beam)"
-            )
-        if not 0.0 <= ctc_weight <= 1.0:
-            raise ValueError(f"ctc_weight must lie in [0, 1], got {ctc_weight}")
+        check_hybrid(model, ctc_weight)
+        decoder = model.decoder
         if not isinstance(decoder, espnet_api.BaseTransformerDecoder):
             raise ValueError(
                 f"the batched joint search needs a Transformer-type decoder with "
@@ -139,18 +134,19 @@ class BatchJointSearch(EncoderSearch):
         hypothesis gets an empty one of score -inf, as ESPnet gives none), from the
         encoder output (batch, time, D) and its lengths (batch,)."""
         frames = lengths.tolist()
-        ended = self._search(encoder_output, frames, self.minlenratio)
-        results = self._rank(ended, len(frames))
+        results: List[List[Hypothesis]] = [[] for _ in frames]
+        searched = [b for b, t in enumerate(frames) if t > 0]  # no frame: no hypothesis
         minlenratio = self.minlenratio
-        while minlenratio >= 0.1:  # ESPnet: none ended, so again with a smaller minimum
-            missing = [b for b, found in enumerate(results) if not found]
-            if not missing:
-                break
-            minlenratio = max(0.0, minlenratio - 0.1)
-            index = torch.tensor(missing, device=encoder_output.device)
-            retried = self._search(encoder_output[index], [frames[b] for b in missing], minlenratio)
-            for b, found in zip(missing, self._rank(retried, len(missing))):
+        while searched:
+            index = torch.tensor(searched, device=encoder_output.device)
+            ended = self._search(encoder_output[index], [frames[b] for b in searched], minlenratio)
+            for b, found in zip(searched, self._rank(ended, len(searched))):
                 results[b] = found
+            if minlenratio < 0.1:
+                break
+            # ESPnet: an utterance that ended no hypothesis, again with a smaller minimum
+            minlenratio = max(0.0, minlenratio - 0.1)
+            searched = [b for b in searched if not results[b]]
         return [found or [Hypothesis([], float("-inf"))] for found in results]
 
     def _rank(self, ended: Ended, batch: int) -> List[List[Hypothesis]]:

@@ -23,3 +23,17 @@ def varied_data(tmp_path_factory):
     corpus = write_tiny_corpus(root / "corpus")
     wav, lengths = write_varied_data_dir(root / "data")
     return corpus, root / "data", wav, lengths
+
+
+@pytest.fixture(scope="session")
+def hybrid(varied_data, tmp_path_factory):
+    """An untrained tiny hybrid CTC/attention reuse model (decoder, CTC head) and its
+    experiment folder."""
+    from espnet_reuse.inference import load_asr_model
+
+    from helpers import CONF, write_model
+
+    exp = write_model(
+        varied_data[0], CONF / "tiny_hybrid_reuse.yaml", tmp_path_factory.mktemp("h") / "e"
+    )
+    return load_asr_model(exp / "config.yaml", exp / "model.pth", "cpu"), exp

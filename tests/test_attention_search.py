@@ -19,15 +19,7 @@ from espnet_reuse.inference import (
 )
 from espnet_reuse.registration import speech2text
 
-from helpers import CONF, TINY_CONFIG, write_model
-
-
-@pytest.fixture(scope="module")
-def hybrid(varied_data, tmp_path_factory):
-    """An untrained tiny hybrid reuse model (decoder, CTC head) and its experiment folder."""
-    corpus = varied_data[0]
-    exp = write_model(corpus, CONF / "tiny_hybrid_reuse.yaml", tmp_path_factory.mktemp("h") / "e")
-    return load_asr_model(exp / "config.yaml", exp / "model.pth", "cpu"), exp
+from helpers import TINY_CONFIG, write_model
 
 
 def token_ids(model, wav, lengths, batch_size, search):

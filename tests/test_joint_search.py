@@ -13,15 +13,7 @@ from espnet_reuse.inference import encoded_batches, load_asr_model, load_batch, 
 from espnet_reuse.joint_search import BatchJointSearch
 from espnet_reuse.registration import speech2text
 
-from helpers import CONF, TINY_CONFIG, write_model
-
-
-@pytest.fixture(scope="module")
-def hybrid(varied_data, tmp_path_factory):
-    """An untrained tiny hybrid reuse model and its experiment folder."""
-    corpus = varied_data[0]
-    exp = write_model(corpus, CONF / "tiny_hybrid_reuse.yaml", tmp_path_factory.mktemp("j") / "e")
-    return load_asr_model(exp / "config.yaml", exp / "model.pth", "cpu"), exp
+from helpers import TINY_CONFIG, write_model
 
 
 def decoded(model, wav, lengths, batch_size, search):
@@ -223,3 +215,14 @@ def test_without_the_key_value_cache_the_hypotheses_are_the_same(varied_data, hy
     assert decoded(model, wav, lengths, len(wav), plain) == decoded(
         model, wav, lengths, len(wav), BatchJointSearch(model, **options)
     )
+
+
+def test_an_utterance_without_frames_gets_an_empty_hypothesis(hybrid):
+    model = hybrid[0]
+    encoder_output = torch.randn(3, 12, model.encoder.output_size())
+    search = BatchJointSearch(model, beam_size=3)
+    with torch.inference_mode():
+        alone = search(encoder_output[:1], torch.tensor([12]))
+        found = search(encoder_output, torch.tensor([12, 0, 7]))
+    assert found[0].token_ids == alone[0].token_ids and found[0].score == alone[0].score
+    assert found[1].token_ids == [] and found[1].score == float("-inf")
