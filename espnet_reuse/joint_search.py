@@ -23,40 +23,16 @@ A step synchronises with the host once: to learn which utterances have ended.
 
 from typing import List, NamedTuple, Optional, Union
 
-import numpy as np
 import torch
 
 from espnet_reuse import espnet_api
 from espnet_reuse.attention_search import check_hybrid
+from espnet_reuse.beam_rules import BLANK, Ended, end_detected, gather, length_limit, rank
 from espnet_reuse.ctc_prefix_score import CTCPrefixScorer, CTCPrefixState
 from espnet_reuse.decoder_step import DecoderStep, SelfAttentionCache, supports
 from espnet_reuse.inference import EncoderSearch, Hypothesis
 
-BLANK = 0  # ESPnet's blank id; a search's output never holds it
 PRE_BEAM_RATIO = 1.5  # ESPnet's pre-beam: int(1.5 * beam_size) tokens a hypothesis
-END_MARGIN = float(np.log(1 * np.exp(-10)))  # ESPnet's end detection: D_end
-END_STEPS = 3  # ESPnet's end detection: M
-
-
-def length_limit(ratio: float, frames: int, maximum: bool) -> int:
-    """ESPnet's maximum (``maximum``) or minimum output length for ``frames`` frames:
-    a positive ratio scales them, a negative one is the length itself, 0 is the
-    frames for the maximum and 0 for the minimum."""
-    if ratio < 0:
-        return -int(ratio)
-    if maximum:
-        return frames if ratio == 0 else max(1, int(ratio * frames))
-    return int(ratio * frames)
-
-
-class Ended(NamedTuple):
-    """The hypotheses that ended, in the order they ended, on the host."""
-
-    utterance: np.ndarray  # (n,) index of the utterance in the decoded batch
-    tokens: np.ndarray  # (n, length) from <sos>, then <eos> unless forced, then padding
-    length: np.ndarray  # (n,) tokens from <sos> to the last token searched
-    forced: np.ndarray  # (n,) ended at the maximum length: <eos> to be appended
-    score: np.ndarray  # (n,)
 
 
 class _Beam(NamedTuple):
@@ -140,7 +116,7 @@ class BatchJointSearch(EncoderSearch):
         while searched:
             index = torch.tensor(searched, device=encoder_output.device)
             ended = self._search(encoder_output[index], [frames[b] for b in searched], minlenratio)
-            for b, found in zip(searched, self._rank(ended, len(searched))):
+            for b, found in zip(searched, rank(ended, len(searched), self.n_best)):
                 results[b] = found
             if minlenratio < 0.1:
                 break
@@ -148,25 +124,6 @@ class BatchJointSearch(EncoderSearch):
             minlenratio = max(0.0, minlenratio - 0.1)
             searched = [b for b in searched if not results[b]]
         return [found or [Hypothesis([], float("-inf"))] for found in results]
-
-    def _rank(self, ended: Ended, batch: int) -> List[List[Hypothesis]]:
-        """The ``nbest`` best ended hypotheses of each utterance (ESPnet's order: by
-        score, ties in the order they ended)."""
-        candidates: List[list] = [[] for _ in range(batch)]
-        for b, tokens, length, forced, score in zip(*ended):
-            # without <sos> and <eos>; forced: its last token is the last one searched
-            end = length if forced else length - 1
-            candidates[b].append((float(score), tokens[1:end]))
-        results = []
-        for found in candidates:
-            found.sort(key=lambda c: -c[0])
-            results.append(
-                [
-                    Hypothesis([int(t) for t in tokens if t != BLANK], score)
-                    for score, tokens in found[: self.n_best]
-                ]
-            )
-        return results
 
     def _search(self, encoder_output: torch.Tensor, frames: List[int], minlenratio: float) -> Ended:
         """Every hypothesis that ended, step by step, for a batch of utterances."""
@@ -233,7 +190,7 @@ class BatchJointSearch(EncoderSearch):
             beam = beam._replace(score=new_score.masked_fill(ends, float("-inf")))
             done = forced | ~torch.isfinite(beam.score.view(-1, hyps)).any(1)
             if self.maxlenratio == 0.0:
-                done = done | self._end_detected(ended_best[active_ids], step)
+                done = done | end_detected(ended_best[active_ids], step)
             finished = done.tolist()  # the step's one synchronisation
             step += 1
             if any(finished):
@@ -244,24 +201,7 @@ class BatchJointSearch(EncoderSearch):
                     active_ids = active_ids[kept]
                     time = max(frames[b] for b in active)
                     beam = self._keep(beam, ctc, decoder_step, kept, time)
-        return self._gather(ended)
-
-    def _gather(self, ended: List[tuple]) -> Ended:
-        """The hypotheses that ended and count, of every step, brought to the host."""
-        width = max(yseq.size(1) for _, yseq, _, _ in ended)
-        eos = self.model.eos
-        utterance, tokens, forced, score = (
-            torch.cat(parts)
-            for parts in zip(
-                *(
-                    (u, torch.nn.functional.pad(y, (0, width - y.size(1)), value=eos), f, s)
-                    for u, y, f, s in ended
-                )
-            )
-        )
-        length = torch.cat([torch.full_like(u, y.size(1)) for u, y, _, _ in ended])
-        keep = torch.isfinite(score)
-        return Ended(*(t[keep].cpu().numpy() for t in (utterance, tokens, length, forced, score)))
+        return gather(ended, model.eos)
 
     def _step(
         self,
@@ -312,21 +252,6 @@ class BatchJointSearch(EncoderSearch):
         if isinstance(cache, SelfAttentionCache):
             return cache.select(rows)
         return [c[rows] for c in cache] if cache is not None else None
-
-    @staticmethod
-    def _end_detected(ended_best: torch.Tensor, step: int) -> torch.Tensor:
-        """ESPnet's end detection (``end_detect``) for each utterance at ``step``: the
-        best hypotheses of each of the last ``END_STEPS`` lengths that can have ended
-        are all far below the best ended one."""
-        overall = ended_best.max(1)[0]
-        detected = torch.ones_like(overall, dtype=torch.bool)
-        for m in range(END_STEPS):
-            ended_at = step - m - 2  # a hypothesis of i - m tokens with <sos>, <eos>
-            if ended_at < 0:
-                return torch.zeros_like(detected)
-            same_length = ended_best[:, ended_at]
-            detected &= torch.isfinite(same_length) & (same_length - overall < END_MARGIN)
-        return detected
 
     def _keep(
         self,
