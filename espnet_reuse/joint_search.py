@@ -227,7 +227,7 @@ class BatchJointSearch(EncoderSearch):
             )
             weighted += (1.0 - self.ctc_weight) * decoder_scores
         if self.penalty != 0.0:
-            weighted += self.penalty * torch.ones_like(weighted)
+            weighted += self.penalty
         scoring_ids = None
         if self.do_pre_beam:
             scoring_ids = torch.topk(weighted, self.pre_beam, dim=-1)[1]

@@ -9,8 +9,8 @@ rescoring, the encoder alone, and ``Speech2Text`` (batch 1, as ESPnet 202511 all
 its CTC-only beam search for a CTC model, its joint CTC/attention beam search with
 the same ``ctc_weight`` for a hybrid one). ``markdown`` gives each one's time,
 real-time factor, the shares of the frontend (features), the encoder and the rest
-(audio reading, normalisation, search, text), WER, the utterances whose words differ
-from ``Speech2Text``'s and speed-up over ``Speech2Text``. The recipe's batched
+(audio reading, normalisation, search, text), WER, the utterances whose token ids
+differ from ``Speech2Text``'s and speed-up over ``Speech2Text``. The recipe's batched
 decoding is batch-invariant, so its batch-N rows must give the same words as its
 batch-1 rows (the ``= batch 1`` column checks it)."""
 
@@ -96,7 +96,7 @@ def compare_decoders(
 
     def batched(name: str, search: Optional[Search], size: int) -> None:
         start = time.perf_counter()
-        texts = None
+        texts = hyps = None
         with parts_of(model) as parts:
             if search is None:
                 with torch.inference_mode():
@@ -106,7 +106,7 @@ def compare_decoders(
                 hyps = recognise(model, wav, lengths, size, "cpu", search, to_text)
                 texts = {utt: hyp.text for utt, hyp in hyps.items()}
         seconds = time.perf_counter() - start
-        rows.append(DecodingRow(name, size, seconds, parts, texts, hyps if texts else None))
+        rows.append(DecodingRow(name, size, seconds, parts, texts, hyps))
 
     searches: Dict[str, Union[Search, EncoderSearch]] = {
         "greedy": greedy_search,
@@ -115,15 +115,18 @@ def compare_decoders(
     extra: List[Tuple[str, Union[Search, EncoderSearch], int]] = []  # at one batch size
     if has_attention_decoder(model):
         joint = f"{JOINT_ROW} {beam_size}"
-        searches[joint] = BatchJointSearch(model, beam_size, ctc_weight)
-        searches[f"attention rescoring of {beam_size}"] = AttentionRescoring(
-            model, beam_size, ctc_weight
-        )
-        extra = [(joint, searches[joint], size) for size in joint_batch_sizes]
-        espnet_joint = EspnetJointBeamSearch(model, beam_size, ctc_weight)
-        extra.append((f"ESPnet's joint beam {beam_size}, utterance by utterance", espnet_joint, 1))
+        batched_joint = BatchJointSearch(model, beam_size, ctc_weight)
         if joint_only:
-            searches, extra = {joint: searches[joint]}, []
+            searches = {joint: batched_joint}
+        else:
+            searches[joint] = batched_joint
+            searches[f"attention rescoring of {beam_size}"] = AttentionRescoring(
+                model, beam_size, ctc_weight
+            )
+            extra = [(joint, batched_joint, size) for size in joint_batch_sizes]
+            espnet_joint = EspnetJointBeamSearch(model, beam_size, ctc_weight)
+            name = f"ESPnet's joint beam {beam_size}, utterance by utterance"
+            extra.append((name, espnet_joint, 1))
     elif joint_only:
         raise ValueError("joint_only needs a model with an attention decoder")
     else:

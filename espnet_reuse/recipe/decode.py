@@ -18,7 +18,6 @@ import json
 import math
 import multiprocessing
 import os
-import queue
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -137,7 +136,7 @@ _WORKER_MODEL: Optional[Tuple[torch.nn.Module, str]] = None
 def _load_worker_model(
     config_file: Path,
     model_file: Path,
-    devices: Union["queue.Queue[str]", "multiprocessing.Queue[str]"],
+    devices: "multiprocessing.Queue[str]",
     threads: int,
 ) -> None:
     """Load the model once a worker process, on the next device of ``devices``."""
@@ -159,7 +158,13 @@ class Shard:
 
 def _decode_shard(shard: Shard) -> Tuple[Dict[str, Hypothesis], float]:
     assert _WORKER_MODEL is not None
-    model, device = _WORKER_MODEL
+    return _decode_with(*_WORKER_MODEL, shard)
+
+
+def _decode_with(
+    model: torch.nn.Module, device: str, shard: Shard
+) -> Tuple[Dict[str, Hypothesis], float]:
+    """A shard's hypotheses and its decoding seconds."""
     search = shard.decode.search(model, shard.lexicon)
     start = time.perf_counter()
     hyps = recognise(model, shard.wav, shard.lengths, shard.decode.batch_size, device, search)
@@ -208,19 +213,13 @@ def decode_tasks(
         progress.update(len(result[0]))
         return result
 
-    threads = 1 if gpu_inference else max(1, (os.cpu_count() or 1) // jobs)
     if jobs == 1 and not gpu_inference:  # one CPU worker: this process (a fork of a
         # process that ran torch's threads can hang in its first parallel region)
-        global _WORKER_MODEL
-        devices_queue: "queue.Queue[str]" = queue.Queue()
-        devices_queue.put("cpu")
-        try:
-            _load_worker_model(config_file, model_file, devices_queue, threads)
-            with progress:
-                results = [counted(_decode_shard(shard)) for shard in shards]
-        finally:
-            _WORKER_MODEL = None
+        model = load_asr_model(config_file, model_file, "cpu")
+        with progress:
+            results = [counted(_decode_with(model, "cpu", shard)) for shard in shards]
     else:
+        threads = 1 if gpu_inference else max(1, (os.cpu_count() or 1) // jobs)
         # CUDA cannot be used in forked workers: GPU workers start fresh (spawn)
         context = multiprocessing.get_context("spawn" if gpu_inference else None)
         device_queue = context.Queue()
