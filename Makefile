@@ -13,7 +13,7 @@ WHEELS ?= .whl
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q "pip>=24,<25"
-	$(VENV)/bin/pip install -q -c constraints.txt -e ".[test]"
+	$(VENV)/bin/pip install -q -c constraints.txt -e ".[recipe,test]"
 	touch $@
 
 install: $(STAMP)
@@ -24,6 +24,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/vermin -q --violations --no-tips --eval-annotations -t=3.10- espnet_reuse tests
 
 gpu-wheels: install
 	$(VENV)/bin/pip download -q --no-deps --only-binary=:all: --python-version 3.12 \

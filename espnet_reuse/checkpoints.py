@@ -32,6 +32,7 @@ from typing import Any, Iterator, List, Optional
 
 import torch
 
+from espnet_reuse import safe_load
 from espnet_reuse.atomic import TEMPORARY, replacing
 
 log = logging.getLogger(__name__)
@@ -113,10 +114,14 @@ def install() -> None:
 
 
 def checkpoint_epoch(path: Path) -> Optional[int]:
-    """The last completed epoch a checkpoint holds, or ``None`` when it does not load."""
+    """The last completed epoch a checkpoint holds, or ``None`` when it does not load;
+    ``safe_load.UntrustedModelFile`` when it holds more than data (never run, never
+    replaced)."""
     try:
-        states = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        states = safe_load.load(path, mmap=True)
         return int(states["reporter"]["epoch"])
+    except safe_load.UntrustedModelFile:
+        raise
     except Exception:  # a torn file fails in many ways (zip, pickle, keys)
         return None
 

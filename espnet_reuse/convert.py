@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import torch
 import yaml
 
+from espnet_reuse import safe_load
 from espnet_reuse.encoder.families import reuse_encoder_name
 from espnet_reuse.encoder.reuse_groups import group_starts
 from espnet_reuse.registration import asr_task
@@ -104,7 +105,7 @@ def convert_experiment(
         yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
 
     model, _ = asr_task().build_model_from_file(new_config_file, None, "cpu")
-    state_dict = torch.load(model_file, map_location="cpu", weights_only=False)
+    state_dict = safe_load.load(model_file)
     initial = {k: v for k, v in model.state_dict().items() if ".learned_maps." in k}
     converted, dropped = select_parameters(state_dict, model.state_dict().keys(), initial)
     model.load_state_dict(converted, strict=True)

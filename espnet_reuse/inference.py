@@ -14,7 +14,7 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequenc
 import torch
 import yaml
 
-from espnet_reuse import espnet_api
+from espnet_reuse import espnet_api, safe_load
 from espnet_reuse.encoder.padding import encode_batch, mask_padding
 from espnet_reuse.registration import asr_task
 
@@ -34,12 +34,15 @@ class Hypothesis:
 def load_asr_model(config_file: Path, model_file: Path, device: str) -> torch.nn.Module:
     """Build an ESPnet ASR model, load its weights with ``strict=True``, mask padding.
 
+    The weights are read as data (``safe_load.load``): a file that holds more than
+    tensors is refused unless model files are trusted.
+
     The encoder gets ``mask_padding`` (true-length masks, masked depthwise
     convolutions): parameters are untouched and an unpadded batch is encoded
     exactly as ESPnet encodes it.
     """
     model, _ = asr_task().build_model_from_file(config_file, None, device)
-    state_dict = torch.load(model_file, map_location=device, weights_only=False)
+    state_dict = safe_load.load(model_file, map_location=device)
     model.load_state_dict(state_dict, strict=True)
     if not getattr(model.encoder, "mask_padding", False):  # else it masks already
         mask_padding(model.encoder)

@@ -18,6 +18,22 @@ USER_VERSIONS = [
 ]
 
 
+# packages of the `recipe` extra that nothing in the core install brings
+RECIPE_ONLY = {"matplotlib", "jiwer", "praatio", "flashlight-text"}
+# a core install registers every reuse encoder with ESPnet and builds one
+CORE_CHECK = """
+import torch, torchaudio
+import espnet_reuse.inference
+from espnet_reuse.registration import asr_task
+from espnet_reuse.encoder.families import FAMILIES, reuse_encoder_name
+choices = next(c for c in asr_task().class_choices_list if c.name == "encoder")
+assert all(reuse_encoder_name(f) in choices.classes for f in FAMILIES), choices.classes
+encoder = choices.get_class("conformer_reuse")(20, output_size=16, linear_units=16,
+    num_blocks=2, reuse_groups=[2])
+print(torch.__version__, torchaudio.__version__)
+"""
+
+
 def installed(python):
     """``name==version`` of every distribution the environment sees, espnet_reuse aside."""
     lines = pip(python, "list", "--format", "freeze").splitlines()
@@ -43,22 +59,16 @@ def test_install_beside_espnet_replaces_nothing(tmp_path):
 
 
 @pytest.mark.slow
-def test_fresh_venv_gets_a_torch_and_torchaudio_that_load(tmp_path):
+def test_a_fresh_core_install_loads_torch_and_registers_the_encoders(tmp_path):
     # the README's `pip install -e .`, no constraints file: pip resolves every version
     subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "fresh")], check=True)
     python = tmp_path / "fresh" / "bin" / "python"
     pip(python, "install", "-q", "pip>=24,<25")
     pip(python, "install", "-q", "-e", str(REPO))
-    check = subprocess.run(
-        [
-            str(python),
-            "-c",
-            "import torch, torchaudio; from torchaudio.models.decoder import ctc_decoder; "
-            "import espnet_reuse.inference; print(torch.__version__, torchaudio.__version__)",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    check = subprocess.run([str(python), "-c", CORE_CHECK], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr[-2000:]
     torch_version, audio_version = check.stdout.split()[-2:]
     assert torch_version.split("+")[0] == audio_version.split("+")[0]
+    # the core install: the encoders and the decoding core, not the recipe's packages
+    names = {line.split("==")[0].lower() for line in installed(python)}
+    assert not names & RECIPE_ONLY, names & RECIPE_ONLY

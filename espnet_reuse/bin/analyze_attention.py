@@ -19,6 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_reuse import safe_load
 from espnet_reuse.analysis.analyze import AnalysisOptions, analyze
 
 
@@ -61,12 +62,14 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--fs", type=int, default=16000)
     p.add_argument("--out_dir", type=Path, required=True)
+    safe_load.add_trust_option(p)
     return p
 
 
 def main(cmd: Optional[List[str]] = None) -> None:
     """Measure, plot and write ``summary.json``."""
     args = vars(get_parser().parse_args(cmd))
+    safe_load.set_trusted(args["trust_model_file"])
     options = AnalysisOptions(**{f.name: args[f.name] for f in fields(AnalysisOptions)})
     path = analyze(options).write(options.out_dir)
     print(f"wrote {path} and figures")

@@ -1,17 +1,20 @@
-"""ESPnet's ``asr_train`` with ``conformer_reuse`` registered and checkpoints that a kill,
-a full disk or SIGTERM cannot tear (``espnet_reuse.checkpoints``).
+"""ESPnet's ``asr_train`` with the reuse encoders registered, checkpoints that a kill,
+a full disk or SIGTERM cannot tear (``espnet_reuse.checkpoints``), and every model
+file (resume, ``--init_param``, model averaging) read as data (``espnet_reuse.safe_load``;
+``--trust_model_file true``, this command's own option, allows more).
 
 Registration happens at import, so that spawned multi-GPU workers, which
 re-import this module, know the encoder too; they also get the atomic writes.
 """
 
 import os
+import sys
 from pathlib import Path
 from typing import List, Optional
 
 import torch
 
-from espnet_reuse import checkpoints
+from espnet_reuse import checkpoints, safe_load
 from espnet_reuse.registration import register
 
 register()
@@ -28,6 +31,8 @@ def main(cmd: Optional[List[str]] = None) -> None:
     the process group ESPnet leaves open, all ranks together, so that no rank aborts on
     its way out while another still works."""
     checkpoints.install()
+    cmd = safe_load.trust_option(sys.argv[1:] if cmd is None else cmd)
+    safe_load.guard_torch_load()
     args = get_parser().parse_args(cmd)
     launched_ranks = int(os.environ.get("WORLD_SIZE", "1")) > 1  # torchrun: every rank runs this
     if args.resume and not launched_ranks:
@@ -40,8 +45,9 @@ def main(cmd: Optional[List[str]] = None) -> None:
         torch.distributed.destroy_process_group()
 
 
-if __name__ == "__mp_main__":  # a worker ESPnet spawned: it may save checkpoints
+if __name__ == "__mp_main__":  # a worker ESPnet spawned: it may save and load checkpoints
     checkpoints.install()
+    safe_load.guard_torch_load()  # trusted or not as its parent (the environment)
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,7 @@ from typing import List, Optional
 
 import torch
 
+from espnet_reuse import safe_load
 from espnet_reuse.benchmark.decoding import (
     JOINT_ROW,
     compare_decoders,
@@ -55,12 +56,14 @@ def get_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--fs", type=int, default=16000, help="sampling rate")
+    safe_load.add_trust_option(p)
     return p
 
 
 def main(cmd: Optional[List[str]] = None) -> None:
     """Decode the same utterances with each decoder and print a Markdown table."""
     args = get_parser().parse_args(cmd)
+    safe_load.set_trusted(args.trust_model_file)
     if args.threads:
         torch.set_num_threads(args.threads)
     comparison = compare_decoders(

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_reuse import safe_load
 from espnet_reuse.registration import register
 
 register()
@@ -45,12 +46,14 @@ def get_parser() -> argparse.ArgumentParser:
         "from its measured offset profiles",
     )
     parser.add_argument("--out_dir", type=Path, required=True)
+    safe_load.add_trust_option(parser)
     return parser
 
 
 def main(cmd: Optional[List[str]] = None) -> None:
     """Convert and list the dropped parameters."""
     args = get_parser().parse_args(cmd)
+    safe_load.set_trusted(args.trust_model_file)
     dropped, initialised = convert_experiment(
         args.config,
         args.model,

@@ -35,6 +35,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_reuse import safe_load
 from espnet_reuse.espnet_api import str2bool
 from espnet_reuse.study.study import run
 
@@ -96,6 +97,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--inference_asr_model", default="valid.loss.ave.pth", help="as run.sh's")
     p.add_argument("--run_sh", type=Path, default=Path("run.sh"))
     p.add_argument("--out_dir", type=Path, default=Path("exp/layout_study"))
+    safe_load.add_trust_option(p)
     return p
 
 
@@ -106,6 +108,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
         (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     )
     args = get_parser().parse_args(ours)
+    safe_load.set_trusted(args.trust_model_file)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(name)s) %(message)s", force=True)
     run(args, run_args, "python -m espnet_reuse.bin.layout_study " + shlex.join(argv))
 

@@ -194,6 +194,13 @@ def get_parser() -> argparse.ArgumentParser:
         help="summary.json of an attention analysis of --init_from_exp: "
         "learned maps start from its offset profiles",
     )
+    g.add_argument(
+        "--trust_model_file",
+        type=str2bool,
+        default=False,
+        help="unpickle model and checkpoint files in full (runs any code they name): only "
+        "for files from a source you trust; off, a file holding more than tensors is refused",
+    )
 
     g = p.add_argument_group("decoding")
     g.add_argument("--inference_config", default="", help="decoding configs, space separated")

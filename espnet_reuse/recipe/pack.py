@@ -16,12 +16,23 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import List
+from typing import Iterator, List
 
 import yaml
 
 from espnet_reuse import atomic, espnet_api
 from espnet_reuse.kaldi_data import DataError
+
+
+@contextlib.contextmanager
+def _working_folder(path: Path) -> Iterator[None]:
+    """Run the block in ``path`` (``contextlib.chdir`` needs Python 3.11)."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def member_name(path: Path) -> str:
@@ -77,7 +88,7 @@ def pack_experiment(exp_dir: Path, model_name: str) -> Path:
         (stage / config_member).write_text(
             yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
-        with atomic.replacing(out) as temporary, contextlib.chdir(stage):
+        with atomic.replacing(out) as temporary, _working_folder(stage):
             espnet_api.pack_asr(
                 model=members[model],
                 config=config_member,

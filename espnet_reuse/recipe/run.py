@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 from humanfriendly import format_timespan
 
-from espnet_reuse import atomic, checkpoints
+from espnet_reuse import atomic, checkpoints, safe_load
 from espnet_reuse.analysis.analyze import AnalysisOptions, analyze
 from espnet_reuse.devices import check_gpus
 from espnet_reuse.encoder.families import num_blocks
@@ -548,6 +548,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         level=logging.INFO, format="%(asctime)s (%(name)s) %(message)s", stream=sys.stdout
     )
     args = parse(argv)
+    safe_load.set_trusted(args.trust_model_file)  # here, in training and in decoding workers
     recipe = Recipe(args)
     stages = range(args.stage, args.stop_stage + 1)
     if 11 in stages and not args.skip_train:
