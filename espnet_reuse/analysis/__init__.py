@@ -1,1 +1,2 @@
-"""Attention analysis: what each layer and head of a Conformer attends to."""
+"""Attention analysis: what each layer and head of an attention encoder (every family
+with a reuse form, reuse or not) attends to."""

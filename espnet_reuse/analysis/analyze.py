@@ -46,7 +46,7 @@ from espnet_reuse.analysis.probing import (
     split_by_speaker,
 )
 from espnet_reuse.analysis.report import write_report
-from espnet_reuse.encoder.map_source import attention_of
+from espnet_reuse.encoder.layer_convention import layer_convention
 from espnet_reuse.encoder.reuse_groups import reusing_layers, uniform_layout
 from espnet_reuse.error_counts import word_error_rate
 from espnet_reuse.inference import EncodedBatch, load_asr_model, recognise, tokens_to_text
@@ -326,7 +326,10 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
     options.out_dir.mkdir(parents=True, exist_ok=True)
     analysis = Analysis(options)
     encoder = analysis.model.encoder
-    num_layers, num_heads = len(encoder.encoders), attention_of(encoder.encoders[0]).h
+    num_layers, num_heads = (
+        len(encoder.encoders),
+        layer_convention(encoder).attention_of(encoder.encoders[0]).h,
+    )
     stats = AttentionStats(
         num_layers, num_heads, options.max_range, len(analysis.phone_ids), options.max_offset
     )

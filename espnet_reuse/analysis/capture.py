@@ -8,7 +8,7 @@ from typing import Dict, Iterator, List, Sequence
 
 import torch
 
-from espnet_reuse.encoder.map_source import attention_of
+from espnet_reuse.encoder.layer_convention import layer_convention
 from espnet_reuse.inference import encoded_batches
 
 
@@ -29,7 +29,7 @@ def pruned_heads(encoder: torch.nn.Module, heads: Sequence[tuple]):
         by_layer.setdefault(layer, []).append(head)
     handles = []
     for layer, chosen in by_layer.items():
-        attention = attention_of(encoder.encoders[layer])
+        attention = layer_convention(encoder).attention_of(encoder.encoders[layer])
         keep = torch.ones(attention.h)
         keep[chosen] = 0.0
         scale = keep.repeat_interleave(attention.d_k)
@@ -72,9 +72,10 @@ def capture(
 ) -> Iterator[UtteranceCapture]:
     """Yield one ``UtteranceCapture`` per utterance of ``wav``, longest first."""
     encoder = model.encoder
+    convention = layer_convention(encoder)
     with layer_outputs(encoder) as hidden, torch.inference_mode():
         for batch in encoded_batches(model, wav, lengths, batch_size, device):
-            maps = [attention_of(layer).attn for layer in encoder.encoders]
+            maps = [convention.attention_of(layer).attn for layer in encoder.encoders]
             for b, utt in enumerate(batch.utts):
                 n = int(batch.lengths[b])
                 yield UtteranceCapture(

@@ -27,7 +27,7 @@ import torch
 
 from espnet_reuse.convert import select_parameters
 from espnet_reuse.encoder.families import FAMILIES
-from espnet_reuse.encoder.map_source import attention_of, set_attention
+from espnet_reuse.encoder.layer_convention import layer_convention
 from espnet_reuse.encoder.rel_position_attention import (
     FusedRelPositionAttention,
     StridedRelPositionAttention,
@@ -106,21 +106,24 @@ class _IdealReuseAttention(torch.nn.Module):
 def ideal_encoder(base: torch.nn.Module, groups: Sequence[int]) -> torch.nn.Module:
     """A copy of ESPnet's encoder ``base`` with the reuse layers' skipped work removed."""
     model = copy.deepcopy(base)
+    convention = layer_convention(model)
     for idx, source in enumerate(map_sources(groups)):
         layer = model.encoders[idx]
         if source == idx:
-            StridedRelPositionAttention.convert_in_place(attention_of(layer))
+            StridedRelPositionAttention.convert_in_place(convention.attention_of(layer))
         else:
-            ideal = _IdealReuseAttention(attention_of(layer), attention_of(model.encoders[source]))
-            set_attention(layer, ideal)
+            source_attention = convention.attention_of(model.encoders[source])
+            ideal = _IdealReuseAttention(convention.attention_of(layer), source_attention)
+            convention.set_attention(layer, ideal)
     return model
 
 
 def fused_encoder(base: torch.nn.Module) -> torch.nn.Module:
     """A copy of ESPnet's encoder ``base`` whose relative-position attention runs fused."""
     model = copy.deepcopy(base)
+    convention = layer_convention(model)
     for layer in model.encoders:
-        FusedRelPositionAttention.convert_in_place(attention_of(layer))
+        FusedRelPositionAttention.convert_in_place(convention.attention_of(layer))
     return model
 
 

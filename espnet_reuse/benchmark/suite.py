@@ -46,7 +46,7 @@ from espnet_reuse.benchmark.report import (
     to_json,
 )
 from espnet_reuse.devices import named
-from espnet_reuse.encoder.map_source import attention_of
+from espnet_reuse.encoder.layer_convention import layer_convention
 from espnet_reuse.encoder.padding import subsampled_lengths
 from espnet_reuse.encoder.rel_position_attention import sdpa_backend
 
@@ -154,7 +154,7 @@ def fused_kernel(
     model: torch.nn.Module, seconds: float, batch: int, dtype: torch.dtype, device: str, train: bool
 ) -> str:
     """The SDPA backend the fused baseline's attention runs for this input shape."""
-    attention = attention_of(model.encoders[0])
+    attention = layer_convention(model).attention_of(model.encoders[0])
     samples = torch.tensor([int(seconds * FRAMES_PER_SECOND)])
     frames = int(subsampled_lengths(model.embed, samples)[0])
     q = torch.zeros(batch, attention.h, frames, attention.d_k, dtype=dtype, device=device)

@@ -1,4 +1,7 @@
-"""ESPnet's ``asr_inference`` with ``conformer_reuse`` registered."""
+"""ESPnet's ``asr_inference`` with the reuse encoders registered (``encoder.families``).
+
+ESPnet's own loader: it unpickles the model file in full (``weights_only=False``), so
+use it only for model files you trust (README, "model files read as data")."""
 
 from espnet_reuse.registration import register
 

@@ -2,6 +2,7 @@
 
 - ``reuse``: the one mechanism (``ReuseEncoder``, ``ReuseOptions``) every family uses;
 - ``families``: ESPnet's encoders with a reuse form, and the registered names;
+- ``layer_convention``: how each family's layer is read (declared once per family);
 - ``conformer_reuse_encoder``, ``e_branchformer_reuse_encoder``,
   ``branchformer_reuse_encoder``, ``transformer_reuse_encoder``: the thin classes;
 - ``map_source``: a group's map source (hooks on ESPnet's attention module);

@@ -4,7 +4,7 @@ from typing import Any, List, Optional, Union
 
 from typeguard import typechecked
 
-from espnet_reuse.encoder.reuse import ReuseEncoder
+from espnet_reuse.encoder.reuse import ReuseEncoder, ReuseOptions
 from espnet_reuse.espnet_api import BranchformerEncoder
 
 
@@ -52,4 +52,5 @@ class BranchformerReuseEncoder(ReuseEncoder, BranchformerEncoder):
         mask_padding: bool = False,
         fused_attention: bool = False,
     ):
-        self.build_reuse(BranchformerEncoder, locals())
+        options = ReuseOptions.from_arguments(locals()).checked(num_blocks)
+        self.build_reuse(BranchformerEncoder, locals(), options)

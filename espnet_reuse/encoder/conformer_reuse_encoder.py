@@ -63,6 +63,6 @@ class ConformerReuseEncoder(ReuseEncoder, ConformerEncoder):
         mask_padding: bool = False,
         fused_attention: bool = False,
     ):
-        groups = ReuseOptions.from_arguments(locals()).groups(num_blocks)
-        check_trim_points(groups, interctc_layer_idx, ctc_trim)
-        self.build_reuse(ConformerEncoder, locals())
+        options = ReuseOptions.from_arguments(locals()).checked(num_blocks)
+        check_trim_points(options.reuse_groups, interctc_layer_idx, ctc_trim)
+        self.build_reuse(ConformerEncoder, locals(), options)

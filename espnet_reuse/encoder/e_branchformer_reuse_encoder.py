@@ -65,15 +65,14 @@ class EBranchformerReuseEncoder(ReuseEncoder, EBranchformerEncoder):
         mask_padding: bool = False,
         fused_attention: bool = False,
     ):
-        options = ReuseOptions.from_arguments(locals())
-        groups = options.groups(num_blocks)
+        options = ReuseOptions.from_arguments(locals()).checked(num_blocks)
         # gradient_checkpoint_layers counts the input layer as 0
-        sharing = [layer + 1 for layer in options.sharing_layers(groups)]
+        sharing = [layer + 1 for layer in options.sharing_layers()]
         checkpointed = sorted(set(sharing) & set(gradient_checkpoint_layers))
         if checkpointed:
             raise ValueError(
-                f"gradient_checkpoint_layers {checkpointed} are layers of groups that share "
-                f"a map (reuse_groups {groups}); a checkpointed layer runs again in backward, "
-                "after the map is gone: checkpoint single-layer groups only"
+                f"gradient_checkpoint_layers {checkpointed} are layers of groups that share a "
+                f"map (reuse_groups {options.reuse_groups}); a checkpointed layer runs again in "
+                "backward, after the map is gone: checkpoint single-layer groups only"
             )
-        self.build_reuse(EBranchformerEncoder, locals())
+        self.build_reuse(EBranchformerEncoder, locals(), options)

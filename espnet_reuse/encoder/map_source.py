@@ -16,32 +16,14 @@ that is the input the source would have seen, with every dropped branch
 contributing zero.
 """
 
-from typing import Optional, Tuple, Union
+from typing import Optional
 
 import torch
+from torch.utils.hooks import RemovableHandle
 
+from espnet_reuse.encoder.layer_convention import LayerConvention, LayerInput
 from espnet_reuse.encoder.precision import in_compute_dtype
 from espnet_reuse.espnet_api import MultiHeadedAttention
-
-LayerInput = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
-ATTENTION_NAMES = ("self_attn", "attn")  # Conformer and Transformer; the Branchformers
-NORM_NAMES = ("norm_mha", "norm1")  # the attention branch's LayerNorm, same order
-
-
-def attention_of(layer: torch.nn.Module) -> Optional[torch.nn.Module]:
-    """The self-attention module of an ESPnet encoder layer (``None`` when it has none)."""
-    for name in ATTENTION_NAMES:
-        if hasattr(layer, name):
-            return getattr(layer, name)
-    raise TypeError(
-        f"{type(layer).__name__} has no self-attention ({' or '.join(ATTENTION_NAMES)})"
-    )
-
-
-def set_attention(layer: torch.nn.Module, attention: torch.nn.Module) -> None:
-    """Replace the self-attention module of ``layer`` (under the same name)."""
-    name = next(n for n in ATTENTION_NAMES if hasattr(layer, n))
-    setattr(layer, name, attention)
 
 
 class KeptDropout(torch.nn.Dropout):
@@ -66,35 +48,40 @@ def publish_map(attention: MultiHeadedAttention, inputs: tuple, output: torch.Te
         holder.dropped = None if dropped is None else in_compute_dtype(dropped)
 
 
-def make_source(attention: MultiHeadedAttention) -> None:
-    """Make ``attention`` publish its map to its group, in place (same parameters)."""
+def make_source(attention: MultiHeadedAttention) -> RemovableHandle:
+    """Make ``attention`` publish its map to its group, in place (same parameters);
+    returns the hook's handle."""
     # the explicit softmax path is the one that keeps `.attn`
     attention.use_flash_attn = attention.use_sdpa = False
     attention.dropout = KeptDropout(attention.dropout_rate)
     attention.shared_map = None
-    attention.register_forward_hook(publish_map)
+    return attention.register_forward_hook(publish_map)
 
 
-def compute_map(layer: torch.nn.Module, x_input: LayerInput, mask: Optional[torch.Tensor]) -> None:
-    """Run ``layer``'s attention branch on ``x_input`` for its map only (``publish_map``
-    hands the map on; the output is not used)."""
+def compute_map(
+    layer: torch.nn.Module,
+    convention: LayerConvention,
+    x_input: LayerInput,
+    mask: Optional[torch.Tensor],
+) -> None:
+    """Run ``layer``'s attention branch on ``x_input`` (x (B, T, D), or (x, pos_emb)) and
+    ``mask`` (B, 1, T) for its map only (``publish_map`` hands the map on; the output is
+    not used)."""
     x, pos_emb = x_input if isinstance(x_input, tuple) else (x_input, None)
-    if getattr(layer, "normalize_before", True):
-        norm = next(getattr(layer, n) for n in NORM_NAMES if hasattr(layer, n))
-        x = norm(x)
-    attention = attention_of(layer)
+    x = convention.normalised_input(layer, x)
+    attention = convention.attention_of(layer)
     if pos_emb is None:
         attention(x, x, x, mask)
     else:
         attention(x, x, x, pos_emb, mask)
 
 
-def map_if_source_skipped(layer: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-    """Forward pre-hook (``with_kwargs=True``) of a reuse layer: compute its group's map
-    when the source did not run (skipped in training), from this layer's input
-    (``x_input``, ``mask``)."""
-    holder = attention_of(layer).shared_map
+def map_if_source_skipped(
+    layer: torch.nn.Module, args: tuple, kwargs: dict, convention: LayerConvention
+) -> None:
+    """Forward pre-hook (``with_kwargs=True``, ``convention`` bound) of a reuse layer:
+    compute its group's map when the source did not run (skipped in training), from
+    this layer's input and mask."""
+    holder = convention.attention_of(layer).shared_map
     if holder is not None and holder.attn is None and holder.source_layer is not None:
-        x_input = args[0] if args else kwargs["x_input"]
-        mask = args[1] if len(args) > 1 else kwargs.get("mask")
-        compute_map(holder.source_layer, x_input, mask)
+        compute_map(holder.source_layer, convention, *convention.call_arguments(args, kwargs))

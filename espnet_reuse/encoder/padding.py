@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch.utils.hooks import RemovableHandle
 
+from espnet_reuse.encoder.layer_convention import LayerConvention, layer_convention
 from espnet_reuse.espnet_api import extract_features, pad_list
 
 
@@ -70,12 +71,15 @@ def depthwise_convolutions(layer: torch.nn.Module) -> Dict[str, torch.nn.Conv1d]
     }
 
 
-def _keep_layer_mask(layer, inputs, convolutions: Tuple[str, ...]):
-    """Forward pre-hook of a layer: hand its (B, 1, T) mask to its depthwise convolutions
+def _keep_layer_mask(
+    layer, args, kwargs, convolutions: Tuple[str, ...], convention: LayerConvention
+):
+    """Forward pre-hook (``with_kwargs=True``) of a layer: hand its (B, 1, T) mask (the
+    argument its family's ``convention`` names) to its depthwise convolutions
     (``convolutions``: their names in the layer) as ``padding_mask``, for this one call
     of the layer (``_drop_layer_mask`` clears it). Names, not modules, so that a replica
     of the layer (``DataParallel``) sets its own convolutions'."""
-    mask = inputs[1] if len(inputs) > 1 else None
+    _, mask = convention.call_arguments(args, kwargs)
     for name in convolutions:
         layer.get_submodule(name).padding_mask = mask
 
@@ -97,10 +101,12 @@ def _zero_padded_frames(conv, inputs):
 def mask_padding(encoder: torch.nn.Module) -> List[RemovableHandle]:
     """Make an ESPnet encoder batch-invariant, in place.
 
-    Works on any encoder with ``embed`` and ``encoders`` (ESPnet's Conformer,
-    E-Branchformer, Branchformer and Transformer, and their reuse forms). Returns
-    the hook handles; ``handle.remove()`` restores ESPnet's behaviour.
+    Works on the encoders whose layers declare their convention
+    (``layer_convention``: ESPnet's Conformer, E-Branchformer, Branchformer and
+    Transformer, and their reuse forms). Returns the hook handles; ``handle.remove()``
+    restores ESPnet's behaviour.
     """
+    convention = layer_convention(encoder)
     handles = [encoder.embed.register_forward_hook(_true_length_mask)]
     for layer in encoder.encoders:
         convolutions = depthwise_convolutions(layer)
@@ -108,7 +114,10 @@ def mask_padding(encoder: torch.nn.Module) -> List[RemovableHandle]:
             continue
         names = tuple(convolutions)
         handles += [
-            layer.register_forward_pre_hook(partial(_keep_layer_mask, convolutions=names)),
+            layer.register_forward_pre_hook(
+                partial(_keep_layer_mask, convolutions=names, convention=convention),
+                with_kwargs=True,
+            ),
             layer.register_forward_hook(partial(_drop_layer_mask, convolutions=names)),
         ]
         handles += [

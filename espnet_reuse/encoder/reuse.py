@@ -18,19 +18,18 @@ names, wherever ESPnet keeps the attention module (``self_attn`` or ``attn``):
 afterwards, so no map outlives the call that made it.
 """
 
+import dataclasses
 import inspect
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
+from torch.utils.hooks import RemovableHandle
 
+from espnet_reuse.encoder.layer_convention import LayerConvention, layer_convention
 from espnet_reuse.encoder.learned_map import LearnedRelativeMap
-from espnet_reuse.encoder.map_source import (
-    attention_of,
-    make_source,
-    map_if_source_skipped,
-    set_attention,
-)
+from espnet_reuse.encoder.map_source import make_source, map_if_source_skipped
 from espnet_reuse.encoder.padding import mask_padding as mask_padding_hooks
 from espnet_reuse.encoder.rel_position_attention import (
     FusedRelPositionAttention,
@@ -43,12 +42,13 @@ from espnet_reuse.encoder.reuse_groups import (
     map_sources,
 )
 from espnet_reuse.encoder.shared_map_attention import SharedMap, SharedMapAttention
-from espnet_reuse.espnet_api import MultiHeadedAttention
+from espnet_reuse.espnet_api import MultiHeadedAttention, RelPositionMultiHeadedAttention
 
 
 @dataclass(frozen=True)
 class ReuseOptions:
-    """The options every reuse encoder adds to its ESPnet encoder (``ReuseEncoder``)."""
+    """The options every reuse encoder adds to its ESPnet encoder (``ReuseEncoder``);
+    ``checked`` validates them once, before anything is built."""
 
     reuse_groups: Optional[Sequence[int]] = None
     learned_map_groups: Sequence[int] = ()
@@ -59,11 +59,12 @@ class ReuseOptions:
 
     @classmethod
     def from_arguments(cls, arguments: Dict[str, Any]) -> "ReuseOptions":
-        """The options among a constructor's ``locals()``."""
+        """The options among a reuse constructor's arguments (its ``locals()``)."""
         return cls(**{f.name: arguments[f.name] for f in fields(cls)})
 
-    def groups(self, num_blocks: int) -> List[int]:
-        """The checked layout; a ``ValueError`` names the bad key."""
+    def checked(self, num_blocks: int) -> "ReuseOptions":
+        """These options with ``reuse_groups`` as the checked list of group sizes for
+        ``num_blocks`` layers; a ``ValueError`` names the bad key."""
         groups = check_reuse_groups(self.reuse_groups, num_blocks)
         learned = list(self.learned_map_groups)
         if any(not 0 <= g < len(groups) for g in learned) or len(set(learned)) != len(learned):
@@ -71,11 +72,12 @@ class ReuseOptions:
                 f"learned_map_groups {learned} must name distinct groups "
                 f"0..{len(groups) - 1} of reuse_groups {groups}"
             )
-        return groups
+        return dataclasses.replace(self, reuse_groups=groups, learned_map_groups=learned)
 
-    def sharing_layers(self, groups: Sequence[int]) -> List[int]:
-        """Layers (from 0) whose attention map is shared or learned, not their own, in the
-        checked layout ``groups``."""
+    def sharing_layers(self) -> List[int]:
+        """Layers (from 0) whose attention map is shared or learned, not their own
+        (checked options)."""
+        groups = self.reuse_groups
         return [
             layer
             for layer, g in enumerate(layer_groups(groups))
@@ -87,9 +89,10 @@ REUSE_OPTION_NAMES = tuple(f.name for f in fields(ReuseOptions))
 
 
 def espnet_arguments(espnet_class: type, arguments: Dict[str, Any]) -> Dict[str, Any]:
-    """The arguments of ``espnet_class.__init__`` among a constructor's ``locals()``."""
+    """The arguments of ``espnet_class.__init__`` among a constructor's ``locals()`` (one
+    it leaves out keeps ESPnet's default)."""
     names = inspect.signature(espnet_class.__init__).parameters
-    return {name: arguments[name] for name in names if name != "self"}
+    return {name: arguments[name] for name in names if name != "self" and name in arguments}
 
 
 class ReuseEncoder(torch.nn.Module):
@@ -138,28 +141,36 @@ class ReuseEncoder(torch.nn.Module):
     reuse_groups: List[int]
     map_sources: List[int]  # each layer's map source (index)
     group_index: List[int]  # each layer's group (index)
+    convention: LayerConvention  # how this family's layers are read
+    reuse_hooks: List[RemovableHandle]  # every hook setup_reuse registered
 
-    def build_reuse(self, espnet_class: type, arguments: Dict[str, Any]) -> None:
-        """Build ESPnet's ``espnet_class`` from a reuse constructor's ``locals()``, then
-        ``setup_reuse`` (a bad layout is an error before anything is built)."""
-        options = ReuseOptions.from_arguments(arguments)
-        options.groups(arguments["num_blocks"])
+    def build_reuse(
+        self, espnet_class: type, arguments: Dict[str, Any], options: ReuseOptions
+    ) -> None:
+        """Build ESPnet's ``espnet_class`` from the reuse constructor's ``locals()`` (its
+        arguments mirror ESPnet's, so that ESPnet's ``--print_config`` shows every
+        default), then ``setup_reuse`` with ``options`` (checked before anything is
+        built: ``ReuseOptions.checked``)."""
         espnet_class.__init__(self, **espnet_arguments(espnet_class, arguments))
         self.setup_reuse(options)
 
     def setup_reuse(self, options: ReuseOptions) -> None:
-        """Turn the ESPnet encoder ``self`` (built) into its reuse form, in place."""
-        groups = options.groups(len(self.encoders))
+        """Turn the ESPnet encoder ``self`` (built) into its reuse form, in place, with
+        checked ``options``; the hooks it registers are kept in ``reuse_hooks``."""
+        groups = list(options.reuse_groups)
+        assert sum(groups) == len(self.encoders), "options not checked for this encoder"
+        convention = self.convention = layer_convention(self)
         self.reuse_groups = groups
         self.map_sources = map_sources(groups)
         self.group_index = layer_groups(groups)
         self.mask_padding = options.mask_padding
+        self.reuse_hooks = []
         starts = group_starts(groups)
-        self._check_attention(groups, options.sharing_layers(groups))
+        self._check_attention(groups, options.sharing_layers())
         self.learned_maps = torch.nn.ModuleDict(
             {
                 str(g): LearnedRelativeMap(
-                    attention_of(self.encoders[starts[g]]).h,
+                    convention.attention_of(self.encoders[starts[g]]).h,
                     options.learned_map_max_offset,
                     options.learned_map_init,
                 )
@@ -167,12 +178,13 @@ class ReuseEncoder(torch.nn.Module):
             }
         )
         for idx, layer in enumerate(self.encoders):
-            attention = attention_of(layer)
+            attention = convention.attention_of(layer)
             learned = str(self.group_index[idx]) in self.learned_maps
             if self.map_sources[idx] != idx or learned:
-                set_attention(layer, SharedMapAttention.with_projections_of(attention))
+                convention.set_attention(layer, SharedMapAttention.with_projections_of(attention))
                 if not learned:
-                    layer.register_forward_pre_hook(map_if_source_skipped, with_kwargs=True)
+                    hook = partial(map_if_source_skipped, convention=convention)
+                    self.reuse_hooks.append(layer.register_forward_pre_hook(hook, with_kwargs=True))
                 continue
             if not isinstance(attention, MultiHeadedAttention):
                 continue  # no map to reuse (e.g. fast_selfattn) and none needed
@@ -182,14 +194,38 @@ class ReuseEncoder(torch.nn.Module):
             else:
                 StridedRelPositionAttention.convert_in_place(attention)
             if shared:
-                make_source(attention)
+                self.reuse_hooks.append(make_source(attention))
         if options.mask_padding:
-            mask_padding_hooks(self)
+            self.reuse_hooks += mask_padding_hooks(self)
+
+    def remove_reuse(self) -> None:
+        """ESPnet's encoder again, in place: every hook of ``setup_reuse`` removed and every
+        attention module of ESPnet's class (bitwise ESPnet's outputs). Only a layout in
+        which no layer reuses or learns a map: a reuse layer has no Q and K projections
+        to go back to (``ValueError``)."""
+        sharing = [
+            idx
+            for idx, layer in enumerate(self.encoders)
+            if isinstance(self.convention.attention_of(layer), SharedMapAttention)
+        ]
+        if sharing:
+            raise ValueError(
+                f"layers {sharing} reuse a map (reuse_groups {self.reuse_groups}) and have no "
+                "Q and K projections of their own: reuse cannot be removed from them"
+            )
+        for handle in self.reuse_hooks:
+            handle.remove()
+        self.reuse_hooks = []
+        for layer in self.encoders:
+            attention = self.convention.attention_of(layer)
+            if isinstance(attention, (StridedRelPositionAttention, FusedRelPositionAttention)):
+                attention.__class__ = RelPositionMultiHeadedAttention
+        self.mask_padding = False
 
     def _check_attention(self, groups: List[int], sharing: Sequence[int]) -> None:
         """Every layer of a shared or learned group needs a multi-head attention."""
         for idx in sharing:
-            attention = attention_of(self.encoders[idx])
+            attention = self.convention.attention_of(self.encoders[idx])
             if not isinstance(attention, MultiHeadedAttention):
                 kind = "no attention" if attention is None else type(attention).__name__
                 raise ValueError(
@@ -214,12 +250,12 @@ class ReuseEncoder(torch.nn.Module):
             for g, start in enumerate(group_starts(self.reuse_groups))
         ]
         for layer, group in zip(self.encoders, self.group_index):
-            attention = attention_of(layer)
+            attention = self.convention.attention_of(layer)
             if hasattr(attention, "shared_map"):
                 attention.shared_map = maps[group]
 
     def _detach_shared_maps(self) -> None:
         for layer in self.encoders:
-            attention = attention_of(layer)
+            attention = self.convention.attention_of(layer)
             if hasattr(attention, "shared_map"):
                 attention.shared_map = None

@@ -4,7 +4,7 @@ from typing import Any, List, Optional
 
 from typeguard import typechecked
 
-from espnet_reuse.encoder.reuse import ReuseEncoder
+from espnet_reuse.encoder.reuse import ReuseEncoder, ReuseOptions
 from espnet_reuse.espnet_api import PositionalEncoding, TransformerEncoder
 
 
@@ -49,4 +49,5 @@ class TransformerReuseEncoder(ReuseEncoder, TransformerEncoder):
         mask_padding: bool = False,
         fused_attention: bool = False,
     ):
-        self.build_reuse(TransformerEncoder, locals())
+        options = ReuseOptions.from_arguments(locals()).checked(num_blocks)
+        self.build_reuse(TransformerEncoder, locals(), options)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from espnet_reuse.benchmark import gpu_check
-from espnet_reuse.benchmark.gpu_check import Check
+from espnet_reuse.benchmark import self_checks
+from espnet_reuse.benchmark.self_checks import Check
 from espnet_reuse.bin.gpu_check import main
 
 from helpers import REPO
@@ -82,7 +82,7 @@ def test_the_check_runs_on_cpu_at_toy_sizes(tmp_path):
 
 
 def test_a_failed_check_fails_the_command(tmp_path, monkeypatch):
-    monkeypatch.setattr(gpu_check, "attention_checks", lambda device: [Check("x", False, "bad")])
+    monkeypatch.setattr(self_checks, "attention_checks", lambda device: [Check("x", False, "bad")])
     with pytest.raises(SystemExit) as stopped:
         main([*TINY, "--out_dir", str(tmp_path)])
     assert stopped.value.code == 1
