@@ -25,15 +25,16 @@ from espnet_reuse.inference import EncoderSearch, Hypothesis, PrefixBeamSearch
 BLANK = 0  # ESPnet's blank id; a search's output never holds it
 
 
-def has_attention_decoder(model: torch.nn.Module) -> bool:
-    """Whether an ESPnet ASR model has an attention decoder (ESPnet drops it when
-    ``ctc_weight`` is 1)."""
-    return getattr(model, "decoder", None) is not None
+def has_attention_decoder(config: dict) -> bool:
+    """Whether the ESPnet ASR model of a training ``config`` has an attention decoder
+    beside its CTC head (ESPnet builds none when ``ctc_weight`` is 1; its default is 0.5)."""
+    ctc_weight = (config.get("model_conf") or {}).get("ctc_weight", 0.5)
+    return config.get("decoder") not in (None, "none") and ctc_weight < 1.0
 
 
 def check_hybrid(model: torch.nn.Module, ctc_weight: float) -> None:
     """Refuse a model without an attention decoder and a weight outside [0, 1]."""
-    if not has_attention_decoder(model):
+    if getattr(model, "decoder", None) is None:  # ESPnet built none (has_attention_decoder)
         raise ValueError(
             "this model has no attention decoder (a CTC model): decode it with the CTC "
             "decoders (decoder: greedy or prefix_beam)"

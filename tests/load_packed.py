@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import soundfile
+import yaml
 from espnet2.bin.asr_inference import Speech2Text
 from espnet_model_zoo.downloader import ModelDownloader
 
@@ -34,7 +35,7 @@ def decode(packed: str, data_dir: Path) -> dict:
     config = Path(files["asr_train_config"])
     model = load_asr_model(config, Path(files["asr_model_file"]), "cpu")
     decoders = ["ctc_greedy"]
-    if has_attention_decoder(model):
+    if has_attention_decoder(yaml.safe_load(config.read_text())):
         decoders += ["joint_beam", "attention_rescoring"]
     recipe = {}
     for name in decoders:

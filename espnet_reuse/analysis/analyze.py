@@ -13,9 +13,8 @@ layout; it draws the figures into ``out_dir`` as it goes, ends with ``report.htm
 ``write`` saves ``summary.json``. The recipe's stage 14, the layout study and
 ``bin/analyze_attention`` call it."""
 
-import json
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
@@ -35,8 +34,6 @@ from espnet_reuse.analysis.alignments import (
 )
 from espnet_reuse.analysis.boundaries import BoundaryData, evaluate, mfcc_frames
 from espnet_reuse.analysis.capture import capture, layer_outputs, pruned_heads
-from espnet_reuse.analysis.head_kinds import head_kinds, kind_profile_table
-from espnet_reuse.analysis.layout import layout_cost, suggest_layout
 from espnet_reuse.analysis.probing import (
     ProbeRows,
     frame_probe,
@@ -46,18 +43,17 @@ from espnet_reuse.analysis.probing import (
     split_by_speaker,
 )
 from espnet_reuse.analysis.report import write_report
+from espnet_reuse.analysis.summary import (
+    AttentionSummary,
+    layout_suggestion,
+    map_statistics,
+    phone_relations,
+)
 from espnet_reuse.encoder.layer_convention import layer_convention
-from espnet_reuse.encoder.reuse_groups import reusing_layers, uniform_layout
+from espnet_reuse.encoder.reuse_groups import reusing_layers
 from espnet_reuse.error_counts import word_error_rate
 from espnet_reuse.inference import EncodedBatch, load_asr_model, recognise, tokens_to_text
 from espnet_reuse.kaldi_data import DataError, read_num_samples, read_table
-
-SUMMARY = "summary.json"
-KIND_PROFILES = "head_kind_profiles.json"  # for convert_checkpoint --learned_map_profiles
-LAYOUT_RULE = (
-    "consecutive groups minimising the summed JS divergence between each "
-    "reuse layer's own map and its group's map source's map (exact, dynamic programming)"
-)
 
 
 @dataclass
@@ -84,52 +80,6 @@ class AnalysisOptions:
     batch_size: int = 8
     device: str = "cpu"
     fs: int = 16000
-
-
-@dataclass
-class SuggestedLayout:
-    """The divergence rule's layout for ``target_maps`` maps, beside the uniform one."""
-
-    reuse_groups: List[int]
-    divergence_cost: float
-    uniform_reuse_groups: Optional[List[int]]
-    uniform_divergence_cost: Optional[float]
-    rule: str = LAYOUT_RULE
-
-
-@dataclass
-class AttentionSummary:
-    """What ``analyze`` measured (lists of floats, by layer and head where it applies)."""
-
-    model: str
-    data_dir: str
-    utterances: int
-    reuse_groups: List[int]
-    frame_mapping: Dict[str, Any]
-    cad: Dict[str, list] = field(default_factory=dict)
-    head_metrics: Dict[str, list] = field(default_factory=dict)
-    head_ranking: Dict[str, list] = field(default_factory=dict)
-    offset_profile: Dict[str, Any] = field(default_factory=dict)
-    head_kinds: Dict[str, Any] = field(default_factory=dict)
-    js_divergence: list = field(default_factory=list)
-    phones: Optional[List[str]] = None  # with alignments
-    par: Optional[list] = None
-    relation_map: Optional[list] = None
-    probing_accuracy: Optional[List[float]] = None  # with a probe training set
-    probing_interval: Optional[List[List[float]]] = None  # 95 %, over test utterances
-    speaker_probing: Optional[Dict[str, Any]] = None  # with utt2spk
-    pruning_probes: Optional[Dict[str, list]] = None  # per order: Analysis.pruned's probes
-    pruning_probe_layer: Optional[int] = None  # the layer (from 1) they read
-    boundaries: Optional[Dict[str, Any]] = None  # with alignments
-    pruning_wer: Optional[Dict[str, list]] = None
-    suggested_layout: Optional[SuggestedLayout] = None
-
-    def write(self, out_dir: Path) -> Path:
-        """``out_dir/summary.json`` (what was not measured is left out)."""
-        values = {k: v for k, v in asdict(self).items() if v is not None}
-        path = out_dir / SUMMARY
-        path.write_text(json.dumps(values, indent=1))
-        return path
 
 
 class DataSet(NamedTuple):
@@ -339,97 +289,53 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
     test_frames = analysis.collect(
         options.data_dir, analysis.alignments, stats, out, test_boundaries, speaker_hidden
     )
-    summary = AttentionSummary(
-        model=str(options.asr_model_file),
-        data_dir=str(options.data_dir),
-        utterances=stats.utterances,
-        reuse_groups=analysis.groups,
-        frame_mapping=vars(analysis.mapping),
-    )
-
-    cad = stats.mean_cad()
-    summary.cad = {"curves": cad.tolist(), "per_layer": cad.mean(dim=1).tolist()}
-    plots.cad_curves(cad, out / "cad.png")
-
-    metrics = stats.mean_head_metrics()
-    summary.head_metrics = {k: v.tolist() for k, v in metrics.items()}
-    summary.head_ranking = {k: rank_heads(v) for k, v in metrics.items()}
-    plots.head_metrics(metrics, out / "head_metrics.png")
-
-    profiles = stats.mean_offset_profile()
-    summary.offset_profile = {"max_offset": options.max_offset, "per_layer_head": profiles.tolist()}
-    summary.head_kinds = head_kinds(profiles, metrics["verticality"])
-    plots.head_kinds(summary.head_kinds, options.max_offset, out / "head_kinds.png")
-    kind_profiles = {"max_offset": options.max_offset}
-    kind_profiles["per_layer_head"] = kind_profile_table(summary.head_kinds)
-    (out / KIND_PROFILES).write_text(json.dumps({"offset_profile": kind_profiles}))
-
     divergence = stats.mean_divergence()
-    summary.js_divergence = divergence.tolist()
-    plots.divergence(divergence, out / "js_divergence.png")
-
-    if analysis.alignments:
-        phones = sorted(analysis.phone_ids, key=analysis.phone_ids.get)
-        summary.phones = phones
-        summary.par = stats.par().tolist()
-        summary.relation_map = stats.relation_map().tolist()
-        title = "phoneme attention relationship (own run excluded)"
-        plots.phone_maps(stats.par(), phones, title, out / "phoneme_attention_relationship.png")
-        plots.phone_maps(
-            stats.relation_map(), phones, "phoneme relation map", out / "phoneme_relation_map.png"
-        )
-        if options.per_head_phone_maps:
-            per_head = stats.par(per_head=True)
-            for h in range(num_heads):
-                plots.phone_maps(
-                    per_head[:, h],
-                    phones,
-                    f"PAR, head {h + 1}",
-                    out / f"phoneme_attention_relationship_head{h + 1}.png",
-                )
-
+    metrics = stats.mean_head_metrics()
+    ids = analysis.phone_ids
+    phones = sorted(ids, key=ids.get) if analysis.alignments else None
+    parts = {
+        **map_statistics(stats, metrics, divergence, options.max_offset, out),
+        **phone_relations(stats, phones, options.per_head_phone_maps, out),
+    }
     tune_boundaries, tuned_on = test_boundaries, options.data_dir.name
     if analysis.speakers and speaker_hidden:
-        summary.speaker_probing = speaker_probes(speaker_hidden, analysis.speakers)
-        plots.speaker_probing(summary.speaker_probing, out / "speaker_probing.png")
-
+        parts["speaker_probing"] = speaker_probes(speaker_hidden, analysis.speakers)
+        plots.speaker_probing(parts["speaker_probing"], out / "speaker_probing.png")
     if options.probe_train_dir and test_frames is not None:
         tune_boundaries, tuned_on = BoundaryData(), options.probe_train_dir.name
         train_frames = analysis.collect(
             options.probe_train_dir, analysis.probe_alignments, None, None, tune_boundaries
         )
         probing = probe_layers(train_frames, test_frames)
-        summary.probing_accuracy = probing["accuracy"]
-        summary.probing_interval = probing["interval"]
-        plots.probing(summary.probing_accuracy, summary.probing_interval, out / "probing.png")
-
+        parts["probing_accuracy"] = probing["accuracy"]
+        parts["probing_interval"] = probing["interval"]
+        plots.probing(probing["accuracy"], probing["interval"], out / "probing.png")
     if test_boundaries.references:
         tolerance = options.boundary_tolerance
         frame_ms = 1000 * analysis.mapping.stride * analysis.mapping.seconds_per_frame
-        summary.boundaries = {
+        parts["boundaries"] = {
             "tolerance_frames": tolerance,
             "tolerance_ms": tolerance * frame_ms,
             "tuned_on": tuned_on,
             **evaluate(tune_boundaries, test_boundaries, tolerance),
         }
-        plots.boundaries(summary.boundaries, out / "boundaries.png")
-
+        plots.boundaries(parts["boundaries"], out / "boundaries.png")
     if options.prune_steps:
-        summary.pruning_wer, probes = pruning_curves(analysis, metrics, options.prune_steps)
-        plots.pruning(summary.pruning_wer, out / "pruning.png")
+        parts["pruning_wer"], probes = pruning_curves(analysis, metrics, options.prune_steps)
+        plots.pruning(parts["pruning_wer"], out / "pruning.png")
         if analysis.alignments or analysis.speakers:
-            summary.pruning_probes = probes
-            summary.pruning_probe_layer = analysis.probe_layer
+            parts["pruning_probes"] = probes
+            parts["pruning_probe_layer"] = analysis.probe_layer
             plots.pruning_probes(probes, analysis.probe_layer, out / "pruning_probes.png")
-
     if options.target_maps:
-        groups = suggest_layout(divergence, options.target_maps)
-        uniform = uniform_layout(num_layers, options.target_maps)
-        summary.suggested_layout = SuggestedLayout(
-            reuse_groups=groups,
-            divergence_cost=layout_cost(divergence, groups),
-            uniform_reuse_groups=uniform,
-            uniform_divergence_cost=layout_cost(divergence, uniform) if uniform else None,
-        )
+        parts["suggested_layout"] = layout_suggestion(divergence, options.target_maps)
+    summary = AttentionSummary(
+        model=str(options.asr_model_file),
+        data_dir=str(options.data_dir),
+        utterances=stats.utterances,
+        reuse_groups=analysis.groups,
+        frame_mapping=vars(analysis.mapping),
+        **parts,
+    )
     write_report(asdict(summary), analysis.plotted_maps, out)
     return summary

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import yaml
 
 from espnet_reuse import registration
 from espnet_reuse.attention_search import (
@@ -113,7 +114,7 @@ def compare_decoders(
         f"prefix beam {beam_size}": PrefixBeamSearch(model.token_list, beam_size),
     }
     extra: List[Tuple[str, Union[Search, EncoderSearch], int]] = []  # at one batch size
-    if has_attention_decoder(model):
+    if has_attention_decoder(yaml.safe_load(Path(config_file).read_text())):
         joint = f"{JOINT_ROW} {beam_size}"
         batched_joint = BatchJointSearch(model, beam_size, ctc_weight)
         if joint_only:

@@ -14,7 +14,8 @@ import yaml
 from espnet_reuse.kaldi_data import DataError, read_table
 from espnet_reuse.recipe.espnet_commands import flags
 from espnet_reuse.recipe.options import parse
-from espnet_reuse.recipe.run import Recipe, check_feature_size
+from espnet_reuse.recipe.run import Recipe
+from espnet_reuse.recipe.training_checks import check_feature_size
 
 from helpers import REPO
 from tiny_corpus import write_librispeech_tree
