@@ -30,6 +30,8 @@ from espnet2.asr.encoder.branchformer_encoder import BranchformerEncoder  # noqa
 from espnet2.asr.encoder.conformer_encoder import ConformerEncoder  # noqa: E402
 from espnet2.asr.encoder.e_branchformer_encoder import EBranchformerEncoder  # noqa: E402
 from espnet2.asr.encoder.transformer_encoder import TransformerEncoder  # noqa: E402
+from espnet2.layers.global_mvn import GlobalMVN  # noqa: E402
+from espnet2.layers.utterance_mvn import UtteranceMVN  # noqa: E402
 from espnet2.utils.types import str2bool  # noqa: E402
 
 BACKEND_ROOTS = ("espnet.nets.pytorch_backend", "espnet2.legacy.nets.pytorch_backend")
@@ -147,6 +149,7 @@ __all__ = [
     "DecoderLayer",
     "EBranchformerEncoder",
     "EncoderLayer",
+    "GlobalMVN",
     "LegacyRelPositionMultiHeadedAttention",
     "MultiHeadedAttention",
     "PositionalEncoding",
@@ -165,6 +168,7 @@ __all__ = [
     "subsequent_mask",
     "TransformerDecoder",
     "TransformerEncoder",
+    "UtteranceMVN",
     "trainer",
     "unpack",
 ]

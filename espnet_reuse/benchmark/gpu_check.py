@@ -20,8 +20,9 @@ from typing import Callable, List, Tuple
 import torch
 
 from espnet_reuse.benchmark import self_checks
-from espnet_reuse.benchmark.gpu_environment import environment
+from espnet_reuse.benchmark.gpu_environment import environment, onnx_runtime_missing
 from espnet_reuse.benchmark.joint_search_check import joint_search_checks
+from espnet_reuse.benchmark.onnx_speed import OnnxSpeedSettings, run_onnx_speed
 from espnet_reuse.benchmark.self_checks import Check, Sizes
 from espnet_reuse.benchmark.suite import PRESETS, Benchmark, Settings
 from espnet_reuse.devices import named
@@ -33,6 +34,30 @@ DROPOUTS = ("dropout_rate", "positional_dropout_rate", "attention_dropout_rate")
 def _timed(section: Callable[[], List[Check]]) -> Tuple[List[Check], float]:
     start = time.monotonic()
     return section(), time.monotonic() - start
+
+
+def _onnx_runtime(device: str, sizes: Sizes, out_dir: Path) -> List[str]:
+    """ONNX Runtime's CUDA provider beside PyTorch on the GPU (``onnx_speed``), or the
+    reason it is skipped; the report's lines."""
+    missing = onnx_runtime_missing(device)
+    if missing is not None:
+        line = f"SKIP ONNX Runtime on CUDA: {missing}"
+        print(line, flush=True)
+        return [f"- {line}", ""]
+    settings = OnnxSpeedSettings(
+        encoder_conf=dict(sizes.encoder_conf),
+        layouts=sizes.layouts[1:],
+        seconds=sizes.seconds,
+        batch_sizes=sizes.batch_sizes,
+        repeats=sizes.repeats,
+        warmup=sizes.warmup,
+        input_size=sizes.input_size,
+        device=device,
+        out_dir=out_dir / "onnx_runtime",
+    )
+    table = run_onnx_speed(settings)
+    print(table, flush=True)
+    return [table, ""]
 
 
 def run(device: str, out_dir: Path, tiny: bool = False, benchmark_seconds: float = 300) -> bool:
@@ -70,6 +95,8 @@ def run(device: str, out_dir: Path, tiny: bool = False, benchmark_seconds: float
         report.write_text("\n".join(lines) + "\n")
     passed = all(check.passed for check in checks)
     lines += ["", f"**{sum(c.passed for c in checks)}/{len(checks)} checks passed.**", ""]
+    report.write_text("\n".join(lines) + "\n")
+    lines += _onnx_runtime(device, sizes, out_dir)
     report.write_text("\n".join(lines) + "\n")
 
     gpu = PRESETS["gpu"]

@@ -4,7 +4,7 @@ import shutil
 import subprocess
 import sys
 from importlib import metadata
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 
@@ -35,3 +35,16 @@ def environment(device: str) -> Dict[str, str]:
             driver = subprocess.run(query, capture_output=True, text=True).stdout.split("\n")[0]
             info["driver"] = driver.strip()
     return info
+
+
+def onnx_runtime_missing(device: str) -> Optional[str]:
+    """Why ONNX Runtime cannot run on ``device`` here (``None``: it can)."""
+    if not device.startswith("cuda"):
+        return "not a CUDA device"
+    try:
+        import onnxruntime
+    except ImportError:
+        return "onnxruntime is not installed"
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        return "ONNX Runtime has no CUDA provider here (onnxruntime-gpu)"
+    return None

@@ -246,6 +246,15 @@ def get_parser() -> argparse.ArgumentParser:
         default=0,
         help="suggest reuse_groups with this many computed maps",
     )
+
+    g = p.add_argument_group("packing (stage 15)")
+    g.add_argument(
+        "--export_onnx",
+        type=str2bool,
+        default=False,
+        help="also export each experiment's encoder and CTC head to ONNX beside its packed "
+        "zip (<zip name>.onnx) and check it against PyTorch (README, ONNX)",
+    )
     return p
 
 

@@ -7,28 +7,24 @@ demo) defaults; every option can be overridden there, e.g.
 """
 
 import argparse
-import json
 import logging
 import re
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional
 
-import numpy as np
 import yaml
 from humanfriendly import format_timespan
 
 from espnet_reuse import atomic, checkpoints, safe_load
 from espnet_reuse.analysis.analyze import AnalysisOptions, analyze
+from espnet_reuse.attention_search import has_attention_decoder
 from espnet_reuse.devices import check_gpus
-from espnet_reuse.encoder.families import num_blocks
-from espnet_reuse.encoder.reuse_groups import computed_maps
 from espnet_reuse.kaldi_data import DataError
 from espnet_reuse.recipe import espnet_commands
 from espnet_reuse.recipe.bad_utterances import REPORT
 from espnet_reuse.recipe.decode import (
-    ATTENTION_DECODERS,
     RTF_FILE,
     DecodeConfig,
     DecodeTask,
@@ -37,6 +33,7 @@ from espnet_reuse.recipe.decode import (
 from espnet_reuse.recipe.filter_data import filter_data_dir
 from espnet_reuse.recipe.format_data import format_data_dir
 from espnet_reuse.recipe.librispeech import prepare
+from espnet_reuse.recipe.notes import TRAIN_TIME_FILE, add_seconds, experiment_notes
 from espnet_reuse.recipe.options import parse
 from espnet_reuse.recipe.pack import pack_experiment, packed_model_path
 from espnet_reuse.recipe.results import (
@@ -48,25 +45,17 @@ from espnet_reuse.recipe.scoring import score_decode_dir
 from espnet_reuse.recipe.speed_perturb import perturb_data_dir
 from espnet_reuse.recipe.stats import collect_stats
 from espnet_reuse.recipe.tokens import LEXICON, train_tokens
+from espnet_reuse.recipe.training_checks import check_feature_size, training_failed
 
-STAGES = {
-    1: "data preparation",
-    2: "speed perturbation",
-    3: "format to dump/raw",
-    4: "remove short/long utterances and empty transcripts",
-    5: "token list",
-    6: "LM: text preparation (skipped, no LM)",
-    7: "LM: statistics (skipped, no LM)",
-    8: "LM: training (skipped, no LM)",
-    9: "LM: perplexity (skipped, no LM)",
-    10: "ASR statistics",
-    11: "ASR training",
-    12: "decoding",
-    13: "scoring",
-    14: "attention analysis (off by default: --stop-stage 14)",
-    15: "packing (off by default: --stage 15 --stop-stage 15)",
-    16: "upload (needs a network: says how to share the packed model)",
-}
+
+class Stage(NamedTuple):
+    """One of ``asr.sh``'s stages: what it does, and its implementation (``None``: a
+    stage of the language model, which this recipe has none of)."""
+
+    description: str
+    run: Optional[Callable[[], None]]
+
+
 UPLOAD_BY_HAND = (
     "this recipe uses no network, so it uploads nothing: share {packed} by hand, e.g. "
     "'huggingface-cli upload <user>/<model name> {packed}' (the Hugging Face Hub, where "
@@ -74,7 +63,6 @@ UPLOAD_BY_HAND = (
     "espnet_reuse espnet_model_zoo' and loads it with "
     "Speech2Text.from_pretrained('<the zip>') after 'import espnet_reuse' (README)"
 )
-TRAIN_TIME_FILE = "train_seconds"
 log = logging.getLogger("recipe")
 
 
@@ -116,6 +104,28 @@ class Recipe:
             args.cpus_per_task,
         )
         self._speed_perturbed = bool(suffix)
+
+    def stages(self) -> Dict[int, Stage]:
+        """The stages by ``asr.sh``'s numbers."""
+        no_lm = "(skipped, no LM)"
+        return {
+            1: Stage("data preparation", self.stage1),
+            2: Stage("speed perturbation", self.stage2),
+            3: Stage("format to dump/raw", self.stage3),
+            4: Stage("remove short/long utterances and empty transcripts", self.stage4),
+            5: Stage("token list", self.stage5),
+            6: Stage(f"LM: text preparation {no_lm}", None),
+            7: Stage(f"LM: statistics {no_lm}", None),
+            8: Stage(f"LM: training {no_lm}", None),
+            9: Stage(f"LM: perplexity {no_lm}", None),
+            10: Stage("ASR statistics", self.stage10),
+            11: Stage("ASR training", self.stage11),
+            12: Stage("decoding", self.stage12),
+            13: Stage("scoring", self.stage13),
+            14: Stage("attention analysis (off by default: --stop-stage 14)", self.stage14),
+            15: Stage("packing (off by default: --stage 15 --stop-stage 15)", self.stage15),
+            16: Stage("upload (needs a network: says how to share the packed model)", self.stage16),
+        }
 
     # -- naming ------------------------------------------------------------
     def exp_dir(self, config: Path) -> Path:
@@ -362,18 +372,9 @@ class Recipe:
             try:
                 code = espnet_commands.run_logged(command, exp_dir / "train.log", log)
             finally:
-                _add_seconds(exp_dir / TRAIN_TIME_FILE, time.perf_counter() - start)
+                add_seconds(exp_dir / TRAIN_TIME_FILE, time.perf_counter() - start)
             if code != 0:
-                checkpoint = exp_dir / checkpoints.CHECKPOINT
-                again = f"resumes from {checkpoint}" if checkpoint.exists() else "starts it again"
-                log_text = (exp_dir / "train.log").read_text(errors="replace")
-                rank = espnet_commands.failed_rank(log_text)
-                why = f"{rank}, and torchrun stopped the others" if rank else ""
-                raise espnet_commands.StageFailed(
-                    f"training of {exp_dir} {espnet_commands.describe_exit(code)}"
-                    f"{': ' + why if why else ''} (log: {exp_dir}/train.log); re-running "
-                    f"the same command {again}"
-                )
+                raise training_failed(exp_dir, code)
 
     def stage12(self) -> None:
         for config in self.configs:
@@ -438,7 +439,7 @@ class Recipe:
             atomic.write_text(exp_dir / "RESULTS.md", experiment_results(exp_dir))
         # every scored experiment of --expdir, this run's and earlier ones
         exp_dirs = sorted(p.parent for p in self.args.expdir.glob("asr_*/RESULTS.md"))
-        notes = {exp_dir: _experiment_notes(exp_dir) for exp_dir in exp_dirs}
+        notes = {exp_dir: experiment_notes(exp_dir) for exp_dir in exp_dirs}
         atomic.write_text(self.args.expdir / "RESULTS.md", side_by_side(exp_dirs, notes))
         log.info("side-by-side table: %s", self.args.expdir / "RESULTS.md")
 
@@ -468,6 +469,28 @@ class Recipe:
             exp_dir = self.exp_dir(config)
             self._require(exp_dir / "config.yaml")  # pack_experiment names any other missing file
             log.info("packed %s", pack_experiment(exp_dir, self.asr_model(exp_dir)))
+            if self.args.export_onnx:
+                self._export_onnx(exp_dir)
+
+    def _export_onnx(self, exp_dir: Path) -> None:
+        """``<packed zip>.onnx``: the encoder and CTC head, checked against PyTorch."""
+        from espnet_reuse.inference import load_asr_model
+        from espnet_reuse.onnx_check import check_export
+        from espnet_reuse.onnx_export import export_onnx
+
+        model_file = exp_dir / self.asr_model(exp_dir)
+        model = load_asr_model(exp_dir / "config.yaml", model_file, "cpu")
+        out = export_onnx(model, packed_model_path(exp_dir, model_file.name).with_suffix(".onnx"))
+        check = check_export(model, out)
+        log.info(
+            "exported %s: ONNX Runtime within %.1e of PyTorch at unseen lengths",
+            out,
+            check.max_difference,
+        )
+        for line in check.graph_lines:
+            log.info("  %s", line)
+        if not check.passed:
+            raise espnet_commands.StageFailed(f"the export {out} does not match PyTorch")
 
     def stage16(self) -> None:
         for config in self.configs:
@@ -477,24 +500,6 @@ class Recipe:
             log.info(UPLOAD_BY_HAND.format(packed=packed))
 
 
-def check_feature_size(config: Path, configured: dict, stats: Path) -> None:
-    """Stop before training when ``config`` (read: ``configured``) makes features of another
-    size than the statistics stage 10 computed (ESPnet's default frontend: ``n_mels``, 80
-    unless set); other frontends are left to ESPnet."""
-    if configured.get("frontend", "default") not in ("default", None):
-        return
-    made = int((configured.get("frontend_conf") or {}).get("n_mels", 80))
-    with np.load(stats) as saved:
-        computed = int(saved["sum"].shape[-1])
-    if made != computed:
-        raise DataError(
-            f"{stats} holds statistics of {computed}-dimensional features, but {config} makes "
-            f"{made} (frontend_conf n_mels): recompute them for this config with ./run.sh "
-            f"--stage 10 --stop-stage 10 --asr_config {config} (add --asr_stats_dir DIR to "
-            f"keep these), or train with the config they were computed for"
-        )
-
-
 def _report_left_out(data_dir: Path) -> None:
     """Warn about the bad utterances a stage left out (``--skip_bad_utterances``)."""
     if (data_dir / REPORT).exists():
@@ -502,44 +507,6 @@ def _report_left_out(data_dir: Path) -> None:
         log.warning(
             "%s: left out %d bad utterances, listed in %s", data_dir, count, data_dir / REPORT
         )
-
-
-def _experiment_notes(exp_dir: Path) -> Dict[str, str]:
-    notes = {}
-    train_time = exp_dir / TRAIN_TIME_FILE
-    if train_time.exists():
-        notes["train time"] = format_timespan(float(train_time.read_text()), max_units=2)
-    config = yaml.safe_load((exp_dir / "config.yaml").read_text())
-    encoder_conf = config.get("encoder_conf") or {}
-    learned = encoder_conf.get("learned_map_groups", [])
-    # no reuse_groups: one layer a group
-    groups = encoder_conf.get("reuse_groups") or [1] * num_blocks(config["encoder"], encoder_conf)
-    computed = computed_maps(groups, learned)
-    notes["maps/layers"] = f"{computed}/{sum(groups)}" + (
-        f" (+{len(learned)} learned)" if learned else ""
-    )
-    timings = [json.loads(p.read_text()) for p in exp_dir.glob(f"*/*/{RTF_FILE}")]
-    if has_attention_decoder(config) and not any(
-        t["decoder"] in ATTENTION_DECODERS for t in timings
-    ):
-        notes["attention decoder"] = "not used: CTC head only"
-    if (exp_dir / "init_from_baseline").exists():
-        notes["init"] = "converted baseline"
-    rtfs = [t["rtf"] for t in timings]
-    if rtfs:
-        notes["decode RTF"] = f"{max(rtfs):.4f} (max)"
-    return notes
-
-
-def has_attention_decoder(config: dict) -> bool:
-    """The model of a training ``config`` has a decoder beside its CTC head."""
-    ctc_weight = (config.get("model_conf") or {}).get("ctc_weight", 0.5)  # ESPnet's default
-    return config.get("decoder") not in (None, "none") and ctc_weight < 1.0
-
-
-def _add_seconds(path: Path, seconds: float) -> None:
-    previous = float(path.read_text()) if path.exists() else 0.0
-    atomic.write_text(path, f"{previous + seconds:.1f}\n")
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -561,12 +528,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         **dict.fromkeys(range(6, 12), args.skip_train),
         **dict.fromkeys(range(12, 14), args.skip_eval),
     }
+    table = recipe.stages()
     for stage in range(args.stage, args.stop_stage + 1):
-        if stage not in STAGES or skipped.get(stage, False):
+        if stage not in table or skipped.get(stage, False):
             continue
-        log.info("stage %d: %s", stage, STAGES[stage])
+        log.info("stage %d: %s", stage, table[stage].description)
         start = time.perf_counter()
-        getattr(recipe, f"stage{stage}", lambda: None)()
+        if table[stage].run is not None:
+            table[stage].run()
         log.info("stage %d done in %s", stage, format_timespan(time.perf_counter() - start))
     log.info(
         "stages %d-%d done in %s",

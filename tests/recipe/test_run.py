@@ -291,7 +291,7 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
     # stage 15 packs every experiment, stage 16 says how to share it; a packed model
     # loads in a fresh environment, with nothing of the experiment left, and decodes as
     # stage 12 did
-    result = run_sh(**{"stage": 15, "stop-stage": 16})
+    result = run_sh(**{"stage": 15, "stop-stage": 16, "export_onnx": "true"})
     zips = {
         name: work["exp"]
         / name
@@ -299,6 +299,9 @@ def test_run_sh_stages_1_to_13_on_a_tiny_corpus(tmp_path):
         for name in TINY_EXPERIMENTS
     }
     assert all(packed.exists() for packed in zips.values())
+    # and exported to ONNX beside the zip, checked against PyTorch
+    assert all(packed.with_suffix(".onnx").exists() for packed in zips.values())
+    assert result.stdout.count("ONNX Runtime within") == len(TINY_EXPERIMENTS)
     assert "uses no network, so it uploads nothing" in result.stdout
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -424,7 +427,7 @@ def test_help_answers_at_once_without_the_environment():
 
 
 def test_models_with_an_attention_decoder_are_named():
-    from espnet_reuse.recipe.run import has_attention_decoder
+    from espnet_reuse.attention_search import has_attention_decoder
 
     assert has_attention_decoder({"decoder": "transformer", "model_conf": {"ctc_weight": 0.3}})
     assert has_attention_decoder({"decoder": "transformer"})  # ESPnet's default ctc_weight 0.5
