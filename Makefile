@@ -5,6 +5,7 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 # What the GPU check (scripts/gpu_check.sh) needs beyond torch, for Python 3.12 on x86-64
+# (and the plugin's own wheel, built from this tree)
 GPU_WHEELS := espnet==202511 typeguard==4.6.0 humanfriendly==10.0
 WHEELS ?= .whl
 
@@ -29,3 +30,5 @@ lint: install
 gpu-wheels: install
 	$(VENV)/bin/pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
 		--implementation cp --platform manylinux2014_x86_64 -d $(WHEELS) $(GPU_WHEELS)
+	rm -f $(WHEELS)/espnet_reuse-*.whl
+	$(VENV)/bin/pip wheel -q --no-deps -w $(WHEELS) .

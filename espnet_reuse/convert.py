@@ -3,7 +3,9 @@
 
 Reuse layers have no Q, K or positional projections, so converting drops those
 parameters of every layer that is not the first of its group (and of every layer
-of an input-independent group); everything else is copied unchanged. Learned
+of an input-independent group); everything else is copied unchanged. A reuse
+layer's map adaptation (``reuse_head_mixing``, ``reuse_score_rank``) starts from its
+initialisation, the identity, so the converted model computes what plain reuse does. Learned
 input-independent maps start from their configured initialisation, or from the
 offset profiles an attention analysis of the trained model measured. The result
 is loaded with ``strict=True`` into a model built from the new config, so a
@@ -25,6 +27,8 @@ from espnet_reuse.encoder.reuse_groups import group_starts
 from espnet_reuse.registration import asr_task
 
 StateDict = Dict[str, torch.Tensor]
+NEW_PARAMETERS = ("learned_maps", "head_mixing", "score_correction")
+ADAPTATION_OPTIONS = ("reuse_head_mixing", "reuse_score_rank")
 
 
 def select_parameters(
@@ -50,16 +54,30 @@ def select_parameters(
     return {key: state_dict[key] for key in target}, dropped
 
 
+def is_new_parameter(name: str) -> bool:
+    """Whether ``name`` is a parameter ESPnet's encoders lack (a learned map, a reuse
+    layer's map adaptation), which a conversion takes from its initialisation."""
+    return any(f".{part}." in name for part in NEW_PARAMETERS)
+
+
 def reuse_config(
-    config: Dict[str, Any], reuse_groups: Sequence[int], learned_map_groups: Sequence[int] = ()
+    config: Dict[str, Any],
+    reuse_groups: Sequence[int],
+    learned_map_groups: Sequence[int] = (),
+    adaptation: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
-    """The training config with its encoder's reuse form and the new layout."""
+    """The training config with its encoder's reuse form, the new layout and the reuse
+    layers' map ``adaptation`` (``reuse_head_mixing``, ``reuse_score_rank``)."""
     converted = copy.deepcopy(config)
     converted["encoder"] = reuse_encoder_name(str(config.get("encoder")))
     converted.setdefault("encoder_conf", {})
     converted["encoder_conf"]["reuse_groups"] = list(reuse_groups)
     if learned_map_groups:
         converted["encoder_conf"]["learned_map_groups"] = list(learned_map_groups)
+    unknown = set(adaptation or {}) - set(ADAPTATION_OPTIONS)
+    if unknown:
+        raise ValueError(f"{sorted(unknown)} are not map adaptation options {ADAPTATION_OPTIONS}")
+    converted["encoder_conf"].update(adaptation or {})
     return converted
 
 
@@ -91,14 +109,15 @@ def convert_experiment(
     out_dir: Path,
     learned_map_groups: Sequence[int] = (),
     learned_map_profiles: Optional[Path] = None,
+    adaptation: Optional[Dict[str, Any]] = None,
 ) -> Tuple[List[str], List[str]]:
     """Write ``out_dir/config.yaml`` and ``out_dir/<model_file name>``.
 
-    Returns the names of the dropped parameters and of the learned maps that
-    were initialised.
+    Returns the names of the dropped parameters and of the new parameters (learned
+    maps, map adaptations) that were initialised.
     """
     with open(config_file, encoding="utf-8") as f:
-        config = reuse_config(yaml.safe_load(f), reuse_groups, learned_map_groups)
+        config = reuse_config(yaml.safe_load(f), reuse_groups, learned_map_groups, adaptation)
     out_dir.mkdir(parents=True, exist_ok=True)
     new_config_file = out_dir / "config.yaml"
     with open(new_config_file, "w", encoding="utf-8") as f:
@@ -106,11 +125,12 @@ def convert_experiment(
 
     model, _ = asr_task().build_model_from_file(new_config_file, None, "cpu")
     state_dict = safe_load.load(model_file)
-    initial = {k: v for k, v in model.state_dict().items() if ".learned_maps." in k}
+    initial = {k: v for k, v in model.state_dict().items() if is_new_parameter(k)}
     converted, dropped = select_parameters(state_dict, model.state_dict().keys(), initial)
     model.load_state_dict(converted, strict=True)
+    learned_init = config["encoder_conf"].get("learned_map_init", "patterns")
     initialised = [
-        f"{k} ({config['encoder_conf'].get('learned_map_init', 'patterns')})" for k in initial
+        f"{k} ({learned_init if '.learned_maps.' in k else 'identity'})" for k in initial
     ]
     if learned_map_profiles is not None:
         initialised = init_from_profiles(model.encoder, learned_map_profiles)

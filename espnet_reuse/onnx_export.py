@@ -20,9 +20,15 @@ Not in the graph, and why:
 - the frontend (STFT and log-mel): torch 2.11's exporter stops on the length guards of
   ESPnet's ``torch.stft`` call; the features come from ESPnet's frontend in PyTorch,
   one utterance at a time (``frontend_features``), as the recipe makes them;
-- the attention decoder of a hybrid model: its step function carries a growing
-  per-layer cache and the search around it is a data-dependent loop; the exported
-  graph serves CTC decoding (greedy or prefix beam).
+- the attention decoder of a hybrid model: its step function could be exported with
+  its per-layer cache as inputs and outputs (``espnet_onnx`` does so for ESPnet's
+  decoder), but the joint search around it would have to be written again outside
+  PyTorch; not done: the exported graph serves CTC decoding (greedy or prefix beam).
+
+``espnet_onnx`` (0.2.1, the newest release) is not used: it pins ``typeguard==2.13.0``
+while ESPnet 202511 needs typeguard 4, and it swaps ESPnet's attention modules for its
+own by class (its ``convert_map``), which would drop a map source's hooks and does not
+know ``SharedMapAttention`` (read from its source, not run).
 """
 
 import ast

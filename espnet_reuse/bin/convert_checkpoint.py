@@ -19,6 +19,7 @@ register()
 
 from espnet_reuse.convert import convert_experiment  # noqa: E402
 from espnet_reuse.encoder.reuse_groups import parse_layout  # noqa: E402
+from espnet_reuse.espnet_api import str2bool  # noqa: E402
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -45,6 +46,18 @@ def get_parser() -> argparse.ArgumentParser:
         help="summary.json of analyze_attention on this model: learned maps start "
         "from its measured offset profiles",
     )
+    parser.add_argument(
+        "--reuse_head_mixing",
+        type=str2bool,
+        default=False,
+        help="reuse layers mix their group's heads (the identity at first)",
+    )
+    parser.add_argument(
+        "--reuse_score_rank",
+        type=int,
+        default=0,
+        help="rank of each reuse layer's query-key correction (0: none)",
+    )
     parser.add_argument("--out_dir", type=Path, required=True)
     safe_load.add_trust_option(parser)
     return parser
@@ -61,6 +74,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
         args.out_dir,
         args.learned_map_groups,
         args.learned_map_profiles,
+        {"reuse_head_mixing": args.reuse_head_mixing, "reuse_score_rank": args.reuse_score_rank},
     )
     print(f"wrote {args.out_dir}/config.yaml and {args.out_dir}/{args.model.name}")
     print(f"dropped {len(dropped)} parameters of reuse layers:")

@@ -15,7 +15,8 @@ class ConformerReuseEncoder(ReuseEncoder, ConformerEncoder):
     Every argument of ESPnet's ``ConformerEncoder`` is accepted with the same
     meaning and default; the reuse options (``reuse_groups``,
     ``learned_map_groups``, ``learned_map_max_offset``, ``learned_map_init``,
-    ``mask_padding``, ``fused_attention``) are those of ``ReuseEncoder``.
+    ``mask_padding``, ``fused_attention``, ``reuse_head_mixing``, ``reuse_score_rank``)
+    are those of ``ReuseEncoder``.
     ``ctc_trim`` must not trim frames inside a group. When stochastic depth
     skips a group's first layer in training, the group's map is computed from
     that layer's input as its attention branch would see it
@@ -62,6 +63,8 @@ class ConformerReuseEncoder(ReuseEncoder, ConformerEncoder):
         learned_map_init: str = "patterns",
         mask_padding: bool = False,
         fused_attention: bool = False,
+        reuse_head_mixing: bool = False,
+        reuse_score_rank: int = 0,
     ):
         options = ReuseOptions.from_arguments(locals()).checked(num_blocks)
         check_trim_points(options.reuse_groups, interctc_layer_idx, ctc_trim)

@@ -14,7 +14,8 @@ class EBranchformerReuseEncoder(ReuseEncoder, EBranchformerEncoder):
     Every argument of ESPnet's ``EBranchformerEncoder`` is accepted with the same
     meaning and default; the reuse options (``reuse_groups``,
     ``learned_map_groups``, ``learned_map_max_offset``, ``learned_map_init``,
-    ``mask_padding``, ``fused_attention``) are those of ``ReuseEncoder``. Only
+    ``mask_padding``, ``fused_attention``, ``reuse_head_mixing``, ``reuse_score_rank``)
+    are those of ``ReuseEncoder``. Only
     the attention branch (``attn``) changes; the cgMLP branch, the merge module
     and the feed-forward modules are ESPnet's. When layer drop skips a group's
     first layer in training, the group's map is computed from the input of its
@@ -64,6 +65,8 @@ class EBranchformerReuseEncoder(ReuseEncoder, EBranchformerEncoder):
         learned_map_init: str = "patterns",
         mask_padding: bool = False,
         fused_attention: bool = False,
+        reuse_head_mixing: bool = False,
+        reuse_score_rank: int = 0,
     ):
         options = ReuseOptions.from_arguments(locals()).checked(num_blocks)
         # gradient_checkpoint_layers counts the input layer as 0

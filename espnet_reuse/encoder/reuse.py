@@ -56,16 +56,23 @@ class ReuseOptions:
     learned_map_init: str = "patterns"
     mask_padding: bool = False
     fused_attention: bool = False
+    reuse_head_mixing: bool = False
+    reuse_score_rank: int = 0
 
     @classmethod
     def from_arguments(cls, arguments: Dict[str, Any]) -> "ReuseOptions":
-        """The options among a reuse constructor's arguments (its ``locals()``)."""
-        return cls(**{f.name: arguments[f.name] for f in fields(cls)})
+        """The options among a reuse constructor's arguments (its ``locals()``; an
+        option it does not take keeps its default)."""
+        return cls(**{f.name: arguments.get(f.name, f.default) for f in fields(cls)})
 
     def checked(self, num_blocks: int) -> "ReuseOptions":
         """These options with ``reuse_groups`` as the checked list of group sizes for
         ``num_blocks`` layers; a ``ValueError`` names the bad key."""
         groups = check_reuse_groups(self.reuse_groups, num_blocks)
+        if isinstance(self.reuse_score_rank, bool) or self.reuse_score_rank < 0:
+            raise ValueError(
+                f"reuse_score_rank must be 0 (off) or a positive rank, not {self.reuse_score_rank}"
+            )
         learned = list(self.learned_map_groups)
         if any(not 0 <= g < len(groups) for g in learned) or len(set(learned)) != len(learned):
             raise ValueError(
@@ -122,6 +129,13 @@ class ReuseEncoder(torch.nn.Module):
             utterance's frames (BatchNorm's training statistics aside). Off by
             default: ESPnet's encoders let padding leak, and off keeps them
             bitwise. No parameters change, so checkpoints load either way.
+        reuse_head_mixing: each reuse layer mixes its group's H heads with a
+            learned H x H matrix whose rows are distributions
+            (``map_adaptation.HeadMixing``; the identity at initialisation).
+        reuse_score_rank: 0 (off), or the rank r of a query-key correction of
+            each reuse layer's own that reweights its group's map and renormalises
+            it (``map_adaptation.ScoreCorrection``; no correction at
+            initialisation).
         fused_attention: layers whose map no other layer reuses (single-layer
             groups) run relative-position attention through PyTorch's fused
             ``scaled_dot_product_attention`` (``FusedRelPositionAttention``,
@@ -181,7 +195,10 @@ class ReuseEncoder(torch.nn.Module):
             attention = convention.attention_of(layer)
             learned = str(self.group_index[idx]) in self.learned_maps
             if self.map_sources[idx] != idx or learned:
-                convention.set_attention(layer, SharedMapAttention.with_projections_of(attention))
+                reusing = SharedMapAttention.with_projections_of(
+                    attention, options.reuse_head_mixing, options.reuse_score_rank
+                )
+                convention.set_attention(layer, reusing)
                 if not learned:
                     hook = partial(map_if_source_skipped, convention=convention)
                     self.reuse_hooks.append(layer.register_forward_pre_hook(hook, with_kwargs=True))

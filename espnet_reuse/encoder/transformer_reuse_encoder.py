@@ -48,6 +48,8 @@ class TransformerReuseEncoder(ReuseEncoder, TransformerEncoder):
         learned_map_init: str = "patterns",
         mask_padding: bool = False,
         fused_attention: bool = False,
+        reuse_head_mixing: bool = False,
+        reuse_score_rank: int = 0,
     ):
         options = ReuseOptions.from_arguments(locals()).checked(num_blocks)
         self.build_reuse(TransformerEncoder, locals(), options)

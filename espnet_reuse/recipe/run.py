@@ -325,7 +325,7 @@ class Recipe:
 
     def init_from_baseline(self, config: Path, exp_dir: Path) -> List[str]:
         """Convert ``--init_from_exp`` into ``config``'s layout; its ``--init_param``."""
-        from espnet_reuse.convert import convert_experiment
+        from espnet_reuse.convert import ADAPTATION_OPTIONS, convert_experiment
 
         base = Path(self.args.init_from_exp)
         model = base / self.asr_model(base)
@@ -341,6 +341,7 @@ class Recipe:
                 out,
                 encoder_conf.get("learned_map_groups", []),
                 Path(profiles) if profiles else None,
+                {k: encoder_conf[k] for k in ADAPTATION_OPTIONS if k in encoder_conf},
             )
             log.info(
                 "converted %s into %s: dropped %d parameters, initialised %s",

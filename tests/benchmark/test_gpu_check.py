@@ -125,4 +125,9 @@ def test_the_documented_wheels_are_all_the_check_needs(tmp_path):
     assert sum(w.stat().st_size for w in wheels.glob("*.whl")) < 8 * 2**20
     done = run_script(tmp_path / "out", python_dir, {"WHEELS": str(wheels)})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # the plugin's own wheel, installed by pip for this Python (python_requires admits it)
+    assert (
+        "installed espnet_reuse-" in done.stdout
+        and f"for Python {sys.version.split()[0]}" in done.stdout
+    )
     check_outputs(tmp_path / "out", done.stdout)

@@ -41,6 +41,8 @@ def test_signature_is_a_superset_of_conformer():
         "learned_map_init",
         "mask_padding",
         "fused_attention",
+        "reuse_head_mixing",
+        "reuse_score_rank",
     }
 
 

@@ -1,0 +1,133 @@
+"""Adapted reuse (``reuse_head_mixing``, ``reuse_score_rank``) in every family: plain reuse at
+initialisation, learnable, distributions over valid keys, batch-invariant, bf16, and
+converted from a baseline."""
+
+import pytest
+import torch
+
+from espnet_reuse.convert import convert_experiment
+from espnet_reuse.encoder.families import FAMILIES
+from espnet_reuse.encoder.shared_map_attention import SharedMapAttention
+from espnet_reuse.inference import load_asr_model
+
+from helpers import CONF, SMALL_CONFORMER, SMALL_FAMILIES, write_model
+
+SMALL = {"conformer": {k: v for k, v in SMALL_CONFORMER.items() if k != "input_size"}}
+SMALL.update(SMALL_FAMILIES)
+OPTIONS = {"mixing": {"reuse_head_mixing": True}, "rank": {"reuse_score_rank": 2}}
+CASES = [(family, option) for family in SMALL for option in OPTIONS]
+
+
+def build(family, seed=0, **options):
+    torch.manual_seed(seed)
+    return FAMILIES[family][1](20, **SMALL[family], reuse_groups=[2, 2], **options).eval()
+
+
+def reuse_layers(encoder):
+    attentions = (encoder.convention.attention_of(layer) for layer in encoder.encoders)
+    return [a for a in attentions if isinstance(a, SharedMapAttention)]
+
+
+def perturb(encoder) -> None:
+    """Move every adaptation off its identity."""
+    generator = torch.Generator().manual_seed(3)
+    for attention in reuse_layers(encoder):
+        if attention.head_mixing is not None:
+            attention.head_mixing.weight.data.fill_(0.7)
+            attention.head_mixing.logits.data.normal_(generator=generator)
+        if attention.score_correction is not None:
+            attention.score_correction.linear_k.weight.data.normal_(generator=generator)
+
+
+@pytest.mark.parametrize("family, option", CASES)
+def test_at_initialisation_adapted_reuse_is_plain_reuse(family, option, padded_batch):
+    plain, adapted = build(family), build(family, **OPTIONS[option])
+    missing, unexpected = adapted.load_state_dict(plain.state_dict(), strict=False)
+    assert (
+        not unexpected
+        and missing
+        and all(".head_mixing." in k or ".score_correction." in k for k in missing)
+    )
+    with torch.no_grad():
+        expected, adapted_out = plain(*padded_batch)[0], adapted(*padded_batch)[0]
+    if option == "mixing":  # exactly the identity
+        assert torch.equal(adapted_out, expected)
+    else:  # one renormalisation's rounding
+        torch.testing.assert_close(adapted_out, expected, rtol=1e-5, atol=1e-6)
+    perturb(adapted)
+    with torch.no_grad():
+        assert not torch.allclose(adapted(*padded_batch)[0], expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("family, option", CASES)
+def test_applied_maps_are_distributions_over_valid_keys(family, option, padded_batch):
+    encoder = build(family, **OPTIONS[option])
+    perturb(encoder)
+    feats, lengths = padded_batch
+    with torch.no_grad():
+        _, out_lengths, _ = encoder(feats, lengths)
+    for attention in reuse_layers(encoder):
+        attn = attention.attn.float()  # (batch, head, time1, time2)
+        assert (attn >= 0).all()
+        for b, n in enumerate(out_lengths.tolist()):
+            assert attn[b, :, :n, n:].abs().sum() == 0  # padded keys
+            sums = attn[b, :, :n, :n].sum(dim=-1)
+            torch.testing.assert_close(sums, torch.ones_like(sums), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_gradients_reach_the_new_parameters(option, padded_batch):
+    encoder = build("conformer", **OPTIONS[option]).train()
+    out, _, _ = encoder(*padded_batch)
+    out.pow(2).mean().backward()
+    for attention in reuse_layers(encoder):
+        learnable = (
+            attention.head_mixing.weight
+            if option == "mixing"
+            else attention.score_correction.linear_k.weight
+        )
+        assert learnable.grad is not None and learnable.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_a_padded_batch_gives_each_utterance_its_own_output(option, padded_batch):
+    encoder = build("e_branchformer", mask_padding=True, **OPTIONS[option])
+    perturb(encoder)
+    feats, lengths = padded_batch
+    with torch.no_grad():
+        batched, out_lengths, _ = encoder(feats, lengths)
+        for b, n in enumerate(lengths.tolist()):
+            alone, alone_lengths, _ = encoder(feats[b : b + 1, :n], lengths[b : b + 1])
+            frames = int(alone_lengths[0])
+            assert frames == int(out_lengths[b])
+            torch.testing.assert_close(batched[b, :frames], alone[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_bf16_autocast_trains_with_finite_values(option, padded_batch):
+    encoder = build("conformer", **OPTIONS[option]).train()
+    perturb(encoder)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _, _ = encoder(*padded_batch)
+    assert all(a.attn.dtype == torch.bfloat16 for a in reuse_layers(encoder))
+    out.float().pow(2).mean().backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in encoder.parameters())
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_conversion_from_a_baseline_with_each_option(option, varied_data, tmp_path):
+    base = write_model(varied_data[0], CONF / "tiny_ctc.yaml", tmp_path / "base")
+    outputs = {}
+    for name, adaptation in (("plain", {}), (option, OPTIONS[option])):
+        out = tmp_path / name
+        _, initialised = convert_experiment(
+            base / "config.yaml", base / "model.pth", [1, 2], out, adaptation=adaptation
+        )
+        assert all(i.endswith("(identity)") for i in initialised) and bool(initialised) == (
+            name != "plain"
+        )
+        model = load_asr_model(out / "config.yaml", out / "model.pth", "cpu")
+        speech = torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            outputs[name] = model.encode(speech, torch.tensor([16000, 11000]))[0]
+    torch.testing.assert_close(outputs[option], outputs["plain"], rtol=1e-5, atol=1e-6)
