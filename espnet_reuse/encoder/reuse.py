@@ -170,7 +170,17 @@ class ReuseEncoder(torch.nn.Module):
 
     def setup_reuse(self, options: ReuseOptions) -> None:
         """Turn the ESPnet encoder ``self`` (built) into its reuse form, in place, with
-        checked ``options``; the hooks it registers are kept in ``reuse_hooks``."""
+        checked ``options``; the hooks it registers are kept in ``reuse_hooks``.
+
+        It leaves the global random generator as it found it (what it builds draws from
+        a fork), so that a model built after it (the CTC head, the decoder) gets the same
+        initial parameters as with ESPnet's encoder: training runs of a baseline and a
+        reuse layout with one seed start from the same shared parameters.
+        """
+        with torch.random.fork_rng(devices=[]):
+            self._setup_reuse(options)
+
+    def _setup_reuse(self, options: ReuseOptions) -> None:
         groups = list(options.reuse_groups)
         assert sum(groups) == len(self.encoders), "options not checked for this encoder"
         convention = self.convention = layer_convention(self)

@@ -4,6 +4,7 @@ converted from a baseline."""
 
 import pytest
 import torch
+import yaml
 
 from espnet_reuse.convert import convert_experiment
 from espnet_reuse.encoder.families import FAMILIES
@@ -131,3 +132,19 @@ def test_conversion_from_a_baseline_with_each_option(option, varied_data, tmp_pa
         with torch.no_grad():
             outputs[name] = model.encode(speech, torch.tensor([16000, 11000]))[0]
     torch.testing.assert_close(outputs[option], outputs["plain"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("option", [None, *OPTIONS])
+def test_one_seed_gives_a_baseline_and_a_reuse_arm_the_same_shared_parameters(
+    option, varied_data, tmp_path
+):
+    config = yaml.safe_load((CONF / "tiny_ctc_reuse.yaml").read_text())
+    config["encoder_conf"].update(OPTIONS[option] if option else {})
+    (tmp_path / "reuse.yaml").write_text(yaml.safe_dump(config))
+    arms = {
+        name: torch.load(write_model(varied_data[0], path, tmp_path / name) / "model.pth")
+        for name, path in (("base", CONF / "tiny_ctc.yaml"), ("reuse", tmp_path / "reuse.yaml"))
+    }
+    shared = [k for k in arms["reuse"] if k in arms["base"]]
+    assert "ctc.ctc_lo.weight" in shared and len(shared) > 100
+    assert [k for k in shared if not torch.equal(arms["base"][k], arms["reuse"][k])] == []
