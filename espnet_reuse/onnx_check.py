@@ -35,6 +35,16 @@ class ExportCheck:
     def passed(self) -> bool:
         return self.max_difference <= TOLERANCE and self.lengths_equal and self.graph_as_expected
 
+    def report(self) -> List[str]:
+        """What was found, a line each (the comparison, then every layer's attention)."""
+        lengths = "equal" if self.lengths_equal else "DIFFERENT"
+        return [
+            f"ONNX Runtime within {self.max_difference:.1e} of PyTorch at unseen lengths "
+            f"(tolerance {TOLERANCE:g}), output lengths {lengths}",
+            "the attention of each layer in the graph:",
+            *(f"  {line}" for line in self.graph_lines),
+        ]
+
 
 def output_difference(
     model: torch.nn.Module, encoder_ctc: OnnxRuntimeGraph, batches: Sequence[Tuple[int, ...]]

@@ -18,7 +18,7 @@ from typing import List, Optional
 
 from espnet_reuse import safe_load
 from espnet_reuse.inference import load_asr_model
-from espnet_reuse.onnx_check import TOLERANCE, check_export, differing_words
+from espnet_reuse.onnx_check import check_export, differing_words
 from espnet_reuse.onnx_export import export_onnx
 
 
@@ -42,14 +42,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
     export_onnx(model, args.out)
     check = check_export(model, args.out)
     print(f"wrote {args.out}")
-    print(
-        f"ONNX Runtime against PyTorch at unseen lengths: largest difference "
-        f"{check.max_difference:.2e} (tolerance {TOLERANCE:g}), lengths "
-        f"{'equal' if check.lengths_equal else 'DIFFERENT'}"
-    )
-    print("the attention of each layer in the graph:")
-    for line in check.graph_lines:
-        print(f"  {line}")
+    print("\n".join(check.report()))
     passed = check.passed
     for data_dir in args.data_dirs:
         differing, total = differing_words(model, args.out, data_dir, args.batch_size)

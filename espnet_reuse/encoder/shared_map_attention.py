@@ -128,13 +128,13 @@ class SharedMapAttention(MultiHeadedAttention):
             attn = self.head_mixing(attn)
         self.attn = attn
         v = self.linear_v(value).view(n_batch, time2, self.h, self.d_k).transpose(1, 2)
-        if self.training and self.dropout_rate > 0 and self.adapts:
-            attn = self.dropout(attn)  # this layer's own map, its own dropout
-        elif self.training and self.dropout_rate > 0:
-            # one dropout mask for the whole group, drawn by its map source
-            if self.shared_map.dropped is None:
-                self.shared_map.dropped = self.dropout(attn)
-            attn = self.shared_map.dropped.expand(n_batch, -1, -1, -1)
+        if self.training and self.dropout_rate > 0:
+            if self.adapts:  # this layer's own map: its own dropout
+                attn = self.dropout(attn)
+            else:  # one dropout mask for the whole group, drawn by its map source
+                if self.shared_map.dropped is None:
+                    self.shared_map.dropped = self.dropout(attn)
+                attn = self.shared_map.dropped.expand(n_batch, -1, -1, -1)
         x = torch.matmul(attn, v)  # (batch, head, time1, d_k)
         x = x.transpose(1, 2).reshape(n_batch, -1, self.h * self.d_k)
         return self.linear_out(x)

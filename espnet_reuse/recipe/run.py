@@ -483,13 +483,9 @@ class Recipe:
         model = load_asr_model(exp_dir / "config.yaml", model_file, "cpu")
         out = export_onnx(model, packed_model_path(exp_dir, model_file.name).with_suffix(".onnx"))
         check = check_export(model, out)
-        log.info(
-            "exported %s: ONNX Runtime within %.1e of PyTorch at unseen lengths",
-            out,
-            check.max_difference,
-        )
-        for line in check.graph_lines:
-            log.info("  %s", line)
+        log.info("exported %s", out)
+        for line in check.report():
+            log.info("%s", line)
         if not check.passed:
             raise espnet_commands.StageFailed(f"the export {out} does not match PyTorch")
 
