@@ -6,8 +6,10 @@ go to every ``run.sh`` call, e.g. ``-- --ngpu 4``). Stages (``--stage`` /
 ``--stop_stage``), each resumable:
 
 1. data: ``run.sh`` stages 1-10;
-2. the baseline (``--asr_config``) and every ``--layouts`` layout, trained from
-   scratch with every seed (``--seeds``, ESPnet's ``seed``), ``--jobs`` at a time;
+2. the baseline (``--asr_config``) and every ``--layouts`` arm (a layout, with or
+   without map adaptation), trained from scratch with every seed (``--seeds``,
+   ESPnet's ``seed``: one seed gives every arm the same initial shared parameters
+   and data order), seed by seed, ``--jobs`` at a time;
 3. layout choice by measurement on ``--select_set``, from the first seed's
    baseline, for ``--select_maps`` computed maps: the divergence rule
    (``analyze_attention``) and the conversion rule (every layout the baseline
@@ -62,7 +64,9 @@ def get_parser() -> argparse.ArgumentParser:
         "--layouts",
         nargs="+",
         default=["6", "3,3", "2,2,2"],
-        help="reuse_groups to train from scratch, as comma-separated group sizes",
+        help="arms to train from scratch: reuse_groups as comma-separated group sizes, "
+        "each optionally with map adaptation: 2,2,2+reuse_head_mixing, "
+        "2,2,2+reuse_score_rank=4 (both: 2,2,2+reuse_head_mixing+reuse_score_rank=4)",
     )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument(
@@ -78,7 +82,7 @@ def get_parser() -> argparse.ArgumentParser:
         "--adopt",
         nargs="+",
         default=[],
-        metavar="LAYOUT:SEED=EXP_DIR",
+        metavar="ARM:SEED=EXP_DIR",
         help="experiments trained earlier with the same config, e.g. "
         "baseline:0=exp/asr_train_asr_conformer_ctc_raw_en_bpe60 or 2,2,2:0=...",
     )

@@ -15,46 +15,91 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from espnet_reuse.convert import reuse_config
+from espnet_reuse.convert import ADAPTATION_OPTIONS, reuse_config
+from espnet_reuse.encoder.reuse_groups import parse_layout
 
 INFERENCE_TAG = "study"
 log = logging.getLogger("layout_study")
 
 
-def layout_label(groups: Optional[Sequence[int]]) -> str:
-    """``baseline`` or ``[2, 2, 2]``."""
-    return "baseline" if groups is None else str(list(groups))
+Adaptation = Tuple[Tuple[str, Any], ...]  # (encoder option, value), sorted
+# how an adaptation is written in experiment names and table rows
+_SHORT = {"reuse_head_mixing": "mix", "reuse_score_rank": "rank"}
+_WORDS = {"reuse_head_mixing": "head mixing", "reuse_score_rank": "rank-{} scores"}
+
+
+def layout_label(groups: Optional[Sequence[int]], adaptation: Adaptation = ()) -> str:
+    """``baseline``, ``[2, 2, 2]`` or ``[2, 2, 2] + head mixing + rank-4 scores``."""
+    if groups is None:
+        return "baseline"
+    words = [_WORDS[key].format(value) for key, value in adaptation]
+    return " + ".join([str(list(groups)), *words])
+
+
+def parse_arm(spec: str, layers: int) -> Tuple[Optional[tuple], Adaptation]:
+    """An arm as typed on the command line: ``baseline``, a layout (``2,2,2``) or a
+    layout with map adaptation options, ``2,2,2+reuse_head_mixing`` or
+    ``6+reuse_score_rank=4`` (``ValueError`` for anything else)."""
+    layout, *options = spec.split("+")
+    if layout == "baseline":
+        if options:
+            raise ValueError(f"arm {spec!r}: the baseline has no reuse layers to adapt")
+        return None, ()
+    adaptation: Dict[str, Any] = {}
+    for option in options:
+        key, _, value = option.partition("=")
+        if key == "reuse_head_mixing" and value in ("", "true"):
+            adaptation[key] = True
+        elif key == "reuse_score_rank" and value.isdigit() and int(value) > 0:
+            adaptation[key] = int(value)
+        else:
+            raise ValueError(
+                f"arm {spec!r}: {option!r} is not one of {ADAPTATION_OPTIONS} "
+                "(write +reuse_head_mixing or +reuse_score_rank=R with R > 0)"
+            )
+    return tuple(parse_layout(layout, layers)), tuple(sorted(adaptation.items()))
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """One training run: a layout (None: the baseline), a seed, from scratch or fine-tuned."""
+    """One training run: a layout (None: the baseline) with its reuse layers' map
+    adaptation, a seed, from scratch or fine-tuned."""
 
     groups: Optional[tuple]
     seed: int
     finetuned: bool = False
+    adaptation: Adaptation = ()
 
     @property
     def name(self) -> str:
         kind = "finetune" if self.finetuned else "train"
         layout = "baseline" if self.groups is None else "-".join(map(str, self.groups))
-        return f"{kind}_{layout}_seed{self.seed}"
+        adapted = "".join(
+            f"_{_SHORT[key]}" + ("" if value is True else str(value))
+            for key, value in self.adaptation
+        )
+        return f"{kind}_{layout}{adapted}_seed{self.seed}"
+
+    @property
+    def arm(self) -> str:
+        """The arm's label: its layout and adaptation."""
+        return layout_label(self.groups, self.adaptation)
 
     @property
     def row(self) -> str:
-        """The layout's row in the tables (seeds pooled)."""
-        return ("fine-tuned " if self.finetuned else "") + layout_label(self.groups)
+        """The arm's row in the tables (seeds pooled)."""
+        return ("fine-tuned " if self.finetuned else "") + self.arm
 
 
 def experiment_config(template: dict, experiment: Experiment) -> dict:
-    """``template`` with the experiment's layout and ESPnet's ``seed``."""
+    """``template`` with the experiment's layout, adaptation and ESPnet's ``seed``."""
     config = copy.deepcopy(template)
     if experiment.groups is not None:
-        config = reuse_config(config, experiment.groups)
+        config = reuse_config(config, experiment.groups, adaptation=dict(experiment.adaptation))
     config["seed"] = experiment.seed
     return config
 

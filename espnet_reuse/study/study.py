@@ -21,7 +21,7 @@ from espnet_reuse.benchmark.measure import Ratio
 from espnet_reuse.encoder.reuse_groups import parse_layout, uniform_layout
 from espnet_reuse.recipe.results import environment_block
 from espnet_reuse.study import report, speed
-from espnet_reuse.study.experiments import Experiment, Runner, layout_label
+from espnet_reuse.study.experiments import Experiment, Runner, layout_label, parse_arm
 from espnet_reuse.study.training_cost import epoch_seconds, step_seconds
 
 log = logging.getLogger("layout_study")
@@ -103,17 +103,22 @@ class Study:
         return [Experiment(groups, seed) for groups in layouts for seed in self.args.seeds]
 
     def given(self) -> List[Experiment]:
-        """Stage 2: the baseline and every ``--layouts`` layout, every seed."""
-        layouts = [None, *(self._groups(spec) for spec in self.args.layouts)]
-        return self._from_scratch(list(dict.fromkeys(layouts)))
+        """Stage 2: the baseline and every ``--layouts`` arm, seed by seed (so that
+        each finished seed completes its pairs)."""
+        arms = dict.fromkeys([(None, ()), *(parse_arm(s, self.layers) for s in self.args.layouts)])
+        return [
+            Experiment(groups, seed, adaptation=adaptation)
+            for seed in self.args.seeds
+            for groups, adaptation in arms
+        ]
 
     def train_given(self) -> None:
         """Stage 2, with the ``--adopt`` experiments linked in first."""
         for spec in self.args.adopt:
             name, exp_dir = spec.split("=", 1)
-            layout, seed = name.rsplit(":", 1)
-            groups = None if layout == "baseline" else self._groups(layout)
-            self.runner.adopt(Experiment(groups, int(seed)), Path(exp_dir))
+            arm, seed = name.rsplit(":", 1)
+            groups, adaptation = parse_arm(arm, self.layers)
+            self.runner.adopt(Experiment(groups, int(seed), adaptation=adaptation), Path(exp_dir))
         self.runner.train(self.given(), {})
 
     def chosen(self) -> List[Experiment]:
@@ -138,10 +143,10 @@ class Study:
         return self.given() + self.chosen()
 
     def measure_speed(self) -> dict:
-        """Stage 5: paired speed-ups of each layout's first trained model."""
+        """Stage 5: paired speed-ups of each arm's first trained model."""
         first: Dict[str, Experiment] = {}
         for e in self.all_experiments():
-            first.setdefault(layout_label(e.groups), e)
+            first.setdefault(e.arm, e)
         baseline = layout_label(None)
         model = self.model_files(first[baseline])
         from espnet_reuse.inference import load_asr_model
