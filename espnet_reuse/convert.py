@@ -23,12 +23,11 @@ import yaml
 
 from espnet_reuse import safe_load
 from espnet_reuse.encoder.families import reuse_encoder_name
-from espnet_reuse.encoder.reuse_groups import group_starts
+from espnet_reuse.encoder.reuse_groups import ADAPTATION_OPTIONS, group_starts
 from espnet_reuse.registration import asr_task
 
 StateDict = Dict[str, torch.Tensor]
 NEW_PARAMETERS = ("learned_maps", "head_mixing", "score_correction")
-ADAPTATION_OPTIONS = ("reuse_head_mixing", "reuse_score_rank")
 
 
 def select_parameters(

@@ -21,8 +21,10 @@ go to every ``run.sh`` call, e.g. ``-- --ngpu 4``). Stages (``--stage`` /
 5. encoder speed of the trained models, side by side in paired rounds (run it
    on an otherwise idle machine);
 6. ``RESULTS.md`` (WER with 95 % bootstrap intervals, seeds pooled; paired
-   differences to the baseline; training cost; speed-ups), ``results.json`` and
-   ``speed_accuracy.png`` in ``--out_dir``.
+   differences to the baseline; training cost; speed-ups; bytes kept for backward;
+   seed-paired differences with hierarchical intervals on the pooled sets against
+   ``--margin``), ``results.json``, ``speed_accuracy.png`` and
+   ``speed_difference.png`` in ``--out_dir``, from the experiments finished so far.
 
 Example (the demo study of ``egs/librispeech_reuse/RESULTS.md``)::
 
@@ -39,6 +41,7 @@ from typing import List, Optional
 
 from espnet_reuse import safe_load
 from espnet_reuse.espnet_api import str2bool
+from espnet_reuse.study.paired import MARGIN
 from espnet_reuse.study.study import run
 
 
@@ -91,6 +94,13 @@ def get_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="experiments trained at once (with -- --ngpu N, each on its own N GPUs)",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=MARGIN,
+        help="WER points on the pooled sets within which an arm counts as accurate as the "
+        "baseline (when its whole interval lies below); fix it before the results",
     )
     p.add_argument("--device", default="cpu", help="where stage 5 times the encoders (cuda:N)")
     p.add_argument("--speed_sets", default="test_clean test_other")

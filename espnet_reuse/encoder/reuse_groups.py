@@ -7,10 +7,15 @@ other layers of the group, its *reuse layers*, apply them.
 Spellings: YAML has a list (``reuse_groups: [4, 4, 4, 4]``); every command line takes
 the sizes separated by commas (``4,4,4,4``), or ``SxN`` for N groups of S (``4x4``),
 the name tables give a uniform layout (``layout_name``); ``[4, 4, 4, 4]`` is accepted
-too, as YAML and Python print it.
+too, as YAML and Python print it. A layout with its reuse layers' map adaptation
+(``map_adaptation``) adds the options after ``+``: ``2,2,2+reuse_head_mixing``,
+``4x4+reuse_score_rank=4`` (``parse_adapted_layout``, ``adapted_layout_name``).
 """
 
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+# encoder options of a reuse layer's map adaptation (``map_adaptation``)
+ADAPTATION_OPTIONS = ("reuse_head_mixing", "reuse_score_rank")
 
 
 def check_reuse_groups(reuse_groups: Any, num_blocks: int) -> List[int]:
@@ -57,6 +62,37 @@ def layout_name(groups: Sequence[int]) -> str:
     if len(set(groups)) == 1:
         return f"{groups[0]}x{len(groups)}"
     return ",".join(map(str, groups))
+
+
+def parse_adapted_layout(
+    spec: str, num_blocks: Optional[int] = None
+) -> Tuple[List[int], Dict[str, Any]]:
+    """``2,2,2``, ``2,2,2+reuse_head_mixing`` or ``4x4+reuse_score_rank=4`` (both:
+    ``+reuse_head_mixing+reuse_score_rank=4``) as group sizes and encoder options."""
+    layout, *options = spec.split("+")
+    adaptation: Dict[str, Any] = {}
+    for option in options:
+        key, _, value = option.partition("=")
+        if key == "reuse_head_mixing" and value in ("", "true"):
+            adaptation[key] = True
+        elif key == "reuse_score_rank" and value.isdigit() and int(value) > 0:
+            adaptation[key] = int(value)
+        else:
+            raise ValueError(
+                f"layout {spec!r}: {option!r} is not one of {list(ADAPTATION_OPTIONS)} "
+                "(write +reuse_head_mixing or +reuse_score_rank=R with R > 0)"
+            )
+    return parse_layout(layout, num_blocks), dict(sorted(adaptation.items()))
+
+
+def adapted_layout_name(groups: Sequence[int], adaptation: Dict[str, Any]) -> str:
+    """``layout_name`` with the adaptation as ``parse_adapted_layout`` reads it."""
+    options = [
+        key if value is True else f"{key}={value}"
+        for key, value in sorted(adaptation.items())
+        if value not in (False, 0, None)
+    ]
+    return "+".join([layout_name(groups), *options])
 
 
 def uniform_layout(layers: int, maps: int) -> Optional[List[int]]:

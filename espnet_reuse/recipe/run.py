@@ -325,7 +325,8 @@ class Recipe:
 
     def init_from_baseline(self, config: Path, exp_dir: Path) -> List[str]:
         """Convert ``--init_from_exp`` into ``config``'s layout; its ``--init_param``."""
-        from espnet_reuse.convert import ADAPTATION_OPTIONS, convert_experiment
+        from espnet_reuse.convert import convert_experiment
+        from espnet_reuse.encoder.reuse_groups import ADAPTATION_OPTIONS
 
         base = Path(self.args.init_from_exp)
         model = base / self.asr_model(base)

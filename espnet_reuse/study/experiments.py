@@ -19,8 +19,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from espnet_reuse.convert import ADAPTATION_OPTIONS, reuse_config
-from espnet_reuse.encoder.reuse_groups import parse_layout
+from espnet_reuse.convert import reuse_config
+from espnet_reuse.encoder.reuse_groups import parse_adapted_layout
 
 INFERENCE_TAG = "study"
 log = logging.getLogger("layout_study")
@@ -41,27 +41,14 @@ def layout_label(groups: Optional[Sequence[int]], adaptation: Adaptation = ()) -
 
 
 def parse_arm(spec: str, layers: int) -> Tuple[Optional[tuple], Adaptation]:
-    """An arm as typed on the command line: ``baseline``, a layout (``2,2,2``) or a
-    layout with map adaptation options, ``2,2,2+reuse_head_mixing`` or
-    ``6+reuse_score_rank=4`` (``ValueError`` for anything else)."""
-    layout, *options = spec.split("+")
-    if layout == "baseline":
-        if options:
-            raise ValueError(f"arm {spec!r}: the baseline has no reuse layers to adapt")
+    """An arm as typed on the command line: ``baseline`` or an adapted layout
+    (``reuse_groups.parse_adapted_layout``: ``2,2,2``, ``2,2,2+reuse_head_mixing``)."""
+    if spec == "baseline":
         return None, ()
-    adaptation: Dict[str, Any] = {}
-    for option in options:
-        key, _, value = option.partition("=")
-        if key == "reuse_head_mixing" and value in ("", "true"):
-            adaptation[key] = True
-        elif key == "reuse_score_rank" and value.isdigit() and int(value) > 0:
-            adaptation[key] = int(value)
-        else:
-            raise ValueError(
-                f"arm {spec!r}: {option!r} is not one of {ADAPTATION_OPTIONS} "
-                "(write +reuse_head_mixing or +reuse_score_rank=R with R > 0)"
-            )
-    return tuple(parse_layout(layout, layers)), tuple(sorted(adaptation.items()))
+    if spec.startswith("baseline+"):
+        raise ValueError(f"arm {spec!r}: the baseline has no reuse layers to adapt")
+    groups, adaptation = parse_adapted_layout(spec, layers)
+    return tuple(groups), tuple(adaptation.items())
 
 
 @dataclass(frozen=True)
@@ -171,6 +158,10 @@ class Runner:
     def exp_dir(self, experiment: Experiment) -> Path:
         return self.out_dir / "exp" / experiment.name
 
+    def is_done(self, experiment: Experiment) -> bool:
+        """Whether ``experiment`` is trained, decoded and scored."""
+        return (self.out_dir / "done" / experiment.name).exists()
+
     def decode_dir(self, experiment: Experiment, test_set: str) -> Path:
         return self.exp_dir(experiment) / INFERENCE_TAG / test_set
 
@@ -226,7 +217,7 @@ class Runner:
     def train(self, experiments: Sequence[Experiment], baselines: Dict[int, Path]) -> None:
         """Train, decode and score ``experiments``; fine-tuned ones start from
         ``baselines[seed]`` (a trained baseline experiment)."""
-        todo = [e for e in experiments if not (self.out_dir / "done" / e.name).exists()]
+        todo = [e for e in experiments if not self.is_done(e)]
         if not todo:
             return
         threads = max(1, (os.cpu_count() or 1) // self.jobs) if self.jobs > 1 else None

@@ -131,13 +131,19 @@ def wer_table(results: List[LayoutResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cost_table(results: List[LayoutResult], speed: Dict[str, Dict[str, Ratio]]) -> str:
-    """Training cost from ESPnet's logs and the paired encoder speed-ups."""
+def cost_table(
+    results: List[LayoutResult],
+    speed: Dict[str, Dict[str, Ratio]],
+    saved: Optional[Dict[str, int]] = None,
+) -> str:
+    """Training cost from ESPnet's logs, the paired encoder speed-ups and, given
+    ``saved`` (row -> bytes), the bytes each encoder keeps for backward."""
     columns = list(speed)
+    memory = "kept for backward (MB)|" if saved else ""
     lines = [
         "|layout|maps / layers|ESPnet train_time per step (s), median [quartiles], per seed"
-        "|epoch (s), median, per seed|" + "".join(f"speed-up: {c}|" for c in columns),
-        "|---|---|---|---|" + "---|" * len(columns),
+        "|epoch (s), median, per seed|" + "".join(f"speed-up: {c}|" for c in columns) + memory,
+        "|---|---|---|---|" + "---|" * (len(columns) + bool(saved)),
     ]
     for r in results:
         steps = " / ".join(_spread(seed, 3) for seed in r.step_seconds)
@@ -148,6 +154,8 @@ def cost_table(results: List[LayoutResult], speed: Dict[str, Dict[str, Ratio]]) 
         for c in columns:
             ratio = speed[c].get(r.row)
             cells.append("-" if ratio is None else _ratio(ratio))
+        if saved:
+            cells.append(f"{saved[r.row] / 1e6:.1f}" if r.row in saved else "-")
         lines.append(
             f"|{r.row}|{r.maps} / {r.layers}|{steps}|{epochs}|" + "".join(f"{c}|" for c in cells)
         )

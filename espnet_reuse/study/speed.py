@@ -6,7 +6,8 @@ over the baseline is the median of the per-round ratios baseline time / layout
 time, with its distribution-free 95 % interval. Inputs: the test utterances
 one at a time (the demo's 2-3 s), the same audio concatenated into 15 s and
 30 s inputs (LibriSpeech's utterances average about 12 s and reach 35 s), and a
-training step (forward, backward, Adam) on a batch of test utterances.
+training step (forward, backward, Adam) on a batch of test utterances;
+``saved_bytes`` counts what each encoder keeps for backward on that batch.
 """
 
 from pathlib import Path
@@ -14,13 +15,19 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 
-from espnet_reuse.benchmark.measure import Ratio, time_interleaved, training_step
+from espnet_reuse.benchmark.measure import (
+    Ratio,
+    saved_for_backward_bytes,
+    time_interleaved,
+    training_step,
+)
 from espnet_reuse.encoder.padding import features_one_by_one
 from espnet_reuse.inference import load_asr_model, load_batch
 from espnet_reuse.kaldi_data import read_num_samples, read_table
 
 Inputs = List[Tuple[torch.Tensor, torch.Tensor]]  # (1 or B, T, D) features, lengths
 TEST_AUDIO = "test utterances"
+TRAIN_STEP = "train step"
 
 
 def _features(model: torch.nn.Module, speech: torch.Tensor, lengths: torch.Tensor) -> tuple:
@@ -41,7 +48,7 @@ def speed_inputs(
 ) -> Dict[str, Inputs]:
     """Normalised features of the first ``utterances`` test utterances (one per
     input), of their audio concatenated to each of ``long_seconds``, and one
-    padded batch of ``train_batch`` of them (key ``train step``)."""
+    padded batch of ``train_batch`` of them (key ``TRAIN_STEP``)."""
     audio = []
     for data_dir in data_dirs:
         wav = read_table(data_dir / "wav.scp")
@@ -61,7 +68,7 @@ def speed_inputs(
         inputs[f"{seconds:g} s"] = [_features(model, p[None], torch.tensor([size])) for p in pieces]
     batch = audio[:train_batch]
     speech = torch.nn.utils.rnn.pad_sequence(batch, batch_first=True)
-    inputs["train step"] = [_features(model, speech, torch.tensor([len(a) for a in batch]))]
+    inputs[TRAIN_STEP] = [_features(model, speech, torch.tensor([len(a) for a in batch]))]
     return inputs
 
 
@@ -88,7 +95,7 @@ def speedups(
     result = {}
     for input_name, on_host in inputs.items():
         data = [(feats.to(device), lengths.to(device)) for feats, lengths in on_host]
-        if input_name == "train step":
+        if input_name == TRAIN_STEP:
             steps = {n: training_step(e, *data[0]) for n, e in encoders.items()}
         else:
             steps = {n: _encode_all(e, data) for n, e in encoders.items()}
@@ -97,3 +104,13 @@ def speedups(
             name: Ratio.paired(timings[baseline], timings[name]) for name in encoders
         }
     return result
+
+
+def saved_bytes(models: Dict[str, Tuple[Path, Path]], batch: Inputs) -> Dict[str, int]:
+    """Model name -> bytes its encoder keeps for backward in one training forward of
+    ``batch`` (``[(features, lengths)]``), on the CPU."""
+    (feats, lengths) = batch[0]
+    return {
+        name: saved_for_backward_bytes(load_asr_model(*files, "cpu").encoder, feats, lengths)
+        for name, files in models.items()
+    }

@@ -20,13 +20,14 @@ from espnet_reuse.analysis.layout_search import candidate_layouts, rank_layouts
 from espnet_reuse.benchmark.measure import Ratio
 from espnet_reuse.encoder.reuse_groups import parse_layout, uniform_layout
 from espnet_reuse.recipe.results import environment_block
-from espnet_reuse.study import report, speed
+from espnet_reuse.study import paired, report, speed
 from espnet_reuse.study.experiments import Experiment, Runner, layout_label, parse_arm
 from espnet_reuse.study.training_cost import epoch_seconds, step_seconds
 
 log = logging.getLogger("layout_study")
 SELECTION = "selection.json"
 SPEED = "speed.json"
+MEMORY = "memory.json"
 
 
 class Study:
@@ -167,13 +168,19 @@ class Study:
         )
         result = {k: {n: asdict(r) for n, r in v.items()} for k, v in ratios.items()}
         (self.args.out_dir / SPEED).write_text(json.dumps(result, indent=1))
+        memory = speed.saved_bytes(
+            {name: self.model_files(e) for name, e in first.items()}, inputs[speed.TRAIN_STEP]
+        )
+        (self.args.out_dir / MEMORY).write_text(json.dumps(memory, indent=1))
         return result
 
     def results(self) -> Tuple[List[report.LayoutResult], report.Matrices]:
-        """Scores and training costs of every row, and the rows' error matrices."""
+        """Scores and training costs of every row, and the rows' error matrices, from
+        the experiments finished so far (a row's seeds: ``LayoutResult.seeds``)."""
         rows: Dict[str, List[Experiment]] = {}
         for e in self.all_experiments():
-            rows.setdefault(e.row, []).append(e)
+            if self.runner.is_done(e):
+                rows.setdefault(e.row, []).append(e)
         references = {s: self.args.dumpdir / "raw" / s / "text" for s in self.test_sets}
         hypotheses = {
             row: {s: [self.runner.decode_dir(e, s) / "text" for e in exps] for s in self.test_sets}
@@ -214,19 +221,21 @@ class Study:
         """Stage 6."""
         out = self.args.out_dir
         results, matrices = self.results()
-        speed_file = out / SPEED
+        speed_file, memory_file = out / SPEED, out / MEMORY
         by_input: Dict[str, Dict[str, Ratio]] = {}
+        arms = {r.row: r.row.replace("fine-tuned ", "") for r in results}  # their speed
         if speed_file.exists():
-            for name, by_layout in json.loads(speed_file.read_text()).items():
-                by_input[name] = {}
-                for r in results:  # fine-tuned rows have their layout's speed
-                    layout = r.row.replace("fine-tuned ", "")
-                    if layout in by_layout:
-                        by_input[name][r.row] = Ratio(**by_layout[layout])
+            for name, by_arm in json.loads(speed_file.read_text()).items():
+                by_input[name] = {row: Ratio(**by_arm[a]) for row, a in arms.items() if a in by_arm}
+        saved = None
+        if memory_file.exists():
+            by_arm = json.loads(memory_file.read_text())
+            saved = {row: by_arm[a] for row, a in arms.items() if a in by_arm}
         text = (
             f"# RESULTS\n{environment_block()}\n## Layout study\n\n"
             f"```bash\n{command}\n```\n\n### WER\n\n{report.wer_table(results)}\n"
-            f"### Training cost and encoder speed\n\n{report.cost_table(results, by_input)}\n"
+            "### Training cost and encoder speed\n\n"
+            f"{report.cost_table(results, by_input, saved)}\n"
         )
         selection_file = out / SELECTION
         if selection_file.exists():
@@ -235,6 +244,18 @@ class Study:
             if pairs:
                 text += "\n#### Each rule's pick against the uniform layout\n\n"
                 text += report.comparison_table(matrices, pairs)
+        comparisons = paired.compare_arms(
+            matrices, {r.row: r.seeds for r in results}, layout_label(None)
+        )
+        if comparisons:
+            text += (
+                f"\n### Seed-paired differences to the baseline\n\n"
+                f"Margin fixed in advance: {self.args.margin:g} WER points on the pooled "
+                "sets (clean: dev_clean + test_clean, other: dev_other + test_other). "
+                "Intervals resample seed pairs and, within each set, utterances "
+                "(hierarchical bootstrap, paired on utterances).\n\n"
+                + paired.paired_table(comparisons, self.args.margin)
+            )
         (out / "RESULTS.md").write_text(text)
         longest = [name for name in by_input if name.endswith(" s")]
         if longest:
@@ -245,9 +266,22 @@ class Study:
                 out / "speed_accuracy.png",
                 f"speed-up on {longest[-1]} inputs against WER, 95 % intervals",
             )
+            paired.plot_differences(
+                comparisons,
+                by_input[longest[-1]],
+                out / "speed_difference.png",
+                f"speed-up on {longest[-1]} inputs against the seed-paired WER difference, "
+                "95 % intervals",
+                self.args.margin,
+            )
         (out / "results.json").write_text(
             json.dumps(
-                {"results": [asdict(r) for r in results], "command": command},
+                {
+                    "results": [asdict(r) for r in results],
+                    "paired": [asdict(c) for c in comparisons],
+                    "margin": self.args.margin,
+                    "command": command,
+                },
                 indent=1,
                 default=str,
             )

@@ -5,7 +5,12 @@ import json
 import pytest
 import torch
 
-from espnet_reuse.benchmark.measure import Ratio, Timing, saved_for_backward_bytes
+from espnet_reuse.benchmark.measure import (
+    Ratio,
+    Timing,
+    forward_flops,
+    saved_for_backward_bytes,
+)
 from espnet_reuse.benchmark.models import build_models
 from espnet_reuse.benchmark.report import target, verdict
 from espnet_reuse.bin.benchmark import main
@@ -200,3 +205,24 @@ def test_saved_for_backward_bytes_are_exact_and_shrink_with_reuse():
     # saves less than a layer that computes its map
     assert saved["espnet"] > saved["reuse 2x2"] > saved["reuse 4x1"] > 0
     assert saved["reuse 2x2"] <= saved["ideal 2x2"] * 1.05
+
+
+def test_adapted_layouts_have_their_own_ideal_bound_with_the_adaptations_work():
+    layouts = ["2x2", "2x2+reuse_head_mixing", "2x2+reuse_score_rank=2"]
+    built = build_models(20, {**TINY, "dropout_rate": 0.0}, layouts)
+    assert list(built.layouts) == layouts  # names as typed, read back by the parser
+    feats, lengths = torch.randn(2, 60, 20), torch.tensor([60, 45])
+    with torch.no_grad():
+        out = {n: m.eval()(feats, lengths)[0] for n, m in built.models.items()}
+    for layout in layouts:  # at initialisation every adaptation is plain reuse
+        torch.testing.assert_close(out[f"reuse {layout}"], out["reuse 2x2"], atol=1e-5, rtol=0)
+        torch.testing.assert_close(out[f"ideal {layout}"], out["reuse 2x2"], atol=1e-5, rtol=0)
+    flops = {n: forward_flops(m, feats, lengths) for n, m in built.models.items()}
+    saved = {n: saved_for_backward_bytes(m, feats, lengths) for n, m in built.models.items()}
+    for adapted in layouts[1:]:  # the bound counts the adaptation's work and memory
+        assert flops[f"ideal {adapted}"] > flops["ideal 2x2"]
+        assert flops[f"reuse {adapted}"] <= flops[f"ideal {adapted}"] * 1.05
+        assert saved[f"ideal {adapted}"] > saved["ideal 2x2"]
+        assert saved[f"reuse {adapted}"] <= saved[f"ideal {adapted}"] * 1.05
+    with pytest.raises(ValueError, match="reuse_score_rank=R"):
+        build_models(20, TINY, ["2x2+reuse_score_rank=0"])

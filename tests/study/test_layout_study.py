@@ -37,7 +37,10 @@ def test_experiment_configs_differ_from_the_baseline_in_layout_and_seed_only():
 def test_layout_study_on_a_tiny_corpus(tmp_path, monkeypatch):
     tree = write_librispeech_tree(
         tmp_path / "corpus",
-        {"train-clean-100": (3, 4), "dev-clean": (1, 3), "dev-other": (1, 3), "test-clean": (1, 4)},
+        {
+            **{"train-clean-100": (3, 4), "dev-clean": (1, 3), "dev-other": (1, 3)},
+            **{"test-clean": (1, 4), "test-other": (1, 2)},
+        },
     )
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("LIBRISPEECH", str(tree))
@@ -47,8 +50,9 @@ def test_layout_study_on_a_tiny_corpus(tmp_path, monkeypatch):
         [
             *("--asr_config", str(CONF / "tiny_ctc.yaml")),
             *("--finetune_config", str(CONF / "tiny_ctc_reuse.yaml")),
-            *("--layouts", "3", "--seeds", "0", "1", "--select_maps", "2"),
-            *("--test_sets", "test_clean dev_other", "--speed_sets", "test_clean"),
+            *("--layouts", "3+reuse_head_mixing", "--seeds", "0", "1", "--select_maps", "2"),
+            *("--test_sets", "test_clean dev_other dev_clean test_other"),
+            *("--speed_sets", "test_clean"),
             *("--speed_utts", "3", "--speed_seconds", "2", "--speed_rounds", "2"),
             *("--speed_train_batch", "2", "--jobs", "2"),
             *("--dumpdir", str(tmp_path / "dump"), "--out_dir", str(out)),
@@ -61,13 +65,24 @@ def test_layout_study_on_a_tiny_corpus(tmp_path, monkeypatch):
     assert sorted(ranked) == [[1, 2], [2, 1]]  # every 2-group layout of 3 layers
     assert selection["conversion_pick"] == ranked[0]
     results = (out / "RESULTS.md").read_text()
-    for row in ("|baseline|3 / 3|2|", "|[3]|1 / 3|2|", f"|fine-tuned {ranked[0]}|2 / 3|2|"):
+    rows = (
+        "|baseline|3 / 3|2|",
+        "|[3] + head mixing|1 / 3|2|",
+        f"|fine-tuned {ranked[0]}|2 / 3|2|",
+    )
+    for row in rows:
         assert row in results
+    # seed-paired differences on the pooled sets, with the margin's verdict
+    assert "|[3] + head mixing|2 (0, 1)|other|" in results
+    assert "|[3] + head mixing|2 (0, 1)|clean|" in results
+    assert (out / "speed_difference.png").stat().st_size > 0
+    saved = json.loads((out / "memory.json").read_text())
+    assert saved["baseline"] > saved["[3] + head mixing"] > 0
     test_words = sum(
         len(t.split()) for t in read_table(tmp_path / "dump/raw/test_clean/text").values()
     )
     assert f"|test_clean|4|{test_words}|" in results and "|dev_other|3|" in results
-    assert "speed-up: test utterances|speed-up: 2 s|speed-up: train step|" in results
+    assert "speed-up: 2 s|speed-up: train step|kept for backward (MB)|" in results
     assert (out / "speed_accuracy.png").stat().st_size > 0
     for row in json.loads((out / "results.json").read_text())["results"]:
         assert row["seeds"] == [0, 1], row["row"]
