@@ -24,6 +24,8 @@ from espnet_reuse.encoder.rel_position_attention import (
 from espnet_reuse.espnet_api import CTC, RelPositionalEncoding, RelPositionMultiHeadedAttention
 from espnet_reuse.inference import greedy_search
 
+# the map adaptations the memory check measures beside plain reuse (reuse_groups' spelling)
+ADAPTED = ("+reuse_head_mixing", "+reuse_score_rank=4")
 TINY_CONFORMER = dict(CONFORMER_M, output_size=32, attention_heads=4, linear_units=48, num_blocks=4)
 TINY_E_BRANCHFORMER = dict(
     E_BRANCHFORMER_LIBRISPEECH,
@@ -242,25 +244,32 @@ def batch_invariance_check(device: str, conf: dict, input_size: int) -> Check:
 
 
 def saved_bytes_check(device: str, sizes: Sizes) -> List[Check]:
-    """Bytes kept for backward of ESPnet's Conformer, a reuse layout and its ideal bound,
-    in float32 and under bf16 autocast: reuse keeps no more than its ideal bound."""
-    built = build_models(sizes.input_size, sizes.encoder_conf, [sizes.check_layout])
-    names = ["espnet", f"reuse {sizes.check_layout}", f"ideal {sizes.check_layout}"]
-    models = {name: built.models[name].to(device) for name in names}
+    """Bytes kept for backward of ESPnet's Conformer, a reuse layout (plain and with each
+    map adaptation) and its ideal bound, in float32 and under bf16 autocast: reuse keeps
+    no more than its ideal bound, and less than ESPnet."""
+    layouts = [sizes.check_layout, *(sizes.check_layout + a for a in ADAPTED)]
+    built = build_models(sizes.input_size, sizes.encoder_conf, layouts)
+    models = {name: model.to(device) for name, model in built.models.items()}
     feats, lengths = make_input(sizes.train_seconds, 1, sizes.input_size, device)
     checks = []
     for dtype_name in ("float32", "bfloat16"):
         saved = {}
-        for name, model in models.items():
+        for name in [
+            "espnet",
+            *(f"{kind} {lay}" for lay in layouts for kind in ("reuse", "ideal")),
+        ]:
             with autocast(device, dtype_name):
-                saved[name] = saved_for_backward_bytes(model, feats, lengths)
-        espnet, reuse, ideal = (saved[n] for n in names)
-        checks.append(
-            Check(
-                f"saved for backward {dtype_name} ({sizes.train_seconds:g} s x 1)",
-                reuse <= 1.02 * ideal and reuse < espnet,
-                f"ESPnet {espnet / 2**20:.1f} MiB, reuse {sizes.check_layout} "
-                f"{reuse / 2**20:.1f} MiB, its ideal bound {ideal / 2**20:.1f} MiB",
+                saved[name] = saved_for_backward_bytes(models[name], feats, lengths)
+        for layout in layouts:
+            espnet, reuse, ideal = (
+                saved[n] for n in ("espnet", f"reuse {layout}", f"ideal {layout}")
             )
-        )
+            checks.append(
+                Check(
+                    f"saved for backward {dtype_name} {layout} ({sizes.train_seconds:g} s x 1)",
+                    reuse <= 1.02 * ideal and reuse < espnet,
+                    f"ESPnet {espnet / 2**20:.1f} MiB, reuse {reuse / 2**20:.1f} MiB, "
+                    f"its ideal bound {ideal / 2**20:.1f} MiB",
+                )
+            )
     return checks

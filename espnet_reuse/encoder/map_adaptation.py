@@ -16,8 +16,10 @@ Two adaptations, each a module of a reuse layer's ``SharedMapAttention`` (option
   publishes nothing new. ``W_k`` starts at zero: ``S = 0`` and ``A'`` is ``A`` up to
   the rounding of one renormalisation.
 
-Each keeps a new (batch, head, time1, time2) map of its layer for backward (and under
-autocast computes it in the compute dtype); plain reuse keeps one map a group.
+Each keeps one new (batch, head, time1, time2) map of its layer for backward, the
+adapted map the layer multiplies V by (under autocast in the compute dtype; the
+score correction recomputes its scores in backward rather than keeping them);
+plain reuse keeps one map a group.
 Cost per layer against a full attention layer (d = model size, H heads, T frames,
 r the rank): head mixing H^2 T^2 multiply-adds for the mix against the full layer's
 4 d^2 T + 2 d T^2 (projections, scores and the product with V); the score correction
@@ -50,6 +52,48 @@ class HeadMixing(torch.nn.Module):
         return torch.einsum("gh,bhqk->bgqk", self.matrix().to(attn.dtype), attn)
 
 
+class ScoreCorrectionFunction(torch.autograd.Function):
+    """``A exp(S) / sum_k A exp(S)`` with ``S = q k^T * scale``, computed in at least
+    float32, keeping for backward only ``A`` (the group's map, kept anyway), ``q``, ``k``
+    (batch, head, time, rank) and the result, which the product with V keeps too: ``S``
+    and ``exp(S)`` are recomputed in backward instead of held, so the layer keeps one
+    map of its own."""
+
+    @staticmethod
+    def _weights(q, k, mask, scale, dtype):
+        """``exp(S - max)`` (batch, head, time1, time2) over valid keys."""
+        scores = torch.matmul(q.to(dtype), k.to(dtype).transpose(-2, -1)) * scale
+        if mask is not None:  # padded keys must not decide the row's maximum
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return (scores - scores.amax(dim=-1, keepdim=True).clamp_min(-1e4)).exp_()
+
+    @staticmethod
+    def forward(ctx, attn, q, k, mask, scale):
+        dtype = torch.promote_types(attn.dtype, torch.float32)
+        with torch.autocast(attn.device.type, enabled=False):
+            weighted = attn.to(dtype) * ScoreCorrectionFunction._weights(q, k, mask, scale, dtype)
+            total = weighted.sum(dim=-1, keepdim=True)
+            out = (weighted / total.clamp_min(torch.finfo(dtype).tiny)).to(attn.dtype)
+        ctx.scale = scale
+        ctx.save_for_backward(attn, q, k, mask, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        attn, q, k, mask, out = ctx.saved_tensors
+        dtype = torch.promote_types(attn.dtype, torch.float32)
+        with torch.autocast(attn.device.type, enabled=False):
+            weights = ScoreCorrectionFunction._weights(q, k, mask, ctx.scale, dtype)
+            total = (attn.to(dtype) * weights).sum(dim=-1, keepdim=True)
+            grad, out = grad.to(dtype), out.to(dtype)
+            centred = grad - (grad * out).sum(dim=-1, keepdim=True)  # (batch, head, t1, t2)
+            d_scores = out * centred
+            d_attn = weights / total.clamp_min(torch.finfo(dtype).tiny) * centred
+            d_q = torch.matmul(d_scores, k.to(dtype)) * ctx.scale
+            d_k = torch.matmul(d_scores.transpose(-2, -1), q.to(dtype)) * ctx.scale
+        return d_attn.to(attn.dtype), d_q.to(q.dtype), d_k.to(k.dtype), None, None
+
+
 class ScoreCorrection(torch.nn.Module):
     """A rank-``rank`` query-key reweighting of a shared map (none at initialisation)."""
 
@@ -69,10 +113,5 @@ class ScoreCorrection(torch.nn.Module):
         batch, time = x.size(0), x.size(1)
         q = self.linear_q(x).view(batch, time, self.heads, self.rank).transpose(1, 2)
         k = self.linear_k(x).view(batch, time, self.heads, self.rank).transpose(1, 2)
-        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(self.rank)
-        if mask is not None:  # padded keys must not decide the row's maximum
-            scores = scores.masked_fill(~mask.unsqueeze(1).bool(), float("-inf"))
-        scores = scores - scores.amax(dim=-1, keepdim=True).clamp_min(-1e4)
-        weighted = attn * scores.exp().to(attn.dtype)
-        total = weighted.sum(dim=-1, keepdim=True)
-        return weighted / total.clamp_min(torch.finfo(total.dtype).tiny)
+        valid = None if mask is None else mask.unsqueeze(1).bool()
+        return ScoreCorrectionFunction.apply(attn, q, k, valid, 1.0 / math.sqrt(self.rank))

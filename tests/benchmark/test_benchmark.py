@@ -224,5 +224,6 @@ def test_adapted_layouts_have_their_own_ideal_bound_with_the_adaptations_work():
         assert flops[f"reuse {adapted}"] <= flops[f"ideal {adapted}"] * 1.05
         assert saved[f"ideal {adapted}"] > saved["ideal 2x2"]
         assert saved[f"reuse {adapted}"] <= saved[f"ideal {adapted}"] * 1.05
+        assert saved[f"reuse {adapted}"] < saved["espnet"]  # reuse still saves memory
     with pytest.raises(ValueError, match="reuse_score_rank=R"):
         build_models(20, TINY, ["2x2+reuse_score_rank=0"])

@@ -16,7 +16,7 @@ from espnet_reuse.bin.gpu_check import main
 
 from helpers import REPO
 
-CHECKS = 14  # on the CPU: the joint search's synchronisation count is a CUDA check
+CHECKS = 18  # on the CPU: the joint search's synchronisation count is a CUDA check
 TINY = ["--device", "cpu", "--tiny", "true", "--benchmark_seconds", "120"]
 # a subset of what the GPU machine's Python has: torch and the usual scientific stack
 DEVICE_PACKAGES = {

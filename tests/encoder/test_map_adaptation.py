@@ -8,6 +8,7 @@ import yaml
 
 from espnet_reuse.convert import convert_experiment
 from espnet_reuse.encoder.families import FAMILIES
+from espnet_reuse.encoder.map_adaptation import ScoreCorrectionFunction
 from espnet_reuse.encoder.shared_map_attention import SharedMapAttention
 from espnet_reuse.inference import load_asr_model
 
@@ -148,3 +149,84 @@ def test_one_seed_gives_a_baseline_and_a_reuse_arm_the_same_shared_parameters(
     shared = [k for k in arms["reuse"] if k in arms["base"]]
     assert "ctc.ctc_lo.weight" in shared and len(shared) > 100
     assert [k for k in shared if not torch.equal(arms["base"][k], arms["reuse"][k])] == []
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_a_reuse_layers_attn_is_the_map_it_applied(option, padded_batch):
+    """What the analysis reads (``.attn``) is the adapted map the layer multiplied V by."""
+    encoder = build("conformer", **OPTIONS[option])
+    perturb(encoder)
+    layer = encoder.convention.attention_of(encoder.encoders[1])
+    source = encoder.convention.attention_of(encoder.encoders[0])
+    seen = {}
+    layer.register_forward_hook(lambda module, args, out: seen.update(value=args[2], out=out))
+    with torch.no_grad():
+        encoder(*padded_batch)
+        value = seen["value"]
+        v = layer.linear_v(value).view(value.size(0), -1, layer.h, layer.d_k).transpose(1, 2)
+        applied = (
+            torch.matmul(layer.attn, v)
+            .transpose(1, 2)
+            .reshape(value.size(0), -1, layer.h * layer.d_k)
+        )
+        torch.testing.assert_close(layer.linear_out(applied), seen["out"], rtol=0, atol=1e-6)
+    assert not torch.allclose(layer.attn, source.attn, atol=1e-4)
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_stochastic_depth_and_the_fused_path_with_each_option(option, padded_batch):
+    def encoder(**extra):
+        torch.manual_seed(0)
+        return FAMILIES["conformer"][1](
+            20, **SMALL["conformer"], reuse_groups=[1, 3], **OPTIONS[option], **extra
+        )
+
+    eager = encoder(stochastic_depth_rate=0.5)
+    perturb(eager)
+    fused = encoder(stochastic_depth_rate=0.5, fused_attention=True)
+    fused.load_state_dict(eager.state_dict())
+    with torch.no_grad():  # the single-layer group runs fused; the same function
+        expected = eager.eval()(*padded_batch)[0]
+        torch.testing.assert_close(fused.eval()(*padded_batch)[0], expected, rtol=1e-4, atol=1e-5)
+    for seed in range(4):  # layers skipped at random in training: finite, learning
+        torch.manual_seed(seed)
+        out, _, _ = fused.train()(*padded_batch)
+        out.pow(2).mean().backward()
+        assert torch.isfinite(out).all()
+        assert all(p.grad is None or torch.isfinite(p.grad).all() for p in fused.parameters())
+    assert any(
+        p.grad is not None and p.grad.abs().sum() > 0
+        for name, p in fused.named_parameters()
+        if ".head_mixing." in name or ".score_correction." in name
+    )
+
+
+def _reweighted(attn, q, k, valid, scale):
+    """The score correction written out with autograd's own operations."""
+    scores = (q @ k.transpose(-2, -1) * scale).masked_fill(~valid, float("-inf"))
+    weighted = attn * (scores - scores.amax(dim=-1, keepdim=True)).exp()
+    return weighted / weighted.sum(dim=-1, keepdim=True)
+
+
+def test_the_score_corrections_backward_matches_autograd_and_keeps_one_map():
+    generator = torch.Generator().manual_seed(0)
+    valid = torch.ones(2, 1, 1, 7, dtype=torch.bool)
+    valid[1, ..., 5:] = False  # the second utterance has 5 frames
+    logits = torch.randn(2, 3, 7, 7, generator=generator, dtype=torch.float64)
+    attn = logits.masked_fill(~valid, float("-inf")).softmax(dim=-1).requires_grad_()
+    q = torch.randn(2, 3, 7, 2, generator=generator, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(2, 3, 7, 2, generator=generator, dtype=torch.float64, requires_grad=True)
+    reweight = ScoreCorrectionFunction.apply
+    assert torch.autograd.gradcheck(lambda a, q, k: reweight(a, q, k, valid, 0.7), (attn, q, k))
+    out = reweight(attn, q, k, valid, 0.7)
+    torch.testing.assert_close(out, _reweighted(attn, q, k, valid, 0.7))
+    upstream = torch.randn(out.shape, generator=generator, dtype=torch.float64)
+    ours = torch.autograd.grad(out, (attn, q, k), upstream)
+    theirs = torch.autograd.grad(_reweighted(attn, q, k, valid, 0.7), (attn, q, k), upstream)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a[a.isfinite()], b[a.isfinite()])
+    # kept for backward: the inputs and the result, no (time1, time2) scores of its own
+    maps = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: maps.append(t.shape) or t, lambda t: t):
+        reweight(attn, q, k, valid, 0.7)
+    assert sorted(maps).count(attn.shape) == 2  # attn and the result
