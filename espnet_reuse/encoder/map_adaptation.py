@@ -48,8 +48,13 @@ class HeadMixing(torch.nn.Module):
         return eye + mix * (self.logits.softmax(dim=-1) - eye)
 
     def forward(self, attn: torch.Tensor) -> torch.Tensor:
-        """``attn`` (batch, head, time1, time2) -> its heads mixed, same shape."""
-        return torch.einsum("gh,bhqk->bgqk", self.matrix().to(attn.dtype), attn)
+        """``attn`` (batch, head, time1, time2) -> its heads mixed, same shape.
+
+        One ``bmm`` over the flattened map, so that autograd keeps ``attn`` itself (a
+        view); ``einsum`` and a broadcasting ``matmul`` keep a copy of it."""
+        batch, heads = attn.size(0), attn.size(1)
+        matrix = self.matrix().to(attn.dtype).expand(batch, heads, heads)
+        return torch.bmm(matrix, attn.reshape(batch, heads, -1)).view(attn.shape)
 
 
 class ScoreCorrectionFunction(torch.autograd.Function):

@@ -8,7 +8,7 @@ import yaml
 
 from espnet_reuse.convert import convert_experiment
 from espnet_reuse.encoder.families import FAMILIES
-from espnet_reuse.encoder.map_adaptation import ScoreCorrectionFunction
+from espnet_reuse.encoder.map_adaptation import HeadMixing, ScoreCorrectionFunction
 from espnet_reuse.encoder.shared_map_attention import SharedMapAttention
 from espnet_reuse.inference import load_asr_model
 
@@ -230,3 +230,18 @@ def test_the_score_corrections_backward_matches_autograd_and_keeps_one_map():
     with torch.autograd.graph.saved_tensors_hooks(lambda t: maps.append(t.shape) or t, lambda t: t):
         reweight(attn, q, k, valid, 0.7)
     assert sorted(maps).count(attn.shape) == 2  # attn and the result
+
+
+def test_head_mixing_keeps_no_copy_of_the_map_for_backward():
+    mixing = HeadMixing(4)
+    mixing.weight.data.fill_(0.5)
+    attn = torch.rand(3, 4, 5, 6).softmax(dim=-1).requires_grad_()
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        mixed = mixing(attn)
+    large = [t for t in saved if t.numel() >= attn.numel()]
+    assert large and all(
+        t.untyped_storage().data_ptr() == attn.untyped_storage().data_ptr() for t in large
+    )
+    expected = torch.einsum("gh,bhqk->bgqk", mixing.matrix(), attn)
+    torch.testing.assert_close(mixed, expected)
