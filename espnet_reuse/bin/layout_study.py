@@ -90,6 +90,14 @@ def get_parser() -> argparse.ArgumentParser:
         "baseline:0=exp/asr_train_asr_conformer_ctc_raw_en_bpe60 or 2,2,2:0=...",
     )
     p.add_argument(
+        "--init_from_study",
+        type=Path,
+        default=None,
+        help="another study's --out_dir: each experiment starts its encoder and CTC head "
+        "from the experiment of the same arm and seed there (e.g. hybrid arms from CTC arms)",
+    )
+    p.add_argument("--init_model", default="valid.loss.ave.pth", help="its model file")
+    p.add_argument(
         "--jobs",
         type=int,
         default=1,

@@ -23,6 +23,8 @@ from espnet_reuse.convert import reuse_config
 from espnet_reuse.encoder.reuse_groups import parse_adapted_layout
 
 INFERENCE_TAG = "study"
+# what an experiment takes from its namesake in another study (ESPnet's --init_param keys)
+INIT_PARTS = ("encoder", "ctc")
 log = logging.getLogger("layout_study")
 
 
@@ -133,7 +135,10 @@ def ngpu_option(run_args: Sequence[str]) -> int:
 
 class Runner:
     """Runs experiments through ``run.sh``, ``jobs`` at a time; with ``--ngpu N`` among
-    ``run_args`` each concurrent job gets its own N GPUs (``CUDA_VISIBLE_DEVICES``)."""
+    ``run_args`` each concurrent job gets its own N GPUs (``CUDA_VISIBLE_DEVICES``).
+    With ``init_from`` (another study's out_dir and model file name) each experiment
+    starts its encoder and CTC head (``INIT_PARTS``) from the experiment of the same
+    arm and seed there: a hybrid study from a CTC study, as ESPnet users often train."""
 
     def __init__(
         self,
@@ -144,6 +149,7 @@ class Runner:
         finetune_config: Optional[Path],
         inference_config: Path,
         jobs: int,
+        init_from: Optional[Tuple[Path, str]] = None,
     ) -> None:
         self.out_dir = out_dir
         self.run_sh = run_sh
@@ -154,6 +160,7 @@ class Runner:
             self.templates[True] = yaml.safe_load(finetune_config.read_text())
         self.inference_config = inference_config
         self.jobs = jobs
+        self.init_from = init_from
 
     def exp_dir(self, experiment: Experiment) -> Path:
         return self.out_dir / "exp" / experiment.name
@@ -161,6 +168,19 @@ class Runner:
     def is_done(self, experiment: Experiment) -> bool:
         """Whether ``experiment`` is trained, decoded and scored."""
         return (self.out_dir / "done" / experiment.name).exists()
+
+    def init_param(self, experiment: Experiment) -> List[str]:
+        """ESPnet's ``--init_param`` for ``experiment`` from ``init_from`` (empty without)."""
+        if self.init_from is None:
+            return []
+        study_dir, model = self.init_from
+        source = study_dir / "exp" / experiment.name / model
+        if not (study_dir / "done" / experiment.name).exists() or not source.exists():
+            raise ValueError(
+                f"{experiment.name}: the study in {study_dir} has no finished "
+                f"{experiment.name} with {model} to start from"
+            )
+        return ["--init_param", *(f"{source.resolve()}:{part}:{part}" for part in INIT_PARTS)]
 
     def decode_dir(self, experiment: Experiment, test_set: str) -> Path:
         return self.exp_dir(experiment) / INFERENCE_TAG / test_set
@@ -259,6 +279,8 @@ class Runner:
         ]
         if experiment.finetuned:
             options += ["--init_from_exp", str(baselines[experiment.seed])]
+        if self.init_from is not None:
+            options += ["--asr_args", " ".join(self.init_param(experiment))]
         log_file = self.out_dir / "logs" / f"{experiment.name}.log"
         log.info("%s: training and decoding (log: %s)", experiment.name, log_file)
         self._call(self.run_sh_command(*options), log_file, threads, gpus)

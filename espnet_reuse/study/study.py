@@ -47,6 +47,7 @@ class Study:
             args.finetune_config if args.finetune else None,
             args.inference_config,
             args.jobs,
+            (args.init_from_study, args.init_model) if args.init_from_study else None,
         )
         config = yaml.safe_load(args.asr_config.read_text())
         self.layers = int(config["encoder_conf"]["num_blocks"])

@@ -119,3 +119,35 @@ def test_concurrent_jobs_get_their_own_gpus():
     assert gpu_sets(2, 0, []) == [None, None]
     with pytest.raises(ValueError, match="--jobs 3 with --ngpu 2 needs 6 GPUs, but 4 are visible"):
         gpu_sets(3, 2, ["0", "1", "2", "3"])
+
+
+def test_experiments_start_from_their_namesakes_in_another_study(tmp_path, monkeypatch):
+    config = tmp_path / "hybrid.yaml"
+    config.write_text(yaml.safe_dump({**BASELINE, "decoder": "transformer"}))
+    ctc_study = tmp_path / "ctc_study"
+    arm = Experiment((2, 2, 2), 1)
+    (ctc_study / "exp" / arm.name).mkdir(parents=True)
+    (ctc_study / "exp" / arm.name / "valid.loss.ave.pth").write_bytes(b"")
+    (ctc_study / "done").mkdir()
+    (ctc_study / "done" / arm.name).touch()
+    runner = Runner(
+        tmp_path / "hybrid_study",
+        REPO / "run.sh",
+        [],
+        config,
+        None,
+        config,
+        1,
+        init_from=(ctc_study, "valid.loss.ave.pth"),
+    )
+    calls = []
+    monkeypatch.setattr(runner, "_call", lambda command, *rest: calls.append(command))
+    runner.train([arm], {})
+    command = calls[0]
+    model = (ctc_study / "exp" / arm.name / "valid.loss.ave.pth").resolve()
+    init = command[command.index("--asr_args") + 1]
+    assert init == f"--init_param {model}:encoder:encoder {model}:ctc:ctc"
+    generated = yaml.safe_load((tmp_path / "hybrid_study/conf" / f"{arm.name}.yaml").read_text())
+    assert generated["seed"] == 1 and generated["decoder"] == "transformer"
+    with pytest.raises(ValueError, match="no finished train_baseline_seed1"):
+        runner.train([Experiment(None, 1)], {})
