@@ -13,7 +13,7 @@ pooled set only when the upper end of its interval is below the margin.
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from espnet_reuse.bootstrap import (
     hierarchical_difference,
     per_pair_differences,
 )
+from espnet_reuse.study.report import Panels, plot_speed_panels
 
 MARGIN = 0.5
 POOLS = {"clean": ("dev_clean", "test_clean"), "other": ("dev_other", "test_other")}
@@ -142,44 +143,19 @@ def plot_differences(
     speed: Dict[str, Ratio],
     path: Path,
     title: str,
-    margin: Optional[float] = MARGIN,
+    margin: float = MARGIN,
 ) -> None:
-    """Speed-up against the seed-paired WER difference, one point per arm with both
-    intervals, one panel per pool, the margin drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pools = [p for p in POOLS if any(p in c.sets for c in comparisons)]
-    if not pools:
-        return
-    fig, axes = plt.subplots(1, len(pools), figsize=(6 * len(pools), 4.4), squeeze=False)
-    for ax, pool in zip(axes.flat, pools):
-        for idx, c in enumerate(comparisons):
-            ratio, r = speed.get(c.row), c.sets.get(pool)
-            if ratio is None or r is None:
-                continue
-            d = r.difference
-            ax.errorbar(
-                ratio.median,
-                d.value,
-                xerr=[[ratio.median - ratio.low], [ratio.high - ratio.median]],
-                yerr=[[d.value - d.low], [d.high - d.value]],
-                fmt="os^Dv<>p*"[idx % 9],
-                capsize=3,
-                label=f"{c.row} ({len(c.seeds)} pairs)",
-            )
-        ax.axhline(0.0, color="black", linewidth=0.8)
-        if margin is not None:
-            ax.axhline(margin, color="tab:red", linestyle="--", linewidth=0.8, label="margin")
-        ax.set_xlabel("encoder speed-up over the baseline (x)")
-        ax.set_ylabel("Δ WER vs baseline (points)")
-        ax.set_title(f"{pool}: {' + '.join(POOLS[pool])}")
-        ax.grid(alpha=0.3)
-    axes.flat[0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    """Speed-up against the seed-paired WER difference, one point per arm, one panel
+    per pool, zero and the margin drawn."""
+    panels: Panels = {}
+    for pool, sets in POOLS.items():
+        points = [
+            (f"{c.row} ({len(c.seeds)} pairs)", speed[c.row], c.sets[pool].difference)
+            for c in comparisons
+            if c.row in speed and pool in c.sets
+        ]
+        if points:
+            panels[f"{pool}: {' + '.join(sets)}"] = points
+    if panels:
+        lines = [(0.0, ""), (margin, f"margin {margin:g}")]
+        plot_speed_panels(panels, path, title, "Δ WER vs baseline (points)", lines)

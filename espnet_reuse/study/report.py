@@ -186,40 +186,44 @@ def _number(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def plot(
-    results: List[LayoutResult],
-    speed: Dict[str, Ratio],
-    test_sets: List[str],
+# panel title -> points: (label, speed-up, value with its interval)
+Panels = Dict[str, List[Tuple[str, Ratio, Interval]]]
+
+
+def plot_speed_panels(
+    panels: Panels,
     path: Path,
     title: str,
+    ylabel: str,
+    reference_lines: Sequence[Tuple[float, str]] = (),
 ) -> None:
-    """Speed-up against WER, one point per layout with both intervals as bars,
-    one panel per test set."""
+    """One panel per entry of ``panels``: speed-up against a value, both intervals as
+    bars, a marker per label; horizontal ``reference_lines`` (value, label) drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = min(2, len(test_sets))
-    rows = (len(test_sets) + columns - 1) // columns
+    columns = min(2, len(panels))
+    rows = (len(panels) + columns - 1) // columns
     fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 4.2 * rows), squeeze=False)
-    for ax, test_set in zip(axes.flat, test_sets):
-        for idx, r in enumerate(results):
-            ratio, s = speed.get(r.row), r.sets.get(test_set)
-            if ratio is None or s is None:
-                continue
+    for ax, (panel, points) in zip(axes.flat, panels.items()):
+        for idx, (label, ratio, value) in enumerate(points):
             ax.errorbar(
                 ratio.median,
-                s.wer.value,
+                value.value,
                 xerr=[[ratio.median - ratio.low], [ratio.high - ratio.median]],
-                yerr=[[s.wer.value - s.wer.low], [s.wer.high - s.wer.value]],
+                yerr=[[value.value - value.low], [value.high - value.value]],
                 fmt="os^Dv<>p*"[idx % 9],
                 capsize=3,
-                label=r.row,
+                label=label,
             )
+        for level, label in reference_lines:
+            style = "-" if level == 0 else "--"
+            ax.axhline(level, color="black", linestyle=style, linewidth=0.8, label=label or None)
         ax.set_xlabel("encoder speed-up over the baseline (x)")
-        ax.set_ylabel("WER (%), seeds pooled")
-        ax.set_title(test_set)
+        ax.set_ylabel(ylabel)
+        ax.set_title(panel)
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
@@ -227,3 +231,22 @@ def plot(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot(
+    results: List[LayoutResult],
+    speed: Dict[str, Ratio],
+    test_sets: List[str],
+    path: Path,
+    title: str,
+) -> None:
+    """Speed-up against WER, one point per layout, one panel per test set."""
+    panels: Panels = {
+        test_set: [
+            (r.row, speed[r.row], r.sets[test_set].wer)
+            for r in results
+            if r.row in speed and test_set in r.sets
+        ]
+        for test_set in test_sets
+    }
+    plot_speed_panels(panels, path, title, "WER (%), seeds pooled")

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from espnet_reuse.benchmark.measure import Ratio
 from espnet_reuse.bootstrap import Interval
 from espnet_reuse.encoder.reuse_groups import adapted_layout_name, parse_adapted_layout
 from espnet_reuse.study.experiments import Experiment, experiment_config, parse_arm
@@ -10,6 +11,7 @@ from espnet_reuse.study.paired import (
     PairedDifference,
     compare_arms,
     paired_table,
+    plot_differences,
     seeds_for,
     verdict,
 )
@@ -105,3 +107,21 @@ def test_arms_are_paired_with_the_baseline_on_the_seeds_they_share():
     assert table.index("|clean|") < table.index("|dev_clean|")  # pools first
     unpaired = {"baseline": [0], "[2, 2, 2]": [5, 6]}
     assert compare_arms(matrices, unpaired, "baseline", resamples=10) == []
+
+
+def test_the_speed_difference_figure_has_a_panel_per_pool(tmp_path):
+    rng = np.random.default_rng(1)
+    words = rng.integers(3, 9, 50)
+    sets = ("dev_clean", "test_clean", "dev_other", "test_other")
+    matrices = {
+        row: {s: _matrix(rng, 2, words, 0.1) for s in sets} for row in ("baseline", "[3, 3]")
+    }
+    seeds = {"baseline": [0, 1], "[3, 3]": [0, 1]}
+    comparisons = compare_arms(matrices, seeds, "baseline", resamples=100)
+    assert {"clean", "other"} <= set(comparisons[0].sets)
+    path = tmp_path / "speed_difference.png"
+    plot_differences(comparisons, {"[3, 3]": Ratio(1.4, 1.3, 1.5)}, path, "demo")
+    assert path.stat().st_size > 10_000
+    nothing = tmp_path / "none.png"
+    plot_differences(comparisons, {}, nothing, "no speed measured")
+    assert not nothing.exists()
