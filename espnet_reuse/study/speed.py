@@ -82,16 +82,20 @@ def _encode_all(encoder: torch.nn.Module, inputs: Inputs) -> Callable[[], None]:
     return step
 
 
+def load_encoders(models: Dict[str, Tuple[Path, Path]], device: str) -> Dict[str, torch.nn.Module]:
+    """Model name -> the encoder of its (config, model file), on ``device``."""
+    return {name: load_asr_model(*files, device).encoder for name, files in models.items()}
+
+
 def speedups(
-    models: Dict[str, Tuple[Path, Path]],
+    encoders: Dict[str, torch.nn.Module],
     baseline: str,
     inputs: Dict[str, Inputs],
     rounds: int,
     device: str = "cpu",
 ) -> Dict[str, Dict[str, Ratio]]:
     """input name -> model name -> speed-up of its encoder over ``baseline``'s, timed on
-    ``device``."""
-    encoders = {name: load_asr_model(*files, device).encoder for name, files in models.items()}
+    ``device`` (where ``encoders`` are; the training step updates their weights)."""
     result = {}
     for input_name, on_host in inputs.items():
         data = [(feats.to(device), lengths.to(device)) for feats, lengths in on_host]
@@ -106,11 +110,13 @@ def speedups(
     return result
 
 
-def saved_bytes(models: Dict[str, Tuple[Path, Path]], batch: Inputs) -> Dict[str, int]:
+def saved_bytes(encoders: Dict[str, torch.nn.Module], batch: Inputs) -> Dict[str, int]:
     """Model name -> bytes its encoder keeps for backward in one training forward of
-    ``batch`` (``[(features, lengths)]``), on the CPU."""
-    (feats, lengths) = batch[0]
-    return {
-        name: saved_for_backward_bytes(load_asr_model(*files, "cpu").encoder, feats, lengths)
-        for name, files in models.items()
-    }
+    ``batch`` (``[(features, lengths)]``, on the host; a count of tensor sizes, the same
+    on any device and for any weights)."""
+    saved = {}
+    for name, encoder in encoders.items():
+        device = next(encoder.parameters()).device
+        feats, lengths = (t.to(device) for t in batch[0])
+        saved[name] = saved_for_backward_bytes(encoder, feats, lengths)
+    return saved

@@ -18,7 +18,7 @@ import yaml
 from espnet_reuse.analysis.analyze import AnalysisOptions, analyze
 from espnet_reuse.analysis.layout_search import candidate_layouts, rank_layouts
 from espnet_reuse.benchmark.measure import Ratio
-from espnet_reuse.encoder.reuse_groups import parse_layout, uniform_layout
+from espnet_reuse.encoder.reuse_groups import uniform_layout
 from espnet_reuse.recipe.results import environment_block
 from espnet_reuse.study import paired, report, speed
 from espnet_reuse.study.experiments import Experiment, Runner, layout_label, parse_arm
@@ -58,10 +58,6 @@ class Study:
     def model_files(self, experiment: Experiment) -> tuple:
         exp_dir = self.runner.exp_dir(experiment)
         return exp_dir / "config.yaml", exp_dir / self.args.inference_asr_model
-
-    def _groups(self, spec: str) -> tuple:
-        """A layout typed on the command line, checked against the model's layers."""
-        return tuple(parse_layout(spec, self.layers))
 
     def uniform(self) -> Optional[tuple]:
         maps = self.args.select_maps
@@ -160,8 +156,11 @@ class Study:
             self.args.speed_seconds,
             self.args.speed_train_batch,
         )
+        encoders = speed.load_encoders(
+            {name: self.model_files(e) for name, e in first.items()}, self.args.device
+        )
         ratios = speed.speedups(
-            {name: self.model_files(e) for name, e in first.items()},
+            encoders,
             baseline,
             inputs,
             self.args.speed_rounds,
@@ -169,9 +168,7 @@ class Study:
         )
         result = {k: {n: asdict(r) for n, r in v.items()} for k, v in ratios.items()}
         (self.args.out_dir / SPEED).write_text(json.dumps(result, indent=1))
-        memory = speed.saved_bytes(
-            {name: self.model_files(e) for name, e in first.items()}, inputs[speed.TRAIN_STEP]
-        )
+        memory = speed.saved_bytes(encoders, inputs[speed.TRAIN_STEP])
         (self.args.out_dir / MEMORY).write_text(json.dumps(memory, indent=1))
         return result
 
@@ -249,10 +246,11 @@ class Study:
             matrices, {r.row: r.seeds for r in results}, layout_label(None)
         )
         if comparisons:
+            pools = ", ".join(f"{p}: {' + '.join(sets)}" for p, sets in paired.POOLS.items())
             text += (
                 f"\n### Seed-paired differences to the baseline\n\n"
                 f"Margin fixed in advance: {self.args.margin:g} WER points on the pooled "
-                "sets (clean: dev_clean + test_clean, other: dev_other + test_other). "
+                f"sets ({pools}). "
                 "Intervals resample seed pairs and, within each set, utterances "
                 "(hierarchical bootstrap, paired on utterances).\n\n"
                 + paired.paired_table(comparisons, self.args.margin)
