@@ -13,6 +13,12 @@ for arg in "$@"; do  # help needs no setup: the option parser imports the standa
         -h | --help) PYTHONPATH="${PWD}" exec python3 -m espnet_reuse.recipe.options --help ;;
     esac
 done
+demo_corpus=espeak  # --demo_corpus books: the realistic corpus (espnet_reuse.corpus)
+previous=""
+for arg in "$@"; do
+    [ "${previous}" = --demo_corpus ] && demo_corpus="${arg}"
+    previous="${arg}"
+done
 . egs/librispeech_reuse/db.sh
 # every model gets the decoders it has: the attention decoders only with an attention decoder
 inference_configs="conf/decode_ctc_greedy.yaml conf/decode_ctc_beam.yaml conf/decode_ctc_beam_lexicon.yaml"
@@ -29,9 +35,20 @@ if [ -n "${LIBRISPEECH}" ]; then
         --asr_config "conf/train_asr_conformer_ctc.yaml conf/train_asr_conformer_reuse_4x4_ctc.yaml conf/train_asr_conformer_reuse_2x8_ctc.yaml"
         --inference_config "${inference_configs}"
     )
+elif [ "${demo_corpus}" = books ]; then
+    echo "$(date '+%F %T') (run.sh) LIBRISPEECH is not set: running the demo on the books corpus"
+    egs/librispeech_reuse/local/setup.sh books
+    defaults=(
+        --corpus downloads/books_librispeech --make_demo_corpus true --demo_corpus books
+        --train_set train_960 --valid_set dev
+        --test_sets "dev_clean dev_other test_clean test_other test_real"
+        --nbpe 300 --bpemode unigram
+        --asr_config "conf/demo/train_asr_conformer_ctc.yaml conf/demo/train_asr_conformer_reuse_ctc.yaml"
+        --inference_config "${inference_configs}"
+    )
 else
     echo "$(date '+%F %T') (run.sh) LIBRISPEECH is not set: running the embedded demo corpus"
-    egs/librispeech_reuse/local/setup.sh true
+    egs/librispeech_reuse/local/setup.sh espeak
     defaults=(
         --corpus downloads/demo_librispeech --make_demo_corpus true
         --train_set train_960 --valid_set dev

@@ -1,12 +1,15 @@
 """Shared test helpers: a small Conformer, tiny ESPnet configs, untrained experiments and
 fresh Python environments."""
 
+import ctypes.util
+import shutil
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 from typing import Dict, List
 
+import pytest
 import torch
 import yaml
 
@@ -157,3 +160,13 @@ def espnet_environment(path: Path) -> Path:
     with open(f"{site.stdout.strip()}/espnet_env.pth", "w") as f:
         f.write(sysconfig.get_paths()["purelib"] + "\n")
     return python
+
+
+# what the books corpus (espnet_reuse.corpus) needs beside Python packages
+ENGINES_MISSING = [
+    name for name in ("flite", "festival", "npm", "apt-get") if shutil.which(name) is None
+] + ([] if ctypes.util.find_library("espeak-ng") else ["libespeak-ng"])
+needs_engines = pytest.mark.skipif(
+    bool(ENGINES_MISSING),
+    reason=f"missing {', '.join(ENGINES_MISSING)} (egs/librispeech_reuse/local/setup.sh books)",
+)

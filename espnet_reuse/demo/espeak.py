@@ -72,13 +72,26 @@ def normalise_phone(name: str) -> str:
     return PAUSE if name.startswith("_") else name
 
 
+def library_path() -> str:
+    """The system's libespeak-ng by its full path (``ldconfig -p``), so that dlopen loads
+    it even where another copy with the same soname is loaded already (Kokoro's
+    phonemizer brings one, with its own data folder)."""
+    import subprocess
+
+    name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
+    listing = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    for line in listing.splitlines():
+        if line.strip().startswith(name + " ") and "=>" in line:
+            return line.split("=>")[1].strip()
+    return name
+
+
 class Espeak:
     """One libespeak-ng engine (the library is global state: one per process)."""
 
     def __init__(self) -> None:
-        path = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
         try:
-            self._lib = ctypes.cdll.LoadLibrary(path)
+            self._lib = ctypes.cdll.LoadLibrary(library_path())
         except OSError as error:
             raise RuntimeError(
                 "libespeak-ng is missing: install Debian's espeak-ng (apt-get install espeak-ng)"

@@ -3,7 +3,7 @@
 Each part found (or asked for) becomes ``data/<part with _>``; ``train_960`` joins
 the training parts present and ``dev`` joins dev-clean and dev-other, so a tree
 with only some parts (train-clean-100 alone, mini LibriSpeech, the demo corpus)
-works unchanged.
+works unchanged; the realistic corpus's ``test-real`` becomes ``data/test_real``.
 """
 
 from pathlib import Path
@@ -15,7 +15,8 @@ from espnet_reuse.recipe.bad_utterances import BadUtterance, keys, settle
 TRAIN_PARTS = ["train-clean-100", "train-clean-360", "train-other-500"]
 DEV_PARTS = ["dev-clean", "dev-other"]
 EVAL_PARTS = ["test-clean", "test-other"]
-STANDARD_PARTS = TRAIN_PARTS + DEV_PARTS + EVAL_PARTS
+REAL_PARTS = ["test-real"]  # recorded prompts of the realistic corpus (espnet_reuse.corpus)
+STANDARD_PARTS = TRAIN_PARTS + DEV_PARTS + EVAL_PARTS + REAL_PARTS
 UNION_SETS = {"train_960": TRAIN_PARTS, "dev": DEV_PARTS}
 
 

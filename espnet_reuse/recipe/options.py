@@ -102,7 +102,21 @@ def get_parser() -> argparse.ArgumentParser:
         "--make_demo_corpus",
         type=str2bool,
         default=False,
-        help="synthesise the espeak-ng demo corpus into --corpus first",
+        help="synthesise the demo corpus (--demo_corpus) into --corpus first",
+    )
+    g.add_argument(
+        "--demo_corpus",
+        choices=("espeak", "books"),
+        default="espeak",
+        help="the demo corpus: espeak (espeak-ng reading a small grammar) or books "
+        "(book text read by Kokoro, flite, festival and espeak-ng, rooms, noise, recorded "
+        "prompts: espnet_reuse.corpus)",
+    )
+    g.add_argument(
+        "--corpus_size",
+        choices=("tiny", "demo", "study"),
+        default="demo",
+        help="size of the books corpus (espnet_reuse.corpus.plan.SIZES)",
     )
     g.add_argument("--train_set", default="train_960", help="training set (data/<name>)")
     g.add_argument("--valid_set", default="dev", help="validation set")

@@ -172,7 +172,11 @@ class Recipe:
     # -- stages ------------------------------------------------------------
     def stage1(self) -> None:
         args = self.args
-        if args.make_demo_corpus:
+        if args.make_demo_corpus and args.demo_corpus == "books":
+            from espnet_reuse.corpus.build import build_corpus
+
+            build_corpus(args.corpus, args.corpus_size, nj=args.nj)
+        elif args.make_demo_corpus:
             from espnet_reuse.demo.make_corpus import make_corpus
 
             make_corpus(args.corpus, nj=args.nj)
