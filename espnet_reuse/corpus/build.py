@@ -35,7 +35,7 @@ from espnet_reuse.corpus import acoustics, books, packages, plan, real_speech, t
 from espnet_reuse.corpus.engines import Engine, FliteEngine, Voice, make_engine
 from espnet_reuse.demo.espeak import SAMPLE_RATE, Espeak
 
-BUILDER = 2  # raise when the same plan would give other audio
+BUILDER = 3  # raise when the same plan would give other audio
 COMPLETE = ".complete"
 MIN_SECONDS = 0.1
 NOT_PROSE = ("gutenberg", "etext", "ebook")
@@ -257,8 +257,7 @@ def build_corpus(
         if not (
             target / s.part / str(s.id) / str(s.chapter) / f"{s.id}-{s.chapter}.trans.txt"
         ).exists():
-            texts = sentences[s.book][s.first_sentence : s.first_sentence + s.utterances]
-            jobs.append(("synth", s, texts, target / s.part, cache))
+            jobs.append(("synth", s, plan.texts_of(s, sentences), target / s.part, cache))
     done = root / "skipped.json"  # what the speakers built so far skipped
     skipped: Counter = Counter(json.loads(done.read_text()) if done.exists() else {})
     prompts_left_out: Dict[str, int] = {}

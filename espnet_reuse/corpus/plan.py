@@ -48,12 +48,8 @@ REAL_PART = "test-real"
 EVAL_VOICES = 24  # espeak-ng voice+variant pairs held out for each evaluation part
 
 
-@dataclass(frozen=True)
-class PartSize:
-    """Speakers per engine and utterances per speaker of one part."""
-
-    speakers: Dict[str, int]
-    utterances: int
+# engine -> (speakers, utterances per speaker) of one part
+PartSize = Dict[str, Tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -68,40 +64,39 @@ class Size:
     real_speech: bool = True
 
 
-def _part(utterances: int, **speakers: int) -> PartSize:
-    return PartSize(speakers, utterances)
+def _eval_parts(**speakers: Tuple[int, int]) -> Dict[str, PartSize]:
+    return {name: dict(speakers) for name in ("dev-clean", "dev-other", "test-clean", "test-other")}
 
 
-def _eval_parts(utterances: int, **speakers: int) -> Dict[str, PartSize]:
-    names = ["dev-clean", "dev-other", "test-clean", "test-other"]
-    return {name: _part(utterances, **speakers) for name in names}
-
-
+# Kokoro costs 1.2 CPU-seconds per second of audio on a 2-core AMD EPYC, the other
+# engines 0.003-0.06: its speakers read fewer sentences
 SIZES: Dict[str, Size] = {
     # seconds of audio per engine: what the tests build
     "tiny": Size(
         {
-            "train-clean-100": _part(2, kokoro=1, flite=1, festival=1, espeak=2),
-            **_eval_parts(1, kokoro=1, flite=1, festival=1, espeak=1),
+            "train-clean-100": dict(kokoro=(1, 2), flite=(1, 2), festival=(1, 2), espeak=(2, 2)),
+            **_eval_parts(kokoro=(1, 1), flite=(1, 1), festival=(1, 1), espeak=(1, 1)),
         },
         max_words=8,
-        real_speech=True,
     ),
-    # what ./run.sh's demo trains on
+    # what ./run.sh --demo_corpus books trains on
     "demo": Size(
         {
-            "train-clean-100": _part(30, kokoro=4, flite=40, festival=40, espeak=160),
-            **_eval_parts(20, kokoro=1, flite=3, festival=3, espeak=5),
+            "train-clean-100": dict(
+                kokoro=(2, 10), flite=(30, 30), festival=(40, 30), espeak=(110, 30)
+            ),
+            **_eval_parts(kokoro=(1, 10), flite=(3, 20), festival=(3, 20), espeak=(5, 20)),
         },
         max_words=16,
     ),
-    # what the studies train on: about an hour of building on 2 cores
+    # what the studies train on
     "study": Size(
         {
-            "train-clean-100": _part(60, kokoro=16, flite=80, festival=80, espeak=300),
-            **_eval_parts(40, kokoro=2, flite=4, festival=4, espeak=6),
+            "train-clean-100": dict(
+                kokoro=(16, 40), flite=(80, 60), festival=(80, 60), espeak=(300, 60)
+            ),
+            **_eval_parts(kokoro=(2, 20), flite=(4, 40), festival=(4, 40), espeak=(6, 40)),
         },
-        max_words=30,
     ),
 }
 
@@ -109,7 +104,7 @@ SIZES: Dict[str, Size] = {
 @dataclass
 class Speaker:
     """One speaker of one part: a voice heard in a condition, reading ``utterances``
-    consecutive sentences of one book from ``first_sentence`` on."""
+    consecutive sentences of one book from ``first_sentence`` on (``texts_of``)."""
 
     id: int
     chapter: int
@@ -174,7 +169,7 @@ def plan_speakers(size: Size, seed: int) -> List[Speaker]:
     speakers: List[Speaker] = []
     for part, part_size in size.parts.items():
         other = part.endswith("other")
-        for engine, count in part_size.speakers.items():
+        for engine, (count, utterances) in part_size.items():
             pool = pools[engine][part]
             if engine in ("kokoro", "espeak") and count > len(pool):
                 raise ValueError(f"{part}: {count} {engine} speakers asked for, {len(pool)} voices")
@@ -197,7 +192,7 @@ def plan_speakers(size: Size, seed: int) -> List[Speaker]:
                             ),
                         ),
                         condition=hard_condition(rng) if hard else Condition(),
-                        utterances=part_size.utterances,
+                        utterances=utterances,
                         seed=rng.randrange(2**31),
                     )
                 )
@@ -206,22 +201,26 @@ def plan_speakers(size: Size, seed: int) -> List[Speaker]:
 
 def assign_sentences(speakers: List[Speaker], sentences: Dict[str, List[str]], seed: int) -> None:
     """Give each speaker its own consecutive sentences of one of its part's books (no
-    sentence read twice in a part)."""
+    sentence read twice in a part): speakers in random order, each from where the
+    previous one stopped in the book with most sentences left, from a random start."""
     rng = random.Random(seed)
     by_part: Dict[str, List[Speaker]] = {}
     for speaker in speakers:
         by_part.setdefault(speaker.part, []).append(speaker)
     for part, members in by_part.items():
-        blocks: List[Tuple[str, int]] = []
-        for book in BOOKS[part]:
-            count = len(sentences[book])
-            blocks += [
-                (book, start)
-                for start in range(0, count - members[0].utterances + 1, members[0].utterances)
-            ]
-        if len(blocks) < len(members):
-            raise ValueError(
-                f"{part}: its books have too few sentences for {len(members)} speakers"
-            )
-        for speaker, (book, start) in zip(members, rng.sample(blocks, len(members))):
-            speaker.book, speaker.first_sentence = book, start
+        start = {book: rng.randrange(max(len(sentences[book]), 1)) for book in BOOKS[part]}
+        left = {book: len(sentences[book]) for book in BOOKS[part]}
+        for speaker in rng.sample(members, len(members)):
+            book = max(BOOKS[part], key=lambda b: (left[b], b))
+            if left[book] < speaker.utterances:
+                raise ValueError(f"{part}: its books have too few sentences for its speakers")
+            used = len(sentences[book]) - left[book]
+            speaker.book = book
+            speaker.first_sentence = (start[book] + used) % len(sentences[book])
+            left[book] -= speaker.utterances
+
+
+def texts_of(speaker: Speaker, sentences: Dict[str, List[str]]) -> List[str]:
+    """The sentences ``speaker`` reads (consecutive, past the book's end from its start)."""
+    book = sentences[speaker.book]
+    return [book[(speaker.first_sentence + i) % len(book)] for i in range(speaker.utterances)]

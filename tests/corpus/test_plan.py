@@ -42,19 +42,21 @@ def test_a_share_of_training_speakers_reads_in_the_hard_conditions():
 
 
 def test_sentences_are_consecutive_and_never_read_twice_in_a_part():
-    size = plan.SIZES["tiny"]
-    speakers = plan.plan_speakers(size, seed=0)
+    speakers = plan.plan_speakers(plan.SIZES["demo"], seed=0)
     sentences = {
-        book: [f"{book} {i}" for i in range(20)] for books in plan.BOOKS.values() for book in books
+        book: [f"{book} {i}" for i in range(2000)] for books in plan.BOOKS.values() for book in books
     }
     plan.assign_sentences(speakers, sentences, seed=0)
-    read = {}
+    read = set()
     for s in speakers:
         assert s.book in plan.BOOKS[s.part]
-        for i in range(s.first_sentence, s.first_sentence + s.utterances):
-            key = (s.part, s.book, i)
-            assert key not in read
-            read[key] = s.id
-    too_few = {book: ["x"] for book in sentences}
+        texts = plan.texts_of(s, sentences)
+        numbers = [int(t.rsplit(" ", 1)[1]) for t in texts]
+        assert len(texts) == s.utterances
+        assert all((b - a) % 2000 == 1 for a, b in zip(numbers, numbers[1:]))  # consecutive
+        for t in texts:
+            assert (s.part, t) not in read
+            read.add((s.part, t))
+    too_few = {book: ["x"] * 5 for book in sentences}
     with pytest.raises(ValueError, match="too few sentences"):
         plan.assign_sentences(speakers, too_few, seed=0)
