@@ -44,7 +44,9 @@ def test_a_share_of_training_speakers_reads_in_the_hard_conditions():
 def test_sentences_are_consecutive_and_never_read_twice_in_a_part():
     speakers = plan.plan_speakers(plan.SIZES["demo"], seed=0)
     sentences = {
-        book: [f"{book} {i}" for i in range(2000)] for books in plan.BOOKS.values() for book in books
+        book: [f"{book} {i}" for i in range(2000)]
+        for books in plan.BOOKS.values()
+        for book in books
     }
     plan.assign_sentences(speakers, sentences, seed=0)
     read = set()
