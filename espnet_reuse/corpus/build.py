@@ -221,7 +221,9 @@ def _job(args: Tuple) -> Dict[str, int]:
 
 
 def _plan_record(size_name: str, size: plan.Size, seed: int) -> Dict:
-    return {"size": size_name, "seed": seed, "builder": BUILDER, "parts": asdict(size)}
+    """What a corpus is built from, as ``plan.json`` reads back (tuples as lists)."""
+    record = {"size": size_name, "seed": seed, "builder": BUILDER, "parts": asdict(size)}
+    return json.loads(json.dumps(record))
 
 
 def _start(root: Path, record: Dict) -> None:
