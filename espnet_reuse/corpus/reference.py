@@ -49,6 +49,28 @@ def _read(path: str) -> np.ndarray:
     return to_16k(audio if audio.ndim == 1 else audio.mean(axis=1), rate)
 
 
+def engines_of(manifest: Path) -> Dict[str, str]:
+    """``utt -> engine:voice`` from a corpus's ``manifest.tsv``."""
+    rows = [line.split("\t") for line in manifest.read_text().splitlines()]
+    column = {name: i for i, name in enumerate(rows[0])}
+    return {r[column["utt"]]: f"{r[column['engine']]}:{r[column['voice']]}" for r in rows[1:]}
+
+
+def by_group(errors: Dict[str, Dict[str, int]], group_of: Dict[str, str]) -> Dict[str, Interval]:
+    """WER with its 95 % bootstrap interval per group of utterances (``group_of``: utt ->
+    group), from per-utterance ``errors`` as ``score_data_dir`` keeps them."""
+    groups: Dict[str, List[str]] = {}
+    for utt in sorted(errors):
+        groups.setdefault(group_of[utt], []).append(utt)
+    return {
+        name: bootstrap_wer(
+            np.array([[errors[u]["errors"] for u in utts]]),
+            np.array([errors[u]["words"] for u in utts]),
+        )
+        for name, utts in sorted(groups.items())
+    }
+
+
 def score_data_dir(model, data_dir: Path, out: Path) -> Interval:
     """Whisper's WER on a Kaldi-style data dir with its 95 % bootstrap interval; writes
     its words (``out/text``) and per-utterance errors and words (``out/errors.json``)."""

@@ -31,3 +31,25 @@ def test_whisper_reads_the_recorded_prompts(tiny, tmp_path):
     assert interval.value < 20  # a model trained on real speech reads real speech
     hyps = read_table(tmp_path / "out" / "text")
     assert all(h == h.upper() for h in hyps.values())
+
+
+def test_wer_per_voice_pools_each_voice_utterances(tmp_path):
+    from espnet_reuse.corpus.reference import by_group, engines_of
+
+    manifest = tmp_path / "manifest.tsv"
+    manifest.write_text(
+        "utt\tpart\tspeaker\tengine\tvoice\n"
+        "a\tdev-clean\t1-1\tflite\tslt\n"
+        "b\tdev-clean\t1-1\tflite\tslt\n"
+        "c\tdev-clean\t2-2\tkokoro\taf_heart\n"
+    )
+    errors = {
+        "a": {"errors": 1, "words": 4},
+        "b": {"errors": 3, "words": 4},
+        "c": {"errors": 0, "words": 5},
+    }
+    wers = by_group(errors, engines_of(manifest))
+    assert list(wers) == ["flite:slt", "kokoro:af_heart"]
+    assert wers["flite:slt"].value == pytest.approx(50.0)
+    assert wers["kokoro:af_heart"].value == 0.0
+    assert wers["flite:slt"].low <= 50.0 <= wers["flite:slt"].high
