@@ -104,16 +104,23 @@ def _bank(cache: Path) -> acoustics.NoiseBank:
     return _BANK
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _write_flac(path: Path, audio: np.ndarray) -> str:
     flac = atomic.encoded(
         lambda f: soundfile.write(f, audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
     )
     atomic.write_bytes(path, flac)
     return hashlib.sha256(flac).hexdigest()
+
+
+def _write_chapter(
+    chapter_dir: Path, prefix: str, lines: List[str], rows: List[List], ctm: List[str]
+) -> None:
+    """A chapter's manifest rows and phone times, then its ``trans.txt``: the mark that
+    the speaker is finished."""
+    manifest = "".join("\t".join(map(str, row)) + "\n" for row in rows)
+    atomic.write_text(chapter_dir / f"{prefix}.manifest.tsv", manifest)
+    atomic.write_text(chapter_dir / f"{prefix}.ctm", "".join(ctm))
+    atomic.write_text(chapter_dir / f"{prefix}.trans.txt", "".join(lines))
 
 
 def speak_speaker(
@@ -156,11 +163,7 @@ def speak_speaker(
         )
         for seg in result.phones or []:
             ctm.append(f"{utt} 1 {seg.start:.4f} {seg.end - seg.start:.4f} {seg.phone}\n")
-    atomic.write_text(
-        chapter_dir / f"{prefix}.manifest.tsv", "".join("\t".join(map(str, r)) + "\n" for r in rows)
-    )
-    atomic.write_text(chapter_dir / f"{prefix}.ctm", "".join(ctm))
-    atomic.write_text(chapter_dir / f"{prefix}.trans.txt", "".join(lines))
+    _write_chapter(chapter_dir, prefix, lines, rows, ctm)
     return dict(skipped)
 
 
@@ -190,11 +193,7 @@ def speak_real(prompts: List[real_speech.Prompt], part_dir: Path) -> Dict[str, i
                 digest,
             ]
         )
-    atomic.write_text(
-        chapter_dir / "99-999.manifest.tsv", "".join("\t".join(map(str, r)) + "\n" for r in rows)
-    )
-    atomic.write_text(chapter_dir / "99-999.ctm", "")
-    atomic.write_text(chapter_dir / "99-999.trans.txt", "".join(lines))
+    _write_chapter(chapter_dir, "99-999", lines, rows, [])
     return {}
 
 
