@@ -165,3 +165,19 @@ def test_the_command_finds_a_finished_corpus(tiny, cache, capsys):
     main([str(tiny), "--corpus_size", "tiny", "--cache", str(cache)])
     assert capsys.readouterr().out.strip() == str(tiny / "LibriSpeech")
     assert flac.stat().st_mtime_ns == mtime
+
+
+@pytest.mark.slow
+@needs_engines
+def test_the_recipe_stage_1_builds_the_books_corpus(cache, tmp_path):
+    from espnet_reuse.recipe.run import main
+
+    shutil.copytree(cache, tmp_path / "corpus_cache")  # the packages, not downloaded again
+    main(
+        ["--corpus", str(tmp_path / "books"), "--make_demo_corpus", "true"]
+        + ["--demo_corpus", "books", "--corpus_size", "tiny", "--stage", "1", "--stop-stage", "1"]
+        + ["--datadir", str(tmp_path / "data")]
+    )
+    assert len(read_table(tmp_path / "data" / "train_960" / "text")) == 10
+    assert len(read_table(tmp_path / "data" / "test_real" / "text")) > 200
+    assert (tmp_path / "books" / "manifest.tsv").exists()
