@@ -11,7 +11,8 @@ Layout (LibriSpeech's, so the recipe's stage 1 reads it unchanged)::
     <root>/summary.json              # hours, speakers per engine, words, conditions
     <root>/plan.json                 # what it was built from (size, seed, builder)
 
-Deterministic for a seed; speakers are built in parallel, each written whole (its
+Deterministic for a seed (but for espeak-ng's audio, which varies from call to call;
+babble uses flite for that reason); speakers are built in parallel, each written whole (its
 ``trans.txt`` last), so a killed build resumes where it stopped; a build whose
 ``plan.json`` differs from what is asked starts again.
 """
@@ -241,7 +242,8 @@ def build_corpus(
     root: Path, size_name: str = "demo", seed: int = 0, nj: int = 2, cache: Optional[Path] = None
 ) -> Path:
     """Build (or finish, or find) the corpus of ``size_name`` under ``root``; return its
-    ``LibriSpeech`` folder. ``cache`` keeps downloaded packages (default ``root/../cache``)."""
+    ``LibriSpeech`` folder. ``cache`` keeps downloaded packages (default
+    ``root/../corpus_cache``)."""
     size = plan.SIZES[size_name]
     target = root / "LibriSpeech"
     record = _plan_record(size_name, size, seed)
