@@ -134,9 +134,21 @@ class Analysis:
             )
         return self._data[data_dir]
 
-    def labels(self, alignments, utt: str, num_frames: int, samples: int) -> torch.Tensor:
+    def aligned(self, data_dir: Path, alignments) -> List[str]:
+        """The analysed utterances of ``data_dir`` that ``alignments`` time (a corpus may
+        time only some engines' speech); none of them is an error (the wrong file)."""
+        utts = sorted(self.data(data_dir).lengths)
+        covered = [u for u in utts if u in alignments]
+        if alignments and not covered:
+            raise DataError(f"the alignments time none of the {len(utts)} utterances of {data_dir}")
+        return covered
+
+    def labels(
+        self, alignments, utt: str, num_frames: int, samples: int
+    ) -> Optional[torch.Tensor]:
+        """Frame phone labels (T,) of ``utt``; None where ``alignments`` do not time it."""
         if utt not in alignments:
-            raise DataError(f"no alignment for utterance '{utt}'")
+            return None
         return frame_labels(
             utt,
             alignments[utt],
@@ -228,10 +240,10 @@ class Analysis:
             )
         wer = word_error_rate(refs, {utt: hyp.text for utt, hyp in hyps.items()})
         if self.alignments and not self._phones:  # the same at every pruning point
-            self._phones = {
-                u: self.labels(self.alignments, u, len(h), lengths[u]).numpy()
-                for u, h in hidden.items()
-            }
+            for u in self.aligned(options.data_dir, self.alignments):
+                self._phones[u] = self.labels(
+                    self.alignments, u, len(hidden[u]), lengths[u]
+                ).numpy()
         if self.speakers:
             train, test = split_by_speaker(list(hidden), self.speakers)
         else:
@@ -245,7 +257,9 @@ class Analysis:
             }
         probes: Dict[str, Any] = {}
         for name, labels in targets.items():
-            probes[name], probes[f"{name}_interval"] = frame_probe(hidden, labels, train, test)
+            probes[name], probes[f"{name}_interval"] = frame_probe(
+                hidden, labels, [u for u in train if u in labels], [u for u in test if u in labels]
+            )
         return wer, probes
 
 
@@ -284,8 +298,17 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
         num_layers, num_heads, options.max_range, len(analysis.phone_ids), options.max_offset
     )
     out = options.out_dir
+    parts: Dict[str, Any] = {}
     test_boundaries = BoundaryData()
     speaker_hidden: Dict[str, List[np.ndarray]] = {}
+    timed = {options.data_dir: analysis.alignments}
+    if options.probe_train_dir:
+        timed[options.probe_train_dir] = analysis.probe_alignments
+    if analysis.alignments:
+        parts["phone_times"] = {
+            path.name: [len(analysis.aligned(path, alignments)), len(analysis.data(path).lengths)]
+            for path, alignments in timed.items()
+        }
     test_frames = analysis.collect(
         options.data_dir, analysis.alignments, stats, out, test_boundaries, speaker_hidden
     )
@@ -293,10 +316,10 @@ def analyze(options: AnalysisOptions) -> AttentionSummary:
     metrics = stats.mean_head_metrics()
     ids = analysis.phone_ids
     phones = sorted(ids, key=ids.get) if analysis.alignments else None
-    parts = {
+    parts.update(
         **map_statistics(stats, metrics, divergence, options.max_offset, out),
         **phone_relations(stats, phones, options.per_head_phone_maps, out),
-    }
+    )
     tune_boundaries, tuned_on = test_boundaries, options.data_dir.name
     if analysis.speakers and speaker_hidden:
         parts["speaker_probing"] = speaker_probes(speaker_hidden, analysis.speakers)

@@ -150,6 +150,13 @@ def tables(summary: Dict[str, Any]) -> List[str]:
             f"{html.escape(boundaries['tuned_on'])}"
         )
         parts.append(f"<h2>Phoneme boundaries ({note})</h2>" + table(header, rows))
+    timed = summary.get("phone_times")
+    if timed:
+        rows = [[name, aligned, total] for name, (aligned, total) in timed.items()]
+        parts.append(
+            "<h2>Utterances with phone times (boundaries and phone probes use these)</h2>"
+            + table(["set", "timed", "utterances"], rows)
+        )
     probing = summary.get("probing_accuracy")
     if probing:
         rows = [

@@ -50,6 +50,7 @@ class AttentionSummary:
     head_kinds: Dict[str, Any] = field(default_factory=dict)
     js_divergence: list = field(default_factory=list)
     phones: Optional[List[str]] = None  # with alignments
+    phone_times: Optional[Dict[str, List[int]]] = None  # per set: utterances timed, of all
     par: Optional[list] = None
     relation_map: Optional[list] = None
     probing_accuracy: Optional[List[float]] = None  # with a probe training set

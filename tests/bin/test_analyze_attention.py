@@ -112,12 +112,26 @@ def test_analysis_writes_summary_and_figures(experiment):
     assert len(list(out.glob("attention_maps_*.png"))) == 2
 
 
-def test_missing_alignment_is_an_error(experiment, tmp_path):
+def test_utterances_without_phone_times_are_left_to_the_other_measures(experiment, tmp_path):
+    """A corpus may time only some engines' speech: boundaries and phone probes use the
+    utterances with phone times, everything else all of them; the summary counts both."""
     ctm = tmp_path / "partial.ctm"
     lines = (experiment / "ali.ctm").read_text().splitlines()
     dropped = lines[-1].split()[0]
     ctm.write_text("".join(f"{line}\n" for line in lines if not line.startswith(dropped)))
-    with pytest.raises(DataError, match=f"no alignment for utterance '{dropped}'"):
+    out = tmp_path / "out"
+    analyze(experiment, alignments=ctm, prune_steps=2, max_range=4, out_dir=out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["utterances"] == 8 and summary["phone_times"] == {"dump": [7, 8]}
+    assert summary["boundaries"]["heads"] and summary["par"]
+    assert all("phone" in point for point in summary["pruning_probes"]["random"])
+    assert "Utterances with phone times" in (out / "report.html").read_text()
+
+
+def test_alignments_of_other_utterances_are_an_error(experiment, tmp_path):
+    ctm = tmp_path / "other.ctm"
+    ctm.write_text("someone-else-0000 1 0.00 0.10 sil\n")
+    with pytest.raises(DataError, match="time none of the 8 utterances"):
         analyze(experiment, alignments=ctm, prune_steps=0, out_dir=tmp_path / "out")
 
 
