@@ -143,9 +143,7 @@ class Analysis:
             raise DataError(f"the alignments time none of the {len(utts)} utterances of {data_dir}")
         return covered
 
-    def labels(
-        self, alignments, utt: str, num_frames: int, samples: int
-    ) -> Optional[torch.Tensor]:
+    def labels(self, alignments, utt: str, num_frames: int, samples: int) -> Optional[torch.Tensor]:
         """Frame phone labels (T,) of ``utt``; None where ``alignments`` do not time it."""
         if utt not in alignments:
             return None
