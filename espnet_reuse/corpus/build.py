@@ -5,7 +5,8 @@ Layout (LibriSpeech's, so the recipe's stage 1 reads it unchanged)::
     <root>/LibriSpeech/<part>/<spk>/<chapter>/<spk>-<chapter>-<utt>.flac
     <root>/LibriSpeech/<part>/<spk>/<chapter>/<spk>-<chapter>.trans.txt
     <root>/LibriSpeech/SPEAKERS.TXT
-    <root>/alignments/<part>.ctm     # phone times of the engines that give them
+    <root>/alignments/<part>.<engine>.ctm  # phone times of the engines that give
+                                           # them, each in its own phone set
     <root>/manifest.tsv              # per utterance: speaker, engine, voice, condition,
                                      # book, seconds, SHA-256 of the FLAC file
     <root>/summary.json              # hours, speakers per engine, words, conditions
@@ -36,7 +37,7 @@ from espnet_reuse.corpus import acoustics, books, packages, plan, real_speech, t
 from espnet_reuse.corpus.engines import Engine, FliteEngine, Voice, make_engine
 from espnet_reuse.demo.espeak import SAMPLE_RATE, Espeak
 
-BUILDER = 3  # raise when the same plan would give other audio
+BUILDER = 4  # raise when the same plan would give other audio
 COMPLETE = ".complete"
 MIN_SECONDS = 0.1
 NOT_PROSE = ("gutenberg", "etext", "ebook")
@@ -283,18 +284,22 @@ def build_corpus(
 def _finish(root: Path, speakers: List[plan.Speaker], skipped: Dict[str, int]) -> None:
     target = root / "LibriSpeech"
     rows = []
-    ctm: Dict[str, List[str]] = {}
+    ctm: Dict[str, List[str]] = {}  # <part>.<engine> -> its chapters' phone times
     for manifest in sorted(target.glob("*/*/*/*.manifest.tsv")):
-        part = manifest.parents[2].name
-        rows += manifest.read_text().splitlines()
-        ctm.setdefault(part, []).append(manifest.with_suffix("").with_suffix(".ctm").read_text())
+        chapter = manifest.read_text().splitlines()
+        rows += chapter
+        if chapter:
+            engine = chapter[0].split("\t")[MANIFEST_COLUMNS.index("engine")]
+            ctm.setdefault(f"{manifest.parents[2].name}.{engine}", []).append(
+                manifest.with_suffix("").with_suffix(".ctm").read_text()
+            )
     atomic.write_text(
         root / "manifest.tsv", "\t".join(MANIFEST_COLUMNS) + "\n" + "".join(r + "\n" for r in rows)
     )
     (root / "alignments").mkdir(exist_ok=True)
-    for part, chunks in ctm.items():
+    for name, chunks in ctm.items():
         if any(chunks):
-            atomic.write_text(root / "alignments" / f"{part}.ctm", "".join(chunks))
+            atomic.write_text(root / "alignments" / f"{name}.ctm", "".join(chunks))
     with open(target / "SPEAKERS.TXT", "w") as f:
         f.write("; espnet_reuse corpus: book text read by synthesizers, and recorded prompts\n")
         f.write(";ID  |SEX| SUBSET           |MINUTES| NAME\n")
