@@ -22,8 +22,10 @@ go to every ``run.sh`` call, e.g. ``-- --ngpu 4``). Stages (``--stage`` /
    on an otherwise idle machine);
 6. ``RESULTS.md`` (WER with 95 % bootstrap intervals, seeds pooled; paired
    differences to the baseline; training cost; speed-ups; bytes kept for backward;
-   seed-paired differences with hierarchical intervals on the pooled sets against
-   ``--margin``), ``results.json``, ``speed_accuracy.png`` and
+   seed-paired differences on the endpoints test_clean and test_other against
+   ``--margin``, t intervals over pairs and speakers, Holm across the arms:
+   ``study.intervals``), ``results.json`` (with every utterance's errors per seed and
+   its audio's SHA-256, so intervals can be recomputed), ``speed_accuracy.png`` and
    ``speed_difference.png`` in ``--out_dir``, from the experiments finished so far.
 
 Example (the demo study of ``egs/librispeech_reuse/RESULTS.md``)::

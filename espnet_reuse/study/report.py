@@ -1,9 +1,10 @@
 """The study's tables (ESPnet ``RESULTS.md`` style) and its speed-accuracy plot."""
 
+import hashlib
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -13,10 +14,22 @@ from espnet_reuse.error_counts import align, utterance_errors, words
 from espnet_reuse.kaldi_data import read_table
 
 
-def error_matrix(references: Path, hypotheses: Sequence[Path]) -> Tuple[np.ndarray, np.ndarray]:
-    """Word errors (seeds, utterances) of each seed's ``text`` and reference words
-    (utterances), utterances sorted by id."""
+class SetErrors(NamedTuple):
+    """One row's errors on one test set: word errors (seeds, U) of each seed's
+    hypotheses, reference words (U,), utterances (U,) sorted by id and the speaker of
+    each (U,)."""
+
+    errors: np.ndarray
+    words: np.ndarray
+    utts: List[str]
+    speakers: List[str]
+
+
+def error_matrix(references: Path, hypotheses: Sequence[Path]) -> SetErrors:
+    """Every seed's word errors on the utterances of ``references`` (a data dir's
+    ``text``; speakers from its ``utt2spk``)."""
     refs = read_table(references, allow_empty_values=True)
+    speaker_of = read_table(references.parent / "utt2spk")
     utts = sorted(refs)
     rows = []
     for path in hypotheses:
@@ -28,7 +41,8 @@ def error_matrix(references: Path, hypotheses: Sequence[Path]) -> Tuple[np.ndarr
             utterance_errors(align([words(refs[u]) for u in utts], [words(hyps[u]) for u in utts]))
         )
     errors = np.array([[e for e, _ in row] for row in rows], dtype=float)
-    return errors, np.array([n for _, n in rows[0]], dtype=float)
+    counts = np.array([n for _, n in rows[0]], dtype=float)
+    return SetErrors(errors, counts, utts, [speaker_of[u] for u in utts])
 
 
 @dataclass
@@ -55,7 +69,7 @@ class LayoutResult:
     epoch_seconds: List[List[float]] = field(default_factory=list)  # per seed
 
 
-Matrices = Dict[str, Dict[str, Tuple[np.ndarray, np.ndarray]]]  # row -> set -> (errors, words)
+Matrices = Dict[str, Dict[str, SetErrors]]  # row -> test set -> its errors
 
 
 def error_matrices(
@@ -68,12 +82,51 @@ def error_matrices(
     }
 
 
+def per_utterance(
+    matrices: Matrices, seeds: Dict[str, List[int]], wav_scps: Dict[str, Path]
+) -> Dict[str, dict]:
+    """What a study keeps so that any interval can be recomputed and studies pooled:
+    per test set its utterances, speakers, reference words, the SHA-256 of each
+    utterance's audio (from ``wav_scps``) and every row's errors per seed."""
+    kept = {}
+    for name in next(iter(matrices.values())):
+        first = next(m[name] for m in matrices.values() if name in m)
+        audio = read_table(wav_scps[name])
+        kept[name] = {
+            "utts": first.utts,
+            "speakers": first.speakers,
+            "words": first.words.astype(int).tolist(),
+            "sha256": [hashlib.sha256(Path(audio[u]).read_bytes()).hexdigest() for u in first.utts],
+            "errors": {
+                row: {"seeds": seeds[row], "errors": sets[name].errors.astype(int).tolist()}
+                for row, sets in matrices.items()
+                if name in sets
+            },
+        }
+    return kept
+
+
+def read_per_utterance(kept: Dict[str, dict]) -> Tuple[Matrices, Dict[str, List[int]]]:
+    """``per_utterance``'s record read back as error matrices and each row's seeds."""
+    matrices: Matrices = {}
+    seeds: Dict[str, List[int]] = {}
+    for name, record in kept.items():
+        words = np.array(record["words"], dtype=float)
+        for row, by_seed in record["errors"].items():
+            errors = np.array(by_seed["errors"], dtype=float)
+            matrices.setdefault(row, {})[name] = SetErrors(
+                errors, words, record["utts"], record["speakers"]
+            )
+            seeds[row] = by_seed["seeds"]
+    return matrices, seeds
+
+
 def score_sets(matrices: Matrices, baseline: str) -> Dict[str, Dict[str, SetResult]]:
     """row -> test set -> result, with paired differences against ``baseline``."""
     results: Dict[str, Dict[str, SetResult]] = {}
     for row, sets in matrices.items():
         results[row] = {}
-        for name, (errors, counts) in sets.items():
+        for name, (errors, counts, _, _) in sets.items():
             other = matrices[baseline][name][0] if row != baseline else None
             results[row][name] = SetResult(
                 utterances=errors.shape[1],

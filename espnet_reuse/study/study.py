@@ -246,13 +246,14 @@ class Study:
             matrices, {r.row: r.seeds for r in results}, layout_label(None)
         )
         if comparisons:
-            pools = ", ".join(f"{p}: {' + '.join(sets)}" for p, sets in paired.POOLS.items())
+            endpoints = ", ".join(f"{p}: {' + '.join(s)}" for p, s in paired.ENDPOINTS.items())
             text += (
                 f"\n### Seed-paired differences to the baseline\n\n"
-                f"Margin fixed in advance: {self.args.margin:g} WER points on the pooled "
-                f"sets ({pools}). "
-                "Intervals resample seed pairs and, within each set, utterances "
-                "(hierarchical bootstrap, paired on utterances).\n\n"
+                f"Margin fixed in advance: {self.args.margin:g} WER points on the endpoints "
+                f"({endpoints}). Intervals: Student's t over the seed pairs' spread plus the "
+                "test set's part (speakers as clusters), Welch-Satterthwaite degrees of "
+                "freedom; verdicts with Holm's procedure across the arms "
+                "(espnet_reuse.study.intervals).\n\n"
                 + paired.paired_table(comparisons, self.args.margin)
             )
         (out / "RESULTS.md").write_text(text)
@@ -280,6 +281,11 @@ class Study:
                     "paired": [asdict(c) for c in comparisons],
                     "margin": self.args.margin,
                     "command": command,
+                    "utterances": report.per_utterance(
+                        matrices,
+                        {r.row: r.seeds for r in results},
+                        {s: self.args.dumpdir / "raw" / s / "wav.scp" for s in self.test_sets},
+                    ),
                 },
                 indent=1,
                 default=str,

@@ -1,20 +1,21 @@
 """Arms with map adaptation, and their seed-paired comparison with the baseline."""
 
+import hashlib
+import json
+
 import numpy as np
 import pytest
 
 from espnet_reuse.benchmark.measure import Ratio
-from espnet_reuse.bootstrap import Interval
 from espnet_reuse.encoder.reuse_groups import adapted_layout_name, parse_adapted_layout
 from espnet_reuse.study.experiments import Experiment, experiment_config, parse_arm
 from espnet_reuse.study.paired import (
-    PairedDifference,
     compare_arms,
+    endpoint_verdicts,
     paired_table,
     plot_differences,
-    seeds_for,
-    verdict,
 )
+from espnet_reuse.study.report import SetErrors, per_utterance, read_per_utterance
 
 BASELINE = {"encoder": "conformer", "encoder_conf": {"num_blocks": 6}}
 
@@ -63,50 +64,65 @@ def test_adapted_arms_have_their_own_names_rows_and_configs():
     }
 
 
-def test_verdicts_follow_the_margin_and_the_interval():
-    assert verdict(Interval(0.1, -0.3, 0.4)) == "as accurate (within 0.5)"
-    assert verdict(Interval(0.1, -0.3, 0.6)) == "not resolved"
-    assert verdict(Interval(-0.6, -1.0, -0.2)) == "better"
-    assert verdict(Interval(0.9, 0.3, 1.5)) == "worse"
-    assert verdict(Interval(0.2, 0.1, 0.4)) == "worse, by less than 0.5"
-    assert verdict(Interval(0.1, -0.3, 0.6), margin=1.0) == "as accurate (within 1)"
-
-
-def test_seeds_needed_grow_with_the_square_of_the_half_width():
-    narrow = PairedDifference(Interval(0.0, -0.4, 0.4), [])
-    wide = PairedDifference(Interval(0.0, -1.0, 1.0), [])
-    assert seeds_for(narrow, 4) == 4
-    assert seeds_for(wide, 4) == 16  # half-width 1.0 -> 0.5: four times the pairs
-
-
 def _matrix(rng, seeds, words, rate):
-    return rng.binomial(words, rate, size=(seeds, len(words))), words
+    speakers = [f"s{i % 10}" for i in range(len(words))]
+    utts = [f"{s}-1-{i:04d}" for i, s in enumerate(speakers)]
+    return SetErrors(rng.binomial(words, rate, size=(seeds, len(words))), words, utts, speakers)
 
 
 def test_arms_are_paired_with_the_baseline_on_the_seeds_they_share():
     rng = np.random.default_rng(0)
     words = rng.integers(3, 9, 100)
-    sets = ("dev_clean", "test_clean", "dev_other")  # no test_other: no "other" pool
+    sets = ("dev_clean", "test_clean", "dev_other")  # no test_other: no "other" endpoint
     baseline = {s: _matrix(rng, 3, words, 0.1) for s in sets}
     arm = {s: _matrix(rng, 2, words, 0.1) for s in sets}
     matrices = {"baseline": baseline, "[2, 2, 2]": arm}
     seeds = {"baseline": [0, 1, 2], "[2, 2, 2]": [2, 0]}  # arm seed 1 not finished
-    (comparison,) = compare_arms(matrices, seeds, "baseline", resamples=500)
+    (comparison,) = compare_arms(matrices, seeds, "baseline")
     assert comparison.row == "[2, 2, 2]" and comparison.seeds == [2, 0]
-    assert set(comparison.sets) == {*sets, "clean"}
+    # the endpoint of one set is named by the endpoint; dev sets are compared, not decisive
+    assert set(comparison.sets) == {"dev_clean", "clean", "dev_other"}
     clean = comparison.sets["clean"]
     errors = [
-        sum(arm[s][0][i].sum() - baseline[s][0][b].sum() for s in ("dev_clean", "test_clean"))
+        arm["test_clean"].errors[i].sum() - baseline["test_clean"].errors[b].sum()
         for i, b in ((0, 2), (1, 0))
     ]
-    expected = [round(100 * e / (2 * words.sum()), 2) for e in errors]
-    assert clean.per_pair == expected
-    assert clean.difference.value == pytest.approx(np.mean(errors) * 100 / (2 * words.sum()))
+    assert clean.per_pair == [round(100 * e / words.sum(), 3) for e in errors]
+    assert clean.value == pytest.approx(np.mean(errors) * 100 / words.sum())
+    assert clean.speakers == 10
     table = paired_table([comparison])
-    assert "|[2, 2, 2]|2 (2, 0)|clean|" in table
-    assert table.index("|clean|") < table.index("|dev_clean|")  # pools first
+    assert "|[2, 2, 2]|2 (2, 0)|clean (test_clean)|" in table
+    assert table.index("|clean (test_clean)|") < table.index("|dev_clean|")  # endpoints first
+    verdict = endpoint_verdicts([comparison])["clean"]["[2, 2, 2]"]
+    assert verdict in table and verdict.startswith(("non-inferior", "not resolved", "inferior"))
     unpaired = {"baseline": [0], "[2, 2, 2]": [5, 6]}
-    assert compare_arms(matrices, unpaired, "baseline", resamples=10) == []
+    assert compare_arms(matrices, unpaired, "baseline") == []
+
+
+def test_the_per_utterance_record_gives_back_the_same_comparison(tmp_path):
+    rng = np.random.default_rng(2)
+    words = rng.integers(3, 9, 40)
+    matrices = {
+        row: {s: _matrix(rng, n, words, 0.1) for s in ("test_clean", "test_other")}
+        for row, n in (("baseline", 3), ("[3, 3]", 3))
+    }
+    seeds = {"baseline": [0, 1, 2], "[3, 3]": [1, 2, 0]}
+    wav_scps = {}
+    for name in ("test_clean", "test_other"):
+        lines = []
+        for utt in matrices["baseline"][name].utts:
+            audio = tmp_path / f"{name}-{utt}.flac"
+            audio.write_bytes(utt.encode())
+            lines.append(f"{utt} {audio}\n")
+        wav_scps[name] = tmp_path / f"{name}.scp"
+        wav_scps[name].write_text("".join(lines))
+    kept = json.loads(json.dumps(per_utterance(matrices, seeds, wav_scps)))
+    assert kept["test_clean"]["sha256"][0] == hashlib.sha256(b"s0-1-0000").hexdigest()
+    again, again_seeds = read_per_utterance(kept)
+    assert again_seeds == seeds
+    assert paired_table(compare_arms(again, again_seeds, "baseline")) == paired_table(
+        compare_arms(matrices, seeds, "baseline")
+    )
 
 
 def test_the_speed_difference_figure_has_a_panel_per_pool(tmp_path):
@@ -117,7 +133,7 @@ def test_the_speed_difference_figure_has_a_panel_per_pool(tmp_path):
         row: {s: _matrix(rng, 2, words, 0.1) for s in sets} for row in ("baseline", "[3, 3]")
     }
     seeds = {"baseline": [0, 1], "[3, 3]": [0, 1]}
-    comparisons = compare_arms(matrices, seeds, "baseline", resamples=100)
+    comparisons = compare_arms(matrices, seeds, "baseline")
     assert {"clean", "other"} <= set(comparisons[0].sets)
     path = tmp_path / "speed_difference.png"
     plot_differences(comparisons, {"[3, 3]": Ratio(1.4, 1.3, 1.5)}, path, "demo")

@@ -19,7 +19,8 @@ def write(path, lines):
 
 @pytest.fixture
 def sets(tmp_path):
-    ref = write(tmp_path / "ref", {"u1": "A B C", "u2": "D E", "u3": "F G H I"})
+    ref = write(tmp_path / "text", {"u1": "A B C", "u2": "D E", "u3": "F G H I"})
+    write(tmp_path / "utt2spk", {"u1": "s1", "u2": "s1", "u3": "s2"})
     hyps = {
         "base0": {"u1": "A B C", "u2": "D", "u3": "F G H I"},
         "base1": {"u1": "A X C", "u2": "D E", "u3": "F G H I"},
@@ -32,9 +33,10 @@ def sets(tmp_path):
 
 def test_error_matrix_counts_each_seed_and_utterance(sets):
     ref, paths = sets
-    errors, words = error_matrix(ref, [paths["base0"], paths["base1"]])
+    errors, words, utts, speakers = error_matrix(ref, [paths["base0"], paths["base1"]])
     assert errors.tolist() == [[0, 1, 0], [1, 0, 0]]
     assert words.tolist() == [3, 2, 4]
+    assert utts == ["u1", "u2", "u3"] and speakers == ["s1", "s1", "s2"]
 
 
 def test_scores_pool_seeds_and_pair_with_the_baseline(sets):
