@@ -106,11 +106,11 @@ def get_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--demo_corpus",
-        choices=("espeak", "books"),
-        default="espeak",
-        help="the demo corpus: espeak (espeak-ng reading a small grammar) or books "
-        "(book text read by Kokoro, flite, festival and espeak-ng, rooms, noise, recorded "
-        "prompts: espnet_reuse.corpus)",
+        choices=("books", "espeak"),
+        default="books",
+        help="the demo corpus: books (book text read by Kokoro, flite, festival and "
+        "espeak-ng, rooms, noise, recorded prompts: espnet_reuse.corpus) or espeak "
+        "(espeak-ng reading a small grammar, quicker: espnet_reuse.demo)",
     )
     g.add_argument(
         "--corpus_size",

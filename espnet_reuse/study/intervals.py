@@ -157,19 +157,19 @@ def verdicts(
     results: Dict[str, PairedInterval], margin: float, alpha: float = (1 - LEVEL) / 2
 ) -> Dict[str, str]:
     """Per arm, what its interval says against ``margin`` (WER points), Holm across the
-    arms: "non-inferior at margin M", "inferior" (lower bound above M), or "not
-    resolved, upper bound U"; a lower bound above zero is named."""
+    arms: "non-inferior at margin M" (a lower bound above zero named too), "inferior"
+    (lower bound above zero), or "not resolved, upper bound U"."""
     noninferior = holm({a: r.p_noninferior(margin) for a, r in results.items()}, alpha)
     said = {}
     for arm, r in results.items():
         if noninferior[arm]:
             said[arm] = f"non-inferior at margin {margin:g}"
-        elif r.low > margin:
-            said[arm] = f"inferior (lower bound {r.low:+.2f} above margin {margin:g})"
+            if r.low > 0:
+                said[arm] += f"; worse than the baseline (lower bound {r.low:+.2f})"
+        elif r.low > 0:
+            said[arm] = f"inferior (lower bound {r.low:+.2f})"
         else:
             said[arm] = f"not resolved, upper bound {r.high:+.2f}"
-        if r.low > 0 and r.low <= margin:
-            said[arm] += f"; worse than the baseline (lower bound {r.low:+.2f})"
     return said
 
 

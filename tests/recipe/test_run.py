@@ -24,6 +24,10 @@ CONFIG_PAIRS = [
     ("conf/train_asr_conformer_ctc.yaml", "conf/train_asr_conformer_reuse_2x8_ctc.yaml"),
     ("conf/demo/train_asr_conformer_ctc.yaml", "conf/demo/train_asr_conformer_reuse_ctc.yaml"),
     ("conf/demo/train_asr_conformer_ctc.yaml", "conf/demo/train_asr_conformer_learned_ctc.yaml"),
+    (
+        "conf/demo_books/train_asr_conformer_ctc.yaml",
+        "conf/demo_books/train_asr_conformer_reuse_ctc.yaml",
+    ),
     ("tests/conf/tiny_ctc.yaml", "tests/conf/tiny_ctc_reuse.yaml"),
     ("conf/train_asr_e_branchformer_ctc.yaml", "conf/train_asr_e_branchformer_reuse_ctc.yaml"),
     (

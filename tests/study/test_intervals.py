@@ -101,8 +101,9 @@ def test_verdicts_read_the_upper_bound_against_the_margin_with_holm():
     said = verdicts({"a": _interval(0.1, 0.3), "b": _interval(0.2, 0.6)}, margin=0.5)
     assert said["a"] == "non-inferior at margin 0.5"
     assert said["b"].startswith("not resolved, upper bound +0.8")
-    said = verdicts({"c": _interval(1.5, 0.4)}, margin=0.5)
-    assert said["c"].startswith("inferior (lower bound +1.1")
+    said = verdicts({"c": _interval(1.5, 0.4), "e": _interval(0.4, 0.3)}, margin=0.5)
+    assert said["c"] == "inferior (lower bound +1.10)"
+    assert said["e"] == "inferior (lower bound +0.10)"
     said = verdicts({"d": _interval(0.3, 0.15)}, margin=0.5)
     assert said["d"] == "non-inferior at margin 0.5; worse than the baseline (lower bound +0.15)"
 
