@@ -51,10 +51,13 @@ def compare_arms(
     seeds: Dict[str, List[int]],
     baseline: str,
     endpoints: Dict[str, Tuple[str, ...]] = ENDPOINTS,
+    baseline_scale: float = 1.0,
 ) -> List[ArmComparison]:
     """Every row but ``baseline`` against it, on each test set (an endpoint of one set
     under the endpoint's name) and on the ``endpoints`` whose sets it has; rows sharing
-    no seed with the baseline are left out."""
+    no seed with the baseline are left out. ``baseline_scale`` multiplies the
+    baseline's errors: 1.05 asks about ``WER(arm) - 1.05 WER(baseline)``, so a margin
+    of 5 % of the baseline's WER becomes a margin of zero."""
     comparisons = []
     for row in matrices:
         if row == baseline:
@@ -69,7 +72,8 @@ def compare_arms(
         comparison = ArmComparison(row, common)
         for label, members in groups.items():
             _, sets = _paired_sets(matrices, seeds, row, baseline, members)
-            comparison.sets[label] = paired_interval(sets)
+            scaled = [(arm, baseline_scale * base, w, s) for arm, base, w, s in sets]
+            comparison.sets[label] = paired_interval(scaled)
         comparisons.append(comparison)
     return comparisons
 

@@ -95,6 +95,13 @@ def test_arms_are_paired_with_the_baseline_on_the_seeds_they_share():
     assert table.index("|clean (test_clean)|") < table.index("|dev_clean|")  # endpoints first
     verdict = endpoint_verdicts([comparison])["clean"]["[2, 2, 2]"]
     assert verdict in table and verdict.startswith(("non-inferior", "not resolved", "inferior"))
+    # a relative margin: the baseline's errors scaled
+    relative = compare_arms(matrices, seeds, "baseline", baseline_scale=1.05)[0].sets["clean"]
+    scaled = [
+        arm["test_clean"].errors[i].sum() - 1.05 * baseline["test_clean"].errors[b].sum()
+        for i, b in ((0, 2), (1, 0))
+    ]
+    assert relative.value == pytest.approx(np.mean(scaled) * 100 / words.sum())
     unpaired = {"baseline": [0], "[2, 2, 2]": [5, 6]}
     assert compare_arms(matrices, unpaired, "baseline") == []
 
