@@ -44,6 +44,7 @@ def _run(command: List[str], cwd: Path, install_hint: str) -> None:
 
 def debian_package(name: str, cache: Path) -> Path:
     """Debian package ``name`` unpacked under ``cache/debian/<name>`` (downloaded once)."""
+    cache = cache.resolve()  # the commands run in the download folder
     target = cache / "debian" / name
     if (target / DONE).exists():
         return target

@@ -4,6 +4,7 @@ import hashlib
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,6 +133,14 @@ def test_a_missing_debian_package_says_how_to_get_it(tmp_path):
     with pytest.raises(packages.MissingPackage, match="apt-get download no-such-package"):
         packages.debian_package("no-such-package", tmp_path)
     assert not (tmp_path / "debian" / "no-such-package" / packages.DONE).exists()
+
+
+def test_a_relative_cache_is_where_the_package_is_unpacked(tmp_path, monkeypatch):
+    """As ./run.sh passes it (downloads/corpus_cache, relative to the recipe)."""
+    monkeypatch.chdir(tmp_path)
+    unpacked = packages.debian_package("asterisk-moh-opsound-wav", Path("cache"))
+    assert unpacked == tmp_path / "cache" / "debian" / "asterisk-moh-opsound-wav"
+    assert list(unpacked.glob("usr/share/asterisk/moh/*.wav"))
 
 
 class _Silent(Engine):
