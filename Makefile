@@ -1,5 +1,6 @@
 # `make test` sets up .venv (pip 24: pip 25+ refuses ESPnet's dependency tree) with
-# the exact versions of constraints.txt and runs the test suite; `make lint` runs ruff.
+# the exact versions of constraints.txt and runs the test suite; `make test-fast` skips the
+# tests marked slow (ESPnet's entry points end to end); `make lint` runs ruff.
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 GPU_WHEELS := espnet==202511 typeguard==4.6.0 humanfriendly==10.0
 WHEELS ?= .whl
 
-.PHONY: install test lint gpu-wheels
+.PHONY: install test test-fast lint gpu-wheels
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -21,6 +22,9 @@ install: $(STAMP)
 
 test: install
 	$(PYTHON) -m pytest -q
+
+test-fast: install
+	$(PYTHON) -m pytest -q -m "not slow"
 
 lint: install
 	$(VENV)/bin/ruff check .
