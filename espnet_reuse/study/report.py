@@ -121,6 +121,29 @@ def read_per_utterance(kept: Dict[str, dict]) -> Tuple[Matrices, Dict[str, List[
     return matrices, seeds
 
 
+def pool_per_utterance(records: Dict[str, Dict[str, dict]]) -> Dict[str, dict]:
+    """Several studies' ``per_utterance`` records (study name -> record) as one, each
+    seed named ``<study>:<seed>`` (the same seed trained in two studies is two models),
+    only where every test set's audio is byte-identical in all of them."""
+    first_name, first = next(iter(records.items()))
+    pooled = {name: {**record, "errors": {}} for name, record in first.items()}
+    for study, record in records.items():
+        if set(record) != set(first):
+            raise ValueError(f"{study} has sets {sorted(record)}, {first_name} {sorted(first)}")
+        for name, kept in record.items():
+            if kept["utts"] != first[name]["utts"] or kept["sha256"] != first[name]["sha256"]:
+                differing = sum(a != b for a, b in zip(kept["sha256"], first[name]["sha256"]))
+                raise ValueError(
+                    f"{name}: the audio of {study} and {first_name} differs ({differing} "
+                    f"utterances, or other utterances): intervals cannot pool them"
+                )
+            for row, by_seed in kept["errors"].items():
+                target = pooled[name]["errors"].setdefault(row, {"seeds": [], "errors": []})
+                target["seeds"] += [f"{study}:{seed}" for seed in by_seed["seeds"]]
+                target["errors"] += by_seed["errors"]
+    return pooled
+
+
 def score_sets(matrices: Matrices, baseline: str) -> Dict[str, Dict[str, SetResult]]:
     """row -> test set -> result, with paired differences against ``baseline``."""
     results: Dict[str, Dict[str, SetResult]] = {}

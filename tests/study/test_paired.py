@@ -15,7 +15,12 @@ from espnet_reuse.study.paired import (
     paired_table,
     plot_differences,
 )
-from espnet_reuse.study.report import SetErrors, per_utterance, read_per_utterance
+from espnet_reuse.study.report import (
+    SetErrors,
+    per_utterance,
+    pool_per_utterance,
+    read_per_utterance,
+)
 
 BASELINE = {"encoder": "conformer", "encoder_conf": {"num_blocks": 6}}
 
@@ -148,3 +153,29 @@ def test_the_speed_difference_figure_has_a_panel_per_pool(tmp_path):
     nothing = tmp_path / "none.png"
     plot_differences(comparisons, {}, nothing, "no speed measured")
     assert not nothing.exists()
+
+
+def test_studies_pool_only_where_their_test_audio_is_identical(tmp_path):
+    rng = np.random.default_rng(3)
+    words = rng.integers(3, 9, 20)
+
+    def record(seeds):
+        matrices = {r: {"test_clean": _matrix(rng, 2, words, 0.1)} for r in ("baseline", "[6]")}
+        return per_utterance(matrices, {"baseline": seeds, "[6]": seeds}, scp)
+
+    scp = {"test_clean": tmp_path / "wav.scp"}
+    audio = [tmp_path / f"{i}.flac" for i in range(20)]
+    for i, path in enumerate(audio):
+        path.write_bytes(bytes([i]))
+    utts = _matrix(rng, 1, words, 0.1).utts
+    scp["test_clean"].write_text("".join(f"{u} {a}\n" for u, a in zip(utts, audio)))
+    first, rerun = record([0, 1]), record([0, 1])  # the same seeds on another machine
+    pooled = pool_per_utterance({"study": first, "rerun": rerun})
+    matrices, seeds = read_per_utterance(pooled)
+    assert seeds["[6]"] == ["study:0", "study:1", "rerun:0", "rerun:1"]
+    assert matrices["[6]"]["test_clean"].errors.shape == (4, 20)
+    (comparison,) = compare_arms(matrices, seeds, "baseline")
+    assert len(comparison.seeds) == 4
+    audio[3].write_bytes(b"other audio")
+    with pytest.raises(ValueError, match="test_clean: the audio of other and study differs"):
+        pool_per_utterance({"study": first, "other": record([0, 1])})
