@@ -60,7 +60,7 @@ def test_install_beside_espnet_replaces_nothing(tmp_path):
 
 @pytest.mark.slow
 def test_a_fresh_core_install_loads_torch_and_registers_the_encoders(tmp_path):
-    # the README's `pip install -e .`, no constraints file: pip resolves every version
+    # docs/install.md's `pip install -e .`, no constraints file: pip resolves every version
     subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "fresh")], check=True)
     python = tmp_path / "fresh" / "bin" / "python"
     pip(python, "install", "-q", "pip>=24,<25")

@@ -136,8 +136,8 @@ def test_another_normalisation_is_refused(exported):
         model.normalize = normalize
 
 
-def test_the_readmes_onnx_runtime_example(exported, varied_data, tmp_path, monkeypatch):
-    readme = (REPO / "README.md").read_text()
+def test_the_usage_pages_onnx_runtime_example(exported, varied_data, tmp_path, monkeypatch):
+    readme = (REPO / "docs" / "using.md").read_text()
     snippet = readme.split("decoded\nwith ONNX Runtime:\n\n```python\n")[1].split("```")[0]
     model, onnx_file, exp = exported["conformer_reuse"]
     wav, lengths = read_table(varied_data[1] / "wav.scp"), read_num_samples(varied_data[1])

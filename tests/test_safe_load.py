@@ -167,8 +167,8 @@ def test_init_param_refuses_a_payload(experiment, varied_data, tmp_path):
     assert f"{exp / 'model.pth'} was not loaded" in done.stderr
 
 
-def test_the_readmes_safe_decoding_of_a_packed_model(varied_data, tmp_path, monkeypatch):
-    readme = (REPO / "README.md").read_text()
+def test_the_usage_pages_safe_decoding_of_a_packed_model(varied_data, tmp_path, monkeypatch):
+    readme = (REPO / "docs" / "using.md").read_text()
     snippet = readme.split("load it here:\n\n  ```python\n")[1].split("  ```")[0]
     exp = write_model(varied_data[0], TINY_CONFIG, tmp_path / "exp")
     monkeypatch.chdir(tmp_path)
