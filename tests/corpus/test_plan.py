@@ -26,7 +26,7 @@ def test_speakers_are_disjoint_and_other_parts_are_harder(size):
     assert all(len(parts) == 1 for parts in parts_of.values())
     for s in speakers:
         if s.part.endswith("other"):
-            assert 0.2 <= s.condition.rt60 <= 1.0 and 0 <= s.condition.snr <= 20
+            assert 0.2 <= s.condition.rt60 <= 0.5 and 10 <= s.condition.snr <= 25
         elif not s.part.startswith("train"):
             assert s.condition == plan.Condition()
     kokoro_training = {s.voice.name for s in speakers if s.voice.engine == "kokoro"}

@@ -73,8 +73,8 @@ def test_layout_study_on_a_tiny_corpus(tmp_path, monkeypatch):
     for row in rows:
         assert row in results
     # seed-paired differences on the pooled sets, with the margin's verdict
-    assert "|[3] + head mixing|2 (0, 1)|other|" in results
-    assert "|[3] + head mixing|2 (0, 1)|clean|" in results
+    assert "|[3] + head mixing|2 (0, 1)|other (test_other)|" in results
+    assert "|[3] + head mixing|2 (0, 1)|clean (test_clean)|" in results
     assert (out / "speed_difference.png").stat().st_size > 0
     saved = json.loads((out / "memory.json").read_text())
     assert saved["baseline"] > saved["[3] + head mixing"] > 0
