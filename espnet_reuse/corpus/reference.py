@@ -50,10 +50,14 @@ def _read(path: str) -> np.ndarray:
 
 
 def engines_of(manifest: Path) -> Dict[str, str]:
-    """``utt -> engine:voice`` from a corpus's ``manifest.tsv``."""
+    """``utt -> engine:voice`` from a corpus's ``manifest.tsv`` (a recorded voice is its
+    speaker: the column's ``Allison:<prompt>`` is ``Allison``)."""
     rows = [line.split("\t") for line in manifest.read_text().splitlines()]
     column = {name: i for i, name in enumerate(rows[0])}
-    return {r[column["utt"]]: f"{r[column['engine']]}:{r[column['voice']]}" for r in rows[1:]}
+    return {
+        r[column["utt"]]: f"{r[column['engine']]}:{r[column['voice']].split(':')[0]}"
+        for r in rows[1:]
+    }
 
 
 def by_group(errors: Dict[str, Dict[str, int]], group_of: Dict[str, str]) -> Dict[str, Interval]:

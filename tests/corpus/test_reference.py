@@ -42,14 +42,19 @@ def test_wer_per_voice_pools_each_voice_utterances(tmp_path):
         "a\tdev-clean\t1-1\tflite\tslt\n"
         "b\tdev-clean\t1-1\tflite\tslt\n"
         "c\tdev-clean\t2-2\tkokoro\taf_heart\n"
+        "d\ttest-real\t99-999\trecorded\tAllison:vm-intro\n"
+        "e\ttest-real\t99-999\trecorded\tAllison:vm-options\n"
     )
     errors = {
         "a": {"errors": 1, "words": 4},
         "b": {"errors": 3, "words": 4},
         "c": {"errors": 0, "words": 5},
+        "d": {"errors": 1, "words": 5},
+        "e": {"errors": 0, "words": 5},
     }
     wers = by_group(errors, engines_of(manifest))
-    assert list(wers) == ["flite:slt", "kokoro:af_heart"]
+    assert list(wers) == ["flite:slt", "kokoro:af_heart", "recorded:Allison"]  # one speaker
+    assert wers["recorded:Allison"].value == pytest.approx(10.0)
     assert wers["flite:slt"].value == pytest.approx(50.0)
     assert wers["kokoro:af_heart"].value == 0.0
     assert wers["flite:slt"].low <= 50.0 <= wers["flite:slt"].high
