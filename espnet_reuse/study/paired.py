@@ -34,16 +34,24 @@ class ArmComparison:
 
 
 def _paired_sets(
-    matrices: Matrices, seeds: Dict[str, List[int]], row: str, baseline: str, names: Sequence[str]
-) -> Tuple[List[int], List[PairedSet]]:
-    common = [s for s in seeds[row] if s in seeds[baseline]]
+    matrices: Matrices,
+    seeds: Dict[str, List[int]],
+    row: str,
+    baseline: str,
+    common: List[int],
+    names: Sequence[str],
+    baseline_scale: float,
+) -> List[PairedSet]:
+    """``row`` and ``baseline`` on ``names``, their models of the ``common`` seeds in
+    the same order, the baseline's errors times ``baseline_scale``."""
     arm = [seeds[row].index(s) for s in common]
     base = [seeds[baseline].index(s) for s in common]
     sets = []
     for name in names:
         errors, words, _, speakers = matrices[row][name]
-        sets.append((errors[arm], matrices[baseline][name].errors[base], words, speakers))
-    return common, sets
+        base_errors = baseline_scale * matrices[baseline][name].errors[base]
+        sets.append((errors[arm], base_errors, words, speakers))
+    return sets
 
 
 def compare_arms(
@@ -66,14 +74,14 @@ def compare_arms(
         groups = {p: sets for p, sets in endpoints.items() if all(s in names for s in sets)}
         single = {sets[0] for sets in groups.values() if len(sets) == 1}
         groups.update({name: (name,) for name in names if name not in single})
-        common, _ = _paired_sets(matrices, seeds, row, baseline, [])
+        common = [s for s in seeds[row] if s in seeds[baseline]]
         if not common:
             continue
         comparison = ArmComparison(row, common)
         for label, members in groups.items():
-            _, sets = _paired_sets(matrices, seeds, row, baseline, members)
-            scaled = [(arm, baseline_scale * base, w, s) for arm, base, w, s in sets]
-            comparison.sets[label] = paired_interval(scaled)
+            comparison.sets[label] = paired_interval(
+                _paired_sets(matrices, seeds, row, baseline, common, members, baseline_scale)
+            )
         comparisons.append(comparison)
     return comparisons
 
