@@ -55,3 +55,10 @@ def test_nothing_imports_the_entry_points():
 
 def test_the_graph_sees_imports_inside_functions():
     assert "espnet_reuse.encoder.families" in imports()["espnet_reuse.registration"]
+
+
+def test_the_map_producer_and_its_consumer_meet_at_its_owner():
+    graph = imports()
+    owner = "espnet_reuse.encoder.shared_map"
+    for user in ("rel_position_attention", "shared_map_attention", "reuse"):
+        assert owner in graph[f"espnet_reuse.encoder.{user}"], user

@@ -5,7 +5,7 @@
 - ``layer_convention``: how each family's layer is read (declared once per family);
 - ``conformer_reuse_encoder``, ``e_branchformer_reuse_encoder``,
   ``branchformer_reuse_encoder``, ``transformer_reuse_encoder``: the thin classes;
-- ``map_source``: a group's map source (hooks on ESPnet's attention module);
+- ``shared_map``: a group's map, from its source to the layers that apply it;
 - ``shared_map_attention``: the other layers' attention (V and output projections);
 - ``learned_map``: input-independent maps (learned logits over relative offsets);
 - ``rel_position_attention``: ESPnet's relative-position attention without copies;

@@ -20,7 +20,7 @@ class ConformerReuseEncoder(ReuseEncoder, ConformerEncoder):
     ``ctc_trim`` must not trim frames inside a group. When stochastic depth
     skips a group's first layer in training, the group's map is computed from
     that layer's input as its attention branch would see it
-    (``map_source.map_if_source_skipped``). ``layer_drop_rate`` is accepted
+    (``shared_map.map_if_source_skipped``). ``layer_drop_rate`` is accepted
     and, as in ESPnet's Conformer, unused.
     """
 

@@ -19,7 +19,7 @@ class EBranchformerReuseEncoder(ReuseEncoder, EBranchformerEncoder):
     the attention branch (``attn``) changes; the cgMLP branch, the merge module
     and the feed-forward modules are ESPnet's. When layer drop skips a group's
     first layer in training, the group's map is computed from the input of its
-    next layer that runs (``map_source.map_if_source_skipped``).
+    next layer that runs (``shared_map.map_if_source_skipped``).
     ``gradient_checkpoint_layers`` may name only layers of single-layer groups:
     a checkpointed layer runs again in backward, after its group's map is gone.
     ``mask_padding`` zeroes padded frames at the cgMLP's and the merge module's

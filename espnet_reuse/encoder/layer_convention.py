@@ -1,6 +1,6 @@
 """How each ESPnet encoder family's layer is read: declared once per family.
 
-Reuse works on ESPnet's own layers through hooks (``map_source``, ``padding``), so it
+Reuse works on ESPnet's own layers through hooks (``shared_map``, ``padding``), so it
 must know, for each family, where a layer keeps its self-attention module and the
 LayerNorm before it, and which of the layer's call arguments are the input and the
 mask. ``LAYER_CONVENTIONS`` states that for every family with a reuse form, keyed by

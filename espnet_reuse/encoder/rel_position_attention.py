@@ -7,7 +7,8 @@ a new (T, T) tensor. Here the shift is a strided view of the position scores (no
 copy), the sum and scaling are done in place on the content scores, and padding
 is masked by an additive bias. Outputs and maps are bitwise equal to ESPnet's (see
 ``forward_attention``), gradients equal up to summation order; the parameters
-are the same objects with the same names.
+are the same objects with the same names. A group's map source of this class
+publishes its map to the group's ``shared_map`` where it computes it.
 """
 
 import math
@@ -16,6 +17,7 @@ from typing import Optional, Tuple
 import torch
 
 from espnet_reuse.encoder.precision import in_compute_dtype, mask_bias
+from espnet_reuse.encoder.shared_map import SharedMap
 from espnet_reuse.espnet_api import RelPositionMultiHeadedAttention
 
 
@@ -40,6 +42,8 @@ class StridedRelPositionAttention(RelPositionMultiHeadedAttention):
     ``zero_triu`` is not supported (ESPnet's Conformer never sets it with this
     module's callers; ``convert_in_place`` leaves ESPnet's module as it is then).
     """
+
+    shared_map: Optional[SharedMap] = None  # set by the reuse encoder on a map source
 
     @classmethod
     def convert_in_place(
@@ -98,6 +102,8 @@ class StridedRelPositionAttention(RelPositionMultiHeadedAttention):
         which ESPnet zeroes, are zeroed by one multiply. Under autocast the map
         is cast to the compute dtype once, here (``precision.in_compute_dtype``):
         ``.attn``, the matmul below and every layer reusing the map read that copy.
+        A map source publishes the map and the map after its attention dropout to
+        its group's ``shared_map``.
         """
         n_batch = value.size(0)
         if mask is not None:
@@ -110,7 +116,10 @@ class StridedRelPositionAttention(RelPositionMultiHeadedAttention):
         else:
             attn = in_compute_dtype(torch.softmax(scores, dim=-1))
         self.attn = attn
-        x = torch.matmul(self.dropout(attn), value)  # (batch, head, time1, d_k)
+        dropped = self.dropout(attn)
+        if self.shared_map is not None:
+            self.shared_map.publish(attn, dropped)
+        x = torch.matmul(dropped, value)  # (batch, head, time1, d_k)
         x = x.transpose(1, 2).reshape(n_batch, -1, self.h * self.d_k)
         return self.linear_out(x)
 

@@ -6,30 +6,31 @@ encoder with the reuse options added (``conformer_reuse``, ``e_branchformer_reus
 ``setup_reuse`` turns it into its reuse form, in place and without new parameter
 names, wherever ESPnet keeps the attention module (``self_attn`` or ``attn``):
 
-- a group's first layer keeps ESPnet's attention module, which publishes its map
-  (``map_source.make_source``; relative-position attention runs copy-free,
-  ``rel_position_attention``);
+- a group's first layer keeps its attention module's parameters and publishes its
+  map to the group's ``SharedMap`` (``shared_map``: relative-position attention runs
+  copy-free and publishes it itself, ``rel_position_attention``; ESPnet's other
+  classes through a hook, ``shared_map.make_source``);
 - every other layer of the group gets a ``SharedMapAttention`` that keeps only the
   V and output projections of ESPnet's module and applies the group's map;
 - an input-independent group's layers all apply a ``LearnedRelativeMap``;
 - ``mask_padding`` makes encoding batch-invariant (``padding``).
 
-``forward`` hands every group a fresh ``SharedMap`` for the call and takes it back
-afterwards, so no map outlives the call that made it.
+``forward`` hands every group a fresh ``SharedMap`` for the call, through the
+(layer, group) pairs ``setup_reuse`` installed, and takes it back afterwards, so no
+map outlives the call that made it.
 """
 
 import dataclasses
 import inspect
 from dataclasses import dataclass, fields
 from functools import partial
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch.utils.hooks import RemovableHandle
 
 from espnet_reuse.encoder.layer_convention import LayerConvention, layer_convention
 from espnet_reuse.encoder.learned_map import LearnedRelativeMap
-from espnet_reuse.encoder.map_source import make_source, map_if_source_skipped
 from espnet_reuse.encoder.padding import mask_padding as mask_padding_hooks
 from espnet_reuse.encoder.rel_position_attention import (
     FusedRelPositionAttention,
@@ -41,7 +42,8 @@ from espnet_reuse.encoder.reuse_groups import (
     layer_groups,
     map_sources,
 )
-from espnet_reuse.encoder.shared_map_attention import SharedMap, SharedMapAttention
+from espnet_reuse.encoder.shared_map import SharedMap, make_source, map_if_source_skipped
+from espnet_reuse.encoder.shared_map_attention import SharedMapAttention
 from espnet_reuse.espnet_api import MultiHeadedAttention, RelPositionMultiHeadedAttention
 
 
@@ -157,6 +159,8 @@ class ReuseEncoder(torch.nn.Module):
     group_index: List[int]  # each layer's group (index)
     convention: LayerConvention  # how this family's layers are read
     reuse_hooks: List[RemovableHandle]  # every hook setup_reuse registered
+    map_users: List[Tuple[int, int]]  # (layer, its group) whose attention publishes or
+    # applies a group's map; indices, so that a replica (DataParallel) reaches its own
 
     def build_reuse(
         self, espnet_class: type, arguments: Dict[str, Any], options: ReuseOptions
@@ -189,6 +193,7 @@ class ReuseEncoder(torch.nn.Module):
         self.group_index = layer_groups(groups)
         self.mask_padding = options.mask_padding
         self.reuse_hooks = []
+        self.map_users = []
         starts = group_starts(groups)
         self._check_attention(groups, options.sharing_layers())
         self.learned_maps = torch.nn.ModuleDict(
@@ -209,6 +214,7 @@ class ReuseEncoder(torch.nn.Module):
                     attention, options.reuse_head_mixing, options.reuse_score_rank
                 )
                 convention.set_attention(layer, reusing)
+                self.map_users.append((idx, self.group_index[idx]))
                 if not learned:
                     hook = partial(map_if_source_skipped, convention=convention)
                     self.reuse_hooks.append(layer.register_forward_pre_hook(hook, with_kwargs=True))
@@ -221,7 +227,9 @@ class ReuseEncoder(torch.nn.Module):
             else:
                 StridedRelPositionAttention.convert_in_place(attention)
             if shared:
-                self.reuse_hooks.append(make_source(attention))
+                if not isinstance(attention, StridedRelPositionAttention):
+                    self.reuse_hooks.append(make_source(attention))  # ESPnet's class
+                self.map_users.append((idx, self.group_index[idx]))
         if options.mask_padding:
             self.reuse_hooks += mask_padding_hooks(self)
 
@@ -276,13 +284,9 @@ class ReuseEncoder(torch.nn.Module):
             else SharedMap(source_layer=self.encoders[start])
             for g, start in enumerate(group_starts(self.reuse_groups))
         ]
-        for layer, group in zip(self.encoders, self.group_index):
-            attention = self.convention.attention_of(layer)
-            if hasattr(attention, "shared_map"):
-                attention.shared_map = maps[group]
+        for idx, group in self.map_users:
+            self.convention.attention_of(self.encoders[idx]).shared_map = maps[group]
 
     def _detach_shared_maps(self) -> None:
-        for layer in self.encoders:
-            attention = self.convention.attention_of(layer)
-            if hasattr(attention, "shared_map"):
-                attention.shared_map = None
+        for idx, _ in self.map_users:
+            self.convention.attention_of(self.encoders[idx]).shared_map = None

@@ -4,40 +4,9 @@ from typing import Optional
 
 import torch
 
-from espnet_reuse.encoder.learned_map import LearnedRelativeMap
 from espnet_reuse.encoder.map_adaptation import HeadMixing, ScoreCorrection
-from espnet_reuse.encoder.precision import in_compute_dtype
+from espnet_reuse.encoder.shared_map import SharedMap
 from espnet_reuse.espnet_api import MultiHeadedAttention
-
-
-class SharedMap:
-    """The attention probabilities a group uses in one forward.
-
-    A computed group's map source stores its map in ``attn``; an
-    input-independent group has a ``source`` that makes the map on first use,
-    from the batch's length and padding mask, in the compute dtype under
-    autocast (one cast for the group). A computed group names its
-    ``source_layer``, the layer that computes the map again when it was skipped
-    (``map_source.map_if_source_skipped``). ``ReuseEncoder.forward`` makes one
-    per group and call, so replicas of the model (``DataParallel``) never share
-    a map.
-    """
-
-    def __init__(
-        self,
-        source: Optional[LearnedRelativeMap] = None,
-        source_layer: Optional[torch.nn.Module] = None,
-    ) -> None:
-        self.attn: Optional[torch.Tensor] = None
-        self.dropped: Optional[torch.Tensor] = None  # ``attn`` after attention dropout
-        self.source = source
-        self.source_layer = source_layer
-
-    def get(self, time: int, mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-        """The group's map, made from ``source`` if it has one and none exists yet."""
-        if self.attn is None and self.source is not None:
-            self.attn = in_compute_dtype(self.source(time, mask))
-        return self.attn
 
 
 class SharedMapAttention(MultiHeadedAttention):
@@ -51,7 +20,7 @@ class SharedMapAttention(MultiHeadedAttention):
     (``map_adaptation``: the identity at initialisation).
     ``.attn`` holds the map it applied, as in every ESPnet attention module, so
     ``calculate_all_attentions`` and attention plots see reuse layers too. In
-    training, attention dropout is drawn once a group (by its map source), so
+    training, attention dropout is drawn once per group (``SharedMap.dropped_map``), so
     the group's layers apply one tensor and backward stores no copy of it (a layer
     that adapts its map draws its own dropout on the adapted map).
     """
@@ -131,10 +100,9 @@ class SharedMapAttention(MultiHeadedAttention):
         if self.training and self.dropout_rate > 0:
             if self.adapts:  # this layer's own map: its own dropout
                 attn = self.dropout(attn)
-            else:  # one dropout mask for the whole group, drawn by its map source
-                if self.shared_map.dropped is None:
-                    self.shared_map.dropped = self.dropout(attn)
-                attn = self.shared_map.dropped.expand(n_batch, -1, -1, -1)
+            else:  # one dropout mask for the whole group
+                attn = self.shared_map.dropped_map(attn, self.dropout)
+                attn = attn.expand(n_batch, -1, -1, -1)
         x = torch.matmul(attn, v)  # (batch, head, time1, d_k)
         x = x.transpose(1, 2).reshape(n_batch, -1, self.h * self.d_k)
         return self.linear_out(x)

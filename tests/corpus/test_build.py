@@ -191,3 +191,14 @@ def test_the_recipe_stage_1_builds_the_books_corpus(cache, tmp_path):
     assert len(read_table(tmp_path / "data" / "train_960" / "text")) == 10
     assert len(read_table(tmp_path / "data" / "test_real" / "text")) > 200
     assert (tmp_path / "books" / "manifest.tsv").exists()
+
+
+@pytest.mark.slow
+@needs_engines
+@pytest.mark.parametrize("size", sorted(plan.SIZES))
+def test_every_size_finds_enough_sentences_in_its_books(size, tiny, cache):
+    """Each named size's speakers fit the real books' sentences (a size that does not
+    would stop its build at the start)."""
+    chosen = plan.SIZES[size]
+    sentences, _ = build.book_sentences(cache, chosen.min_words, chosen.max_words)
+    plan.assign_sentences(plan.plan_speakers(chosen, seed=0), sentences, seed=0)

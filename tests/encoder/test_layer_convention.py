@@ -10,6 +10,7 @@ from espnet_reuse.encoder.layer_convention import (
     LayerConvention,
     layer_convention,
 )
+from espnet_reuse.encoder.rel_position_attention import StridedRelPositionAttention
 from espnet_reuse.espnet_api import ConformerEncoder
 
 from helpers import SMALL_CONFORMER, SMALL_FAMILIES, assert_bitwise_equal_encoders
@@ -84,7 +85,13 @@ def test_removing_reuse_gives_espnets_encoder_bitwise(family, padded_batch):
 @pytest.mark.parametrize("family", SMALL)
 def test_the_hooks_of_shared_maps_are_kept(family):
     reuse = build(family, True, reuse_groups=[2, 2])
-    assert len(reuse.reuse_hooks) == hooks(reuse) == 2 + 2  # a source's publisher, a pre-hook
+    # a pre-hook per reuse layer; a publishing hook per source of an ESPnet class (the
+    # project's relative-position attention publishes its map itself)
+    attention = [reuse.convention.attention_of(layer) for layer in reuse.encoders]
+    hooked = sum(not isinstance(attention[i], StridedRelPositionAttention) for i in (0, 2))
+    assert hooked == (2 if family == "transformer" else 0)
+    assert len(reuse.reuse_hooks) == hooks(reuse) == 2 + hooked
+    assert reuse.map_users == [(0, 0), (1, 0), (2, 1), (3, 1)]
     with pytest.raises(ValueError, match=r"layers \[1, 3\] reuse a map .* cannot be removed"):
         reuse.remove_reuse()
 
