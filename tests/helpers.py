@@ -67,6 +67,12 @@ SMALL_FAMILIES = {
     ),
 }
 
+# Every family with a reuse form, small (input size 20)
+SMALL_ENCODERS = {
+    "conformer": {k: v for k, v in SMALL_CONFORMER.items() if k != "input_size"},
+    **SMALL_FAMILIES,
+}
+
 
 def train_args(
     corpus: Dict[str, Path], output_dir: Path, config: Path = TINY_REUSE_CONFIG

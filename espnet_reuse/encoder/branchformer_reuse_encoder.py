@@ -1,6 +1,6 @@
 """``branchformer_reuse``: ESPnet's Branchformer encoder with layer-wise attention map reuse."""
 
-from typing import Any, List, Optional, Union
+from typing import List, Optional, Union
 
 from typeguard import typechecked
 
@@ -12,7 +12,7 @@ class BranchformerReuseEncoder(ReuseEncoder, BranchformerEncoder):
     """Branchformer encoder whose layers share attention maps within groups.
 
     Every argument of ESPnet's ``BranchformerEncoder`` is accepted with the same
-    meaning and default; the reuse options are those of ``ReuseEncoder``. A
+    meaning and default; the reuse options are ``ReuseOptions``' fields (documented there). A
     layer without an attention branch (``use_attn: false``, or ``cgmlp_weight``
     1.0 with ``merge_method: fixed_ave``) can only be a group of its own.
     """
@@ -45,7 +45,7 @@ class BranchformerReuseEncoder(ReuseEncoder, BranchformerEncoder):
         stochastic_depth_rate: Union[float, List[float]] = 0.0,
         qk_norm: bool = False,
         use_flash_attn: bool = True,
-        reuse_groups: Any = None,
+        reuse_groups: Optional[List[int]] = None,
         learned_map_groups: List[int] = [],
         learned_map_max_offset: int = 64,
         learned_map_init: str = "patterns",
@@ -54,5 +54,14 @@ class BranchformerReuseEncoder(ReuseEncoder, BranchformerEncoder):
         reuse_head_mixing: bool = False,
         reuse_score_rank: int = 0,
     ):
-        options = ReuseOptions.from_arguments(locals()).checked(num_blocks)
+        options = ReuseOptions(
+            reuse_groups=reuse_groups,
+            learned_map_groups=learned_map_groups,
+            learned_map_max_offset=learned_map_max_offset,
+            learned_map_init=learned_map_init,
+            mask_padding=mask_padding,
+            fused_attention=fused_attention,
+            reuse_head_mixing=reuse_head_mixing,
+            reuse_score_rank=reuse_score_rank,
+        ).checked(num_blocks)
         self.build_reuse(BranchformerEncoder, locals(), options)

@@ -1,6 +1,6 @@
 """``conformer_reuse``: ESPnet's Conformer encoder with layer-wise attention map reuse."""
 
-from typing import Any, List, Optional, Union
+from typing import List, Optional, Union
 
 from typeguard import typechecked
 
@@ -13,10 +13,8 @@ class ConformerReuseEncoder(ReuseEncoder, ConformerEncoder):
     """Conformer encoder whose layers share attention maps within groups.
 
     Every argument of ESPnet's ``ConformerEncoder`` is accepted with the same
-    meaning and default; the reuse options (``reuse_groups``,
-    ``learned_map_groups``, ``learned_map_max_offset``, ``learned_map_init``,
-    ``mask_padding``, ``fused_attention``, ``reuse_head_mixing``, ``reuse_score_rank``)
-    are those of ``ReuseEncoder``.
+    meaning and default; the reuse options are
+    ``ReuseOptions``' fields (documented there).
     ``ctc_trim`` must not trim frames inside a group. When stochastic depth
     skips a group's first layer in training, the group's map is computed from
     that layer's input as its attention branch would see it
@@ -57,7 +55,7 @@ class ConformerReuseEncoder(ReuseEncoder, ConformerEncoder):
         max_pos_emb_len: int = 5000,
         qk_norm: bool = False,
         use_flash_attn: bool = True,
-        reuse_groups: Any = None,
+        reuse_groups: Optional[List[int]] = None,
         learned_map_groups: List[int] = [],
         learned_map_max_offset: int = 64,
         learned_map_init: str = "patterns",
@@ -66,6 +64,15 @@ class ConformerReuseEncoder(ReuseEncoder, ConformerEncoder):
         reuse_head_mixing: bool = False,
         reuse_score_rank: int = 0,
     ):
-        options = ReuseOptions.from_arguments(locals()).checked(num_blocks)
+        options = ReuseOptions(
+            reuse_groups=reuse_groups,
+            learned_map_groups=learned_map_groups,
+            learned_map_max_offset=learned_map_max_offset,
+            learned_map_init=learned_map_init,
+            mask_padding=mask_padding,
+            fused_attention=fused_attention,
+            reuse_head_mixing=reuse_head_mixing,
+            reuse_score_rank=reuse_score_rank,
+        ).checked(num_blocks)
         check_trim_points(options.reuse_groups, interctc_layer_idx, ctc_trim)
         self.build_reuse(ConformerEncoder, locals(), options)

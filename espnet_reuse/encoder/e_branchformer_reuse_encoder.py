@@ -1,6 +1,6 @@
 """``e_branchformer_reuse``: ESPnet's E-Branchformer encoder with layer-wise attention map reuse."""
 
-from typing import Any, List, Optional
+from typing import List, Optional
 
 from typeguard import typechecked
 
@@ -12,10 +12,8 @@ class EBranchformerReuseEncoder(ReuseEncoder, EBranchformerEncoder):
     """E-Branchformer encoder whose layers share attention maps within groups.
 
     Every argument of ESPnet's ``EBranchformerEncoder`` is accepted with the same
-    meaning and default; the reuse options (``reuse_groups``,
-    ``learned_map_groups``, ``learned_map_max_offset``, ``learned_map_init``,
-    ``mask_padding``, ``fused_attention``, ``reuse_head_mixing``, ``reuse_score_rank``)
-    are those of ``ReuseEncoder``. Only
+    meaning and default; the reuse options are
+    ``ReuseOptions``' fields (documented there). Only
     the attention branch (``attn``) changes; the cgMLP branch, the merge module
     and the feed-forward modules are ESPnet's. When layer drop skips a group's
     first layer in training, the group's map is computed from the input of its
@@ -59,7 +57,7 @@ class EBranchformerReuseEncoder(ReuseEncoder, EBranchformerEncoder):
         qk_norm: bool = False,
         use_flash_attn: bool = True,
         gradient_checkpoint_layers: List[int] = [],
-        reuse_groups: Any = None,
+        reuse_groups: Optional[List[int]] = None,
         learned_map_groups: List[int] = [],
         learned_map_max_offset: int = 64,
         learned_map_init: str = "patterns",
@@ -68,7 +66,16 @@ class EBranchformerReuseEncoder(ReuseEncoder, EBranchformerEncoder):
         reuse_head_mixing: bool = False,
         reuse_score_rank: int = 0,
     ):
-        options = ReuseOptions.from_arguments(locals()).checked(num_blocks)
+        options = ReuseOptions(
+            reuse_groups=reuse_groups,
+            learned_map_groups=learned_map_groups,
+            learned_map_max_offset=learned_map_max_offset,
+            learned_map_init=learned_map_init,
+            mask_padding=mask_padding,
+            fused_attention=fused_attention,
+            reuse_head_mixing=reuse_head_mixing,
+            reuse_score_rank=reuse_score_rank,
+        ).checked(num_blocks)
         # gradient_checkpoint_layers counts the input layer as 0
         sharing = [layer + 1 for layer in options.sharing_layers()]
         checkpointed = sorted(set(sharing) & set(gradient_checkpoint_layers))

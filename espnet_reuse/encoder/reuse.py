@@ -49,8 +49,47 @@ from espnet_reuse.espnet_api import MultiHeadedAttention, RelPositionMultiHeaded
 
 @dataclass(frozen=True)
 class ReuseOptions:
-    """The options every reuse encoder adds to its ESPnet encoder (``ReuseEncoder``);
-    ``checked`` validates them once, before anything is built."""
+    """The options every reuse encoder adds to its ESPnet encoder, the one place they
+    are documented; each family class builds them by name from its arguments, and
+    ``checked`` validates them once, before anything is built.
+
+    Attributes:
+        reuse_groups: sizes of consecutive layer groups, summing to
+            ``num_blocks`` (default: ``[1] * num_blocks``, no reuse). The first
+            layer of a group computes its attention probabilities; each other
+            layer projects only V, applies those probabilities (per head) and
+            ``linear_out``. Gradients of every layer of a group flow into the
+            map, hence into the map source's Q, K and positional projections.
+        learned_map_groups: indices (from 0) of groups whose map is
+            input-independent: per head, learned logits over relative offsets
+            (``espnet_reuse.encoder.learned_map``); every layer of such a group,
+            the first included, projects only V.
+        learned_map_max_offset: largest relative offset with its own logit;
+            farther keys share the edge logit.
+        learned_map_init: ``patterns`` (identity, previous, next, left,
+            right, global, head by head) or ``uniform``.
+        mask_padding: in training and inference, take the output lengths and
+            masks from each utterance's true length and zero padded frames at
+            the input of every depthwise convolution
+            (``espnet_reuse.encoder.padding``), so that padding never reaches an
+            utterance's frames (BatchNorm's training statistics aside). Off by
+            default: ESPnet's encoders let padding leak, and off keeps them
+            bitwise. No parameters change, so checkpoints load either way.
+        fused_attention: layers whose map no other layer reuses (single-layer
+            groups) run relative-position attention through PyTorch's fused
+            ``scaled_dot_product_attention`` (``FusedRelPositionAttention``,
+            equal to ESPnet's to float tolerance). Their ``.attn`` is then
+            ``None``, so attention plots and the analysis see no map there; a
+            shared map is always computed explicitly. Off by default: on CPU
+            the fused and the strided path are equally fast (docs/speed.md).
+        reuse_head_mixing: each reuse layer mixes its group's H heads with a
+            learned H x H matrix whose rows are distributions
+            (``map_adaptation.HeadMixing``; the identity at initialisation).
+        reuse_score_rank: 0 (off), or the rank r of a query-key correction of
+            each reuse layer's own that reweights its group's map and renormalises
+            it (``map_adaptation.ScoreCorrection``; no correction at
+            initialisation).
+    """
 
     reuse_groups: Optional[Sequence[int]] = None
     learned_map_groups: Sequence[int] = ()
@@ -60,12 +99,6 @@ class ReuseOptions:
     fused_attention: bool = False
     reuse_head_mixing: bool = False
     reuse_score_rank: int = 0
-
-    @classmethod
-    def from_arguments(cls, arguments: Dict[str, Any]) -> "ReuseOptions":
-        """The options among a reuse constructor's arguments (its ``locals()``; an
-        option it does not take keeps its default)."""
-        return cls(**{f.name: arguments.get(f.name, f.default) for f in fields(cls)})
 
     def checked(self, num_blocks: int) -> "ReuseOptions":
         """These options with ``reuse_groups`` as the checked list of group sizes for
@@ -107,44 +140,10 @@ def espnet_arguments(espnet_class: type, arguments: Dict[str, Any]) -> Dict[str,
 class ReuseEncoder(torch.nn.Module):
     """Layer-wise attention map reuse, mixed in before an ESPnet encoder class.
 
-    The reuse options (``ReuseOptions``), the same in every reuse encoder:
-
-    Args:
-        reuse_groups: sizes of consecutive layer groups, summing to
-            ``num_blocks`` (default: ``[1] * num_blocks``, no reuse). The first
-            layer of a group computes its attention probabilities; each other
-            layer projects only V, applies those probabilities (per head) and
-            ``linear_out``. Gradients of every layer of a group flow into the
-            map, hence into the map source's Q, K and positional projections.
-        learned_map_groups: indices (from 0) of groups whose map is
-            input-independent: per head, learned logits over relative offsets
-            (``espnet_reuse.encoder.learned_map``); every layer of such a group,
-            the first included, projects only V.
-        learned_map_max_offset: largest relative offset with its own logit;
-            farther keys share the edge logit.
-        learned_map_init: ``patterns`` (identity, previous, next, left,
-            right, global, head by head) or ``uniform``.
-        mask_padding: in training and inference, take the output lengths and
-            masks from each utterance's true length and zero padded frames at
-            the input of every depthwise convolution
-            (``espnet_reuse.encoder.padding``), so that padding never reaches an
-            utterance's frames (BatchNorm's training statistics aside). Off by
-            default: ESPnet's encoders let padding leak, and off keeps them
-            bitwise. No parameters change, so checkpoints load either way.
-        reuse_head_mixing: each reuse layer mixes its group's H heads with a
-            learned H x H matrix whose rows are distributions
-            (``map_adaptation.HeadMixing``; the identity at initialisation).
-        reuse_score_rank: 0 (off), or the rank r of a query-key correction of
-            each reuse layer's own that reweights its group's map and renormalises
-            it (``map_adaptation.ScoreCorrection``; no correction at
-            initialisation).
-        fused_attention: layers whose map no other layer reuses (single-layer
-            groups) run relative-position attention through PyTorch's fused
-            ``scaled_dot_product_attention`` (``FusedRelPositionAttention``,
-            equal to ESPnet's to float tolerance). Their ``.attn`` is then
-            ``None``, so attention plots and the analysis see no map there; a
-            shared map is always computed explicitly. Off by default: on CPU
-            the fused and the strided path are equally fast (docs/speed.md).
+    A family class (``conformer_reuse_encoder`` and its siblings) takes ESPnet's
+    arguments and the reuse options (``ReuseOptions``, documented there), builds
+    ``ReuseOptions`` by name, and calls ``build_reuse``; the options in force are
+    kept in ``reuse_options``.
 
     Parameter names are ESPnet's; reuse layers simply lack ``linear_q``,
     ``linear_k``, ``linear_pos`` and ``pos_bias_u/v``. Layers that compute
@@ -154,6 +153,7 @@ class ReuseEncoder(torch.nn.Module):
     (ESPnet's ``selfattn``, ``rel_selfattn`` or ``legacy_rel_selfattn``).
     """
 
+    reuse_options: ReuseOptions  # checked
     reuse_groups: List[int]
     map_sources: List[int]  # each layer's map source (index)
     group_index: List[int]  # each layer's group (index)
@@ -187,6 +187,7 @@ class ReuseEncoder(torch.nn.Module):
     def _setup_reuse(self, options: ReuseOptions) -> None:
         groups = list(options.reuse_groups)
         assert sum(groups) == len(self.encoders), "options not checked for this encoder"
+        self.reuse_options = options
         convention = self.convention = layer_convention(self)
         self.reuse_groups = groups
         self.map_sources = map_sources(groups)
@@ -256,6 +257,9 @@ class ReuseEncoder(torch.nn.Module):
             if isinstance(attention, (StridedRelPositionAttention, FusedRelPositionAttention)):
                 attention.__class__ = RelPositionMultiHeadedAttention
         self.mask_padding = False
+        self.reuse_options = dataclasses.replace(
+            self.reuse_options, mask_padding=False, fused_attention=False
+        )
 
     def _check_attention(self, groups: List[int], sharing: Sequence[int]) -> None:
         """Every layer of a shared or learned group needs a multi-head attention."""

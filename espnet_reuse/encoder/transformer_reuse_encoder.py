@@ -1,6 +1,6 @@
 """``transformer_reuse``: ESPnet's Transformer encoder with layer-wise attention map reuse."""
 
-from typing import Any, List, Optional
+from typing import List, Optional
 
 from typeguard import typechecked
 
@@ -12,7 +12,7 @@ class TransformerReuseEncoder(ReuseEncoder, TransformerEncoder):
     """Transformer encoder whose layers share attention maps within groups.
 
     Every argument of ESPnet's ``TransformerEncoder`` is accepted with the same
-    meaning and default; the reuse options are those of ``ReuseEncoder``
+    meaning and default; the reuse options are ``ReuseOptions``' fields (documented there)
     (``fused_attention`` concerns relative-position attention, which ESPnet's
     Transformer does not use; its own ``use_flash_attn`` stays in force for
     layers whose map nobody reuses).
@@ -42,7 +42,7 @@ class TransformerReuseEncoder(ReuseEncoder, TransformerEncoder):
         layer_drop_rate: float = 0.0,
         qk_norm: bool = False,
         use_flash_attn: bool = True,
-        reuse_groups: Any = None,
+        reuse_groups: Optional[List[int]] = None,
         learned_map_groups: List[int] = [],
         learned_map_max_offset: int = 64,
         learned_map_init: str = "patterns",
@@ -51,5 +51,14 @@ class TransformerReuseEncoder(ReuseEncoder, TransformerEncoder):
         reuse_head_mixing: bool = False,
         reuse_score_rank: int = 0,
     ):
-        options = ReuseOptions.from_arguments(locals()).checked(num_blocks)
+        options = ReuseOptions(
+            reuse_groups=reuse_groups,
+            learned_map_groups=learned_map_groups,
+            learned_map_max_offset=learned_map_max_offset,
+            learned_map_init=learned_map_init,
+            mask_padding=mask_padding,
+            fused_attention=fused_attention,
+            reuse_head_mixing=reuse_head_mixing,
+            reuse_score_rank=reuse_score_rank,
+        ).checked(num_blocks)
         self.build_reuse(TransformerEncoder, locals(), options)

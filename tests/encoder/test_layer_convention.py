@@ -1,6 +1,8 @@
 """Each family's layer convention is declared once and checked; reuse's hooks are kept and
 removable, after which the encoder is bitwise ESPnet's again."""
 
+from typing import List, Optional
+
 import pytest
 import torch
 
@@ -13,10 +15,8 @@ from espnet_reuse.encoder.layer_convention import (
 from espnet_reuse.encoder.rel_position_attention import StridedRelPositionAttention
 from espnet_reuse.espnet_api import ConformerEncoder
 
-from helpers import SMALL_CONFORMER, SMALL_FAMILIES, assert_bitwise_equal_encoders
-
-SMALL = {"conformer": {k: v for k, v in SMALL_CONFORMER.items() if k != "input_size"}}
-SMALL.update(SMALL_FAMILIES)
+from helpers import SMALL_ENCODERS as SMALL
+from helpers import assert_bitwise_equal_encoders
 
 
 def build(family, reuse, **options):
@@ -114,14 +114,25 @@ def test_the_docs_worked_example_adds_a_family(monkeypatch, padded_batch):
             output_size: int = 32,
             linear_units: int = 48,
             num_blocks: int = 4,
-            reuse_groups=None,
-            learned_map_groups=(),
+            reuse_groups: Optional[List[int]] = None,
+            learned_map_groups: List[int] = [],
             learned_map_max_offset: int = 64,
             learned_map_init: str = "patterns",
             mask_padding: bool = False,
             fused_attention: bool = False,
+            reuse_head_mixing: bool = False,
+            reuse_score_rank: int = 0,
         ):
-            options = ReuseOptions.from_arguments(locals()).checked(num_blocks)
+            options = ReuseOptions(
+                reuse_groups=reuse_groups,
+                learned_map_groups=learned_map_groups,
+                learned_map_max_offset=learned_map_max_offset,
+                learned_map_init=learned_map_init,
+                mask_padding=mask_padding,
+                fused_attention=fused_attention,
+                reuse_head_mixing=reuse_head_mixing,
+                reuse_score_rank=reuse_score_rank,
+            ).checked(num_blocks)
             self.build_reuse(MultiConvConformerEncoder, locals(), options)
 
     torch.manual_seed(0)

@@ -5,6 +5,7 @@ reference, and the option grid ESPnet's own E-Branchformer test sweeps runs forw
 and backward through the reuse class.
 """
 
+import dataclasses
 import inspect
 import itertools
 
@@ -12,12 +13,12 @@ import pytest
 import torch
 
 from espnet_reuse.encoder.families import FAMILIES
-from espnet_reuse.encoder.reuse import REUSE_OPTION_NAMES
+from espnet_reuse.encoder.reuse import REUSE_OPTION_NAMES, ReuseOptions
 from espnet_reuse.encoder.shared_map_attention import SharedMapAttention
 from espnet_reuse.espnet_api import EBranchformerEncoder, make_pad_mask
 
+from helpers import SMALL_ENCODERS, assert_bitwise_equal_encoders, reference_attention
 from helpers import SMALL_FAMILIES as SMALL
-from helpers import assert_bitwise_equal_encoders, reference_attention
 
 FAMILY_OVERRIDES = {
     "e_branchformer": {
@@ -69,6 +70,27 @@ def test_signature_is_espnets_plus_the_reuse_options(family):
         assert reuse[name].default == parameter.default, name
         assert reuse[name].annotation == parameter.annotation, name
     assert set(reuse) - set(base) == set(REUSE_OPTION_NAMES)
+
+
+@pytest.mark.parametrize("family", SMALL_ENCODERS)
+def test_every_option_reaches_the_encoder(family):
+    """A family class that leaves an option out of the ``ReuseOptions`` it builds fails
+    here: every option is set to a value other than its default."""
+    chosen = ReuseOptions(
+        reuse_groups=[2, 2],
+        learned_map_groups=[1],
+        learned_map_max_offset=8,
+        learned_map_init="uniform",
+        mask_padding=True,
+        fused_attention=True,
+        reuse_head_mixing=True,
+        reuse_score_rank=2,
+    )
+    defaults = ReuseOptions()
+    changed = [f.name for f in dataclasses.fields(ReuseOptions)]
+    assert all(getattr(chosen, name) != getattr(defaults, name) for name in changed)
+    encoder = FAMILIES[family][1](20, **SMALL_ENCODERS[family], **dataclasses.asdict(chosen))
+    assert encoder.reuse_options == chosen.checked(len(encoder.encoders))
 
 
 @pytest.mark.parametrize("family, case", CASES, ids=[f"{f}-{c}" for f, c in CASES])
