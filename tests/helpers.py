@@ -2,6 +2,7 @@
 fresh Python environments."""
 
 import ctypes.util
+import re
 import shutil
 import subprocess
 import sys
@@ -176,3 +177,13 @@ needs_engines = pytest.mark.skipif(
     bool(ENGINES_MISSING),
     reason=f"missing {', '.join(ENGINES_MISSING)} (egs/librispeech_reuse/local/setup.sh books)",
 )
+
+
+def commands_needing_extras():
+    """bin/ commands -> the extras they ask for (read from their source)."""
+    found = {}
+    for path in sorted((REPO / "espnet_reuse" / "bin").glob("*.py")):
+        asked = re.search(r"^command_needs\((.*)\)$", path.read_text(), re.M)
+        if asked:
+            found[path.stem] = re.findall(r'"(\w+)"', asked.group(1))
+    return found

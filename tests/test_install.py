@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, espnet_environment, pip
+from helpers import REPO, commands_needing_extras, espnet_environment, pip
 
 # versions unlike constraints.txt's, but within the plugin's ranges (setup.cfg)
 USER_VERSIONS = [
@@ -72,3 +72,20 @@ def test_a_fresh_core_install_loads_torch_and_registers_the_encoders(tmp_path):
     # the core install: the encoders and the decoding core, not the recipe's packages
     names = {line.split("==")[0].lower() for line in installed(python)}
     assert not names & EXTRAS_ONLY, names & EXTRAS_ONLY
+    # a command whose extra is missing says so in one line; the others run
+    needing = commands_needing_extras()
+    for path in sorted((REPO / "espnet_reuse" / "bin").glob("[a-z]*.py")):
+        command = path.stem
+        result = subprocess.run(
+            [str(python), "-m", f"espnet_reuse.bin.{command}", "--help"],
+            capture_output=True,
+            text=True,
+        )
+        if command not in needing:
+            assert result.returncode == 0, (command, result.stderr[-2000:])
+            continue
+        extra = needing[command][0]
+        lines = [line for line in result.stderr.splitlines() if "Flash Attention" not in line]
+        assert result.returncode == 1 and len(lines) == 1, (command, result.stderr[-2000:])
+        assert lines[0].startswith(f"{command}: needs the '{extra}' extra"), lines[0]
+        assert f'pip install "espnet_reuse[{extra}]"' in lines[0], lines[0]

@@ -19,6 +19,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_reuse.extras import command_needs
+
+command_needs("recipe")
+
 from espnet_reuse import safe_load
 from espnet_reuse.analysis.analyze import AnalysisOptions, analyze
 

@@ -13,6 +13,10 @@ import argparse
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_reuse.extras import command_needs
+
+command_needs("recipe")
+
 from espnet_reuse.benchmark.models import SHAPES
 from espnet_reuse.benchmark.suite import DTYPES, PRESETS, Benchmark, Settings
 from espnet_reuse.espnet_api import str2bool

@@ -15,6 +15,10 @@ from typing import List, Optional
 
 import torch
 
+from espnet_reuse.extras import command_needs
+
+command_needs("recipe")
+
 from espnet_reuse import safe_load
 from espnet_reuse.benchmark.decoding import (
     JOINT_ROW,

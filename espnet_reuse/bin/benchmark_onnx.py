@@ -11,6 +11,10 @@ from typing import List, Optional
 
 import torch
 
+from espnet_reuse.extras import command_needs
+
+command_needs("onnx", "recipe")
+
 from espnet_reuse.benchmark.models import CONFORMER_M, E_BRANCHFORMER_LIBRISPEECH
 from espnet_reuse.benchmark.onnx_speed import OnnxSpeedSettings, run_onnx_speed
 

@@ -13,6 +13,10 @@ import argparse
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_reuse.extras import command_needs
+
+command_needs("recipe")
+
 from espnet_reuse.recipe.results import paired_differences
 
 

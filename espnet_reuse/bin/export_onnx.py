@@ -16,6 +16,10 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_reuse.extras import command_needs
+
+command_needs("onnx")
+
 from espnet_reuse import safe_load
 from espnet_reuse.inference import load_asr_model
 from espnet_reuse.onnx_check import check_export, differing_words

@@ -41,6 +41,10 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_reuse.extras import command_needs
+
+command_needs("recipe")
+
 from espnet_reuse import safe_load
 from espnet_reuse.espnet_api import str2bool
 from espnet_reuse.study.paired import MARGIN

@@ -12,6 +12,10 @@ import argparse
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_reuse.extras import command_needs
+
+command_needs("corpus")
+
 from espnet_reuse.corpus.build import build_corpus
 from espnet_reuse.corpus.plan import SIZES
 

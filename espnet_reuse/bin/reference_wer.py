@@ -14,6 +14,10 @@ import json
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_reuse.extras import command_needs
+
+command_needs("reference", "corpus", "recipe")
+
 from espnet_reuse.corpus.reference import by_group, engines_of, load_whisper, score_data_dir
 from espnet_reuse.kaldi_data import read_table
 

@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import soundfile
 
+from espnet_reuse import extras
 from espnet_reuse.corpus import packages
 from espnet_reuse.corpus.engines import to_16k
 from espnet_reuse.demo.espeak import SAMPLE_RATE
@@ -41,7 +42,7 @@ class Condition:
 def room_response(rt60: float, seed: int) -> np.ndarray:
     """Impulse response (T,) of a random shoebox room with reverberation time ``rt60``,
     its direct path at full scale."""
-    packages.require_module("pyroomacoustics", "pyroomacoustics")
+    extras.require("corpus", "pyroomacoustics")
     import pyroomacoustics as pra
 
     rng = np.random.default_rng(seed)

