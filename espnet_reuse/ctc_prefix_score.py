@@ -30,7 +30,7 @@ class CTCPrefixScorer:
     Args:
         log_probs: (batch, time, vocab) CTC log-probabilities of the batch.
         lengths: (batch,) frames of each utterance.
-        hyps: hypotheses an utterance (rows ``b * hyps ... (b + 1) * hyps - 1``).
+        hyps: hypotheses per utterance (rows ``b * hyps ... (b + 1) * hyps - 1``).
         blank: the blank id.
         eos: the end-of-sentence id, scored as the prefix ending at the utterance's end.
     """

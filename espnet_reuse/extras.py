@@ -52,7 +52,12 @@ def missing(extra: str, *modules: str) -> List[str]:
     """Which of ``modules`` (default: all the extra's) are not installed."""
     if extra not in EXTRAS:
         raise ValueError(f"no extra {extra!r}; the extras are {', '.join(EXTRAS)}")
-    return [m for m in modules or EXTRAS[extra] if importlib.util.find_spec(m) is None]
+    return [m for m in modules or EXTRAS[extra] if not _installed(m)]
+
+
+def _installed(module: str) -> bool:
+    # an imported module may carry no __spec__ (find_spec refuses those)
+    return module in sys.modules or importlib.util.find_spec(module) is not None
 
 
 def message(extra: str, absent: List[str]) -> str:

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from espnet_reuse import espnet_api, safe_load
-from espnet_reuse.encoder.padding import encode_batch, mask_padding
+from espnet_reuse.encoder.padding import encode_batch, make_batch_invariant
 from espnet_reuse.registration import asr_task
 
 SPACE = "<space>"  # ESPnet's word separator in character token lists
@@ -37,15 +37,14 @@ def load_asr_model(config_file: Path, model_file: Path, device: str) -> torch.nn
     The weights are read as data (``safe_load.load``): a file that holds more than
     tensors is refused unless model files are trusted.
 
-    The encoder gets ``mask_padding`` (true-length masks, masked depthwise
-    convolutions): parameters are untouched and an unpadded batch is encoded
+    The encoder is made batch-invariant (``make_batch_invariant``: true-length masks,
+    masked depthwise convolutions): parameters are untouched and an unpadded batch is encoded
     exactly as ESPnet encodes it.
     """
     model, _ = asr_task().build_model_from_file(config_file, None, device)
     state_dict = safe_load.load(model_file, map_location=device)
     model.load_state_dict(state_dict, strict=True)
-    if not getattr(model.encoder, "mask_padding", False):  # else it masks already
-        mask_padding(model.encoder)
+    make_batch_invariant(model.encoder)
     return model.eval()
 
 
@@ -112,7 +111,7 @@ class PrefixBeamSearch:
         return [hyps[0] for hyps in self.nbest(log_probs, lengths)]
 
     def nbest(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> List[List[Hypothesis]]:
-        """Up to ``nbest`` distinct hypotheses an utterance, best first, from (B, T, V)
+        """Up to ``nbest`` distinct hypotheses per utterance, best first, from (B, T, V)
         log-probabilities and (B,) lengths."""
         results = self._decoder(log_probs.float().cpu(), lengths.int().cpu())
         nbests = []

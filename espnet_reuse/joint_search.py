@@ -52,12 +52,12 @@ class BatchJointSearch(EncoderSearch):
 
     Args:
         model: an ESPnet ASR model with a Transformer-type attention decoder.
-        beam_size: hypotheses kept an utterance.
+        beam_size: hypotheses kept per utterance.
         ctc_weight: CTC's share of the score (1: CTC alone, 0: the decoder alone).
-        penalty: length bonus a token.
+        penalty: length bonus per token.
         maxlenratio: maximum output length (0: the frames, with end detection).
         minlenratio: minimum output length.
-        nbest: hypotheses an utterance from ``nbest``.
+        nbest: hypotheses per utterance from ``nbest``.
         cache_keys_values: step the decoder with ``DecoderStep`` (where it ``supports``
             the decoder): keys and values projected once, not at every step.
     """
@@ -106,7 +106,7 @@ class BatchJointSearch(EncoderSearch):
         return [found[0] for found in self.nbest(encoder_output, lengths)]
 
     def nbest(self, encoder_output: torch.Tensor, lengths: torch.Tensor) -> List[List[Hypothesis]]:
-        """Up to ``nbest`` hypotheses an utterance, best first (an utterance that ends no
+        """Up to ``nbest`` hypotheses per utterance, best first (an utterance that ends no
         hypothesis gets an empty one of score -inf, as ESPnet gives none), from the
         encoder output (batch, time, D) and its lengths (batch,)."""
         frames = lengths.tolist()

@@ -68,7 +68,7 @@ def output_difference(
 
 
 def graph_report(encoder: torch.nn.Module, onnx_file: Path) -> Tuple[List[str], bool]:
-    """One line a layer of what its attention computes in the exported graph, and
+    """One line per layer of what its attention computes in the exported graph, and
     whether that is what the layout says: a layer that computes its map has its Q and
     K projections and one softmax, a reuse layer (or one of a learned group) none."""
     sources = getattr(encoder, "map_sources", list(range(len(encoder.encoders))))

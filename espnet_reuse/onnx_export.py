@@ -41,7 +41,7 @@ from typing import Dict, List, Tuple
 import torch
 
 from espnet_reuse.encoder.layer_convention import layer_convention
-from espnet_reuse.encoder.padding import features_one_by_one, mask_padding
+from espnet_reuse.encoder.padding import features_one_by_one, make_batch_invariant
 from espnet_reuse.espnet_api import GlobalMVN, UtteranceMVN
 from espnet_reuse.inference import Hypothesis, greedy_search, length_sorted_batches, load_batch
 
@@ -69,8 +69,7 @@ class EncoderCTC(torch.nn.Module):
         self.normalize = model.normalize
         self.encoder = model.encoder
         self.ctc = model.ctc
-        if not getattr(self.encoder, "mask_padding", False):
-            mask_padding(self.encoder)  # load_asr_model does it; a bare model needs it here
+        make_batch_invariant(self.encoder)  # load_asr_model does it; a bare model needs it
 
     def forward(
         self, feats: torch.Tensor, feats_lengths: torch.Tensor

@@ -150,7 +150,7 @@ def test_a_step_synchronises_with_the_host_once(varied_data, hybrid, monkeypatch
             monkeypatch.setattr(torch.Tensor, name, counted(name))
         search.nbest(enc, enc_lengths)
     assert counts["steps"] > 10
-    # one a step, the lengths at the start, five arrays of ended hypotheses at the end
+    # one per step, the lengths at the start, five arrays of ended hypotheses at the end
     # (cpu and numpy each): a second synchronisation a step would double the count
     assert counts["sync"] <= counts["steps"] + 1 + 2 * 5
 

@@ -103,7 +103,7 @@ def phone_relations(
     stats: AttentionStats, phones: Optional[List[str]], per_head: bool, out: Path
 ) -> Dict[str, Any]:
     """Phoneme attention relationship and relation maps over ``phones`` (by id; ``None``
-    without alignments: nothing); ``per_head`` also draws one PAR map a head."""
+    without alignments: nothing); ``per_head`` also draws one PAR map per head."""
     if phones is None:
         return {}
     title = "phoneme attention relationship (own run excluded)"

@@ -14,7 +14,7 @@ names the sizes measured):
   (``StridedRelPositionAttention``), whose reuse layers' attention is cut down,
   in the simplest way, to ``linear_out(A @ linear_v(x))`` with ``A`` read
   straight from the group's first attention module (the reuse form draws
-  attention dropout once a group too, so reuse layers have no dropout work of
+  attention dropout once per group too, so reuse layers have no dropout work of
   their own). It has no bookkeeping of any kind, so ``time(ideal) /
   time(reuse)`` is the share of the possible speed-up achieved; for a layout
   without reuse it measures the reuse machinery's overhead alone. An adapted

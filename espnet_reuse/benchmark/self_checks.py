@@ -16,7 +16,7 @@ from espnet_reuse.benchmark.measure import make_input, saved_for_backward_bytes
 from espnet_reuse.benchmark.models import CONFORMER_M, E_BRANCHFORMER_LIBRISPEECH, build_models
 from espnet_reuse.benchmark.suite import DTYPES, autocast
 from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
-from espnet_reuse.encoder.padding import mask_padding
+from espnet_reuse.encoder.padding import make_batch_invariant
 from espnet_reuse.encoder.rel_position_attention import (
     FusedRelPositionAttention,
     StridedRelPositionAttention,
@@ -215,7 +215,7 @@ def batch_invariance_check(device: str, conf: dict, input_size: int) -> Check:
     torch.manual_seed(0)
     blocks = conf["num_blocks"]
     encoder = ConformerReuseEncoder(input_size, reuse_groups=[2] * (blocks // 2), **conf)
-    mask_padding(encoder)
+    make_batch_invariant(encoder)
     ctc = CTC(30, conf["output_size"])
     with torch.no_grad():  # a decisive output layer: the check is about the encoder
         ctc.ctc_lo.weight.mul_(20)

@@ -19,7 +19,7 @@ Two adaptations, each a module of a reuse layer's ``SharedMapAttention`` (option
 Each keeps one new (batch, head, time1, time2) map of its layer for backward, the
 adapted map the layer multiplies V by (under autocast in the compute dtype; the
 score correction recomputes its scores in backward rather than keeping them);
-plain reuse keeps one map a group.
+plain reuse keeps one map per group.
 Cost per layer against a full attention layer (d = model size, H heads, T frames,
 r the rank): head mixing H^2 T^2 multiply-adds for the mix against the full layer's
 4 d^2 T + 2 d T^2 (projections, scores and the product with V); the score correction

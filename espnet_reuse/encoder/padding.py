@@ -15,7 +15,8 @@ ESPnet's encoders let padding leak into the shorter utterances of a batch:
   so the last frames of a shorter utterance see padding instead of its own
   reflection.
 
-``mask_padding(encoder)`` fixes the first two with hooks, without touching parameters:
+``make_batch_invariant(encoder)`` (what the ``mask_padding`` option does) fixes the
+first two with hooks, without touching parameters:
 the subsampling's output mask is rebuilt from each utterance's true length (its
 convolutions' length arithmetic), and the input of every depthwise convolution
 in a layer is zeroed at padded frames, as wenet and icefall mask their convolution
@@ -98,14 +99,22 @@ def _zero_padded_frames(conv, inputs):
     return (x.masked_fill(~mask, 0.0),) + tuple(inputs[1:])
 
 
-def mask_padding(encoder: torch.nn.Module) -> List[RemovableHandle]:
-    """Make an ESPnet encoder batch-invariant, in place.
+def is_batch_invariant(encoder: torch.nn.Module) -> bool:
+    """Whether ``make_batch_invariant``'s hooks are on ``encoder``."""
+    return any(hook is _true_length_mask for hook in encoder.embed._forward_hooks.values())
+
+
+def make_batch_invariant(encoder: torch.nn.Module) -> List[RemovableHandle]:
+    """Make an ESPnet encoder batch-invariant, in place (an encoder that is already
+    is left as it is: no handles).
 
     Works on the encoders whose layers declare their convention
     (``layer_convention``: ESPnet's Conformer, E-Branchformer, Branchformer and
     Transformer, and their reuse forms). Returns the hook handles; ``handle.remove()``
     restores ESPnet's behaviour.
     """
+    if is_batch_invariant(encoder):
+        return []
     convention = layer_convention(encoder)
     handles = [encoder.embed.register_forward_hook(_true_length_mask)]
     for layer in encoder.encoders:
@@ -131,8 +140,8 @@ def features_one_by_one(
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """The frontend features (B, T, D) of each utterance computed alone, zero-padded.
 
-    The lengths come to the host twice a batch (samples, then frames), not once
-    an utterance.
+    The lengths come to the host twice per batch (samples, then frames), not once
+    per utterance.
     """
     feats = [
         extract_features(model, speech[i : i + 1, :n], lengths[i : i + 1])
@@ -148,7 +157,7 @@ def encode_batch(
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """``model.encode`` (ESPnet's ASR model) with features made one utterance at a time.
 
-    With ``mask_padding(model.encoder)`` applied, each utterance's encoder output
+    With ``make_batch_invariant(model.encoder)`` applied, each utterance's encoder output
     and length equal those of encoding it alone, to float tolerance.
     """
     if model.frontend is None:

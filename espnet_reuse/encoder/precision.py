@@ -4,7 +4,7 @@ CUDA's autocast runs ``softmax`` in float32 while matmuls run in bfloat16 or
 float16, so a map used by ``torch.matmul(attn, v)`` is cast down by every matmul
 that reads it, and each cast is a new (batch, head, time1, time2) tensor kept
 for backward. A shared map read by every layer of its group would be copied
-once a layer; ``in_compute_dtype`` casts it once, where it is made, so the group
+once per layer; ``in_compute_dtype`` casts it once, where it is made, so the group
 reads (and autograd keeps) one copy. Without autocast it changes nothing.
 
 Padding is masked by adding a large negative number to padded keys' scores.

@@ -13,7 +13,8 @@ names, wherever ESPnet keeps the attention module (``self_attn`` or ``attn``):
 - every other layer of the group gets a ``SharedMapAttention`` that keeps only the
   V and output projections of ESPnet's module and applies the group's map;
 - an input-independent group's layers all apply a ``LearnedRelativeMap``;
-- ``mask_padding`` makes encoding batch-invariant (``padding``).
+- the ``mask_padding`` option makes encoding batch-invariant
+  (``padding.make_batch_invariant``).
 
 ``forward`` hands every group a fresh ``SharedMap`` for the call, through the
 (layer, group) pairs ``setup_reuse`` installed, and takes it back afterwards, so no
@@ -31,7 +32,7 @@ from torch.utils.hooks import RemovableHandle
 
 from espnet_reuse.encoder.layer_convention import LayerConvention, layer_convention
 from espnet_reuse.encoder.learned_map import LearnedRelativeMap
-from espnet_reuse.encoder.padding import mask_padding as mask_padding_hooks
+from espnet_reuse.encoder.padding import make_batch_invariant
 from espnet_reuse.encoder.rel_position_attention import (
     FusedRelPositionAttention,
     StridedRelPositionAttention,
@@ -192,7 +193,6 @@ class ReuseEncoder(torch.nn.Module):
         self.reuse_groups = groups
         self.map_sources = map_sources(groups)
         self.group_index = layer_groups(groups)
-        self.mask_padding = options.mask_padding
         self.reuse_hooks = []
         self.map_users = []
         starts = group_starts(groups)
@@ -232,7 +232,7 @@ class ReuseEncoder(torch.nn.Module):
                     self.reuse_hooks.append(make_source(attention))  # ESPnet's class
                 self.map_users.append((idx, self.group_index[idx]))
         if options.mask_padding:
-            self.reuse_hooks += mask_padding_hooks(self)
+            self.reuse_hooks += make_batch_invariant(self)
 
     def remove_reuse(self) -> None:
         """ESPnet's encoder again, in place: every hook of ``setup_reuse`` removed and every
@@ -256,7 +256,6 @@ class ReuseEncoder(torch.nn.Module):
             attention = self.convention.attention_of(layer)
             if isinstance(attention, (StridedRelPositionAttention, FusedRelPositionAttention)):
                 attention.__class__ = RelPositionMultiHeadedAttention
-        self.mask_padding = False
         self.reuse_options = dataclasses.replace(
             self.reuse_options, mask_padding=False, fused_attention=False
         )

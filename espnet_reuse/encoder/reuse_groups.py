@@ -101,7 +101,7 @@ def uniform_layout(layers: int, maps: int) -> Optional[List[int]]:
 
 
 def computed_maps(reuse_groups: Sequence[int], learned_map_groups: Sequence[int] = ()) -> int:
-    """Maps computed from the input in one forward: one a group, learned groups aside."""
+    """Maps computed from the input in one forward: one per group, learned groups aside."""
     return len(reuse_groups) - len(learned_map_groups)
 
 

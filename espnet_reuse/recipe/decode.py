@@ -64,7 +64,7 @@ class DecodeConfig:
     batch_size: int = 16  # utterances encoded (joint_beam: and searched) together
     lexicon: bool = False  # prefix_beam only
     ctc_weight: float = 0.3  # joint searches, attention_rescoring: CTC's share of the score
-    penalty: float = 0.0  # joint searches, attention_rescoring: length bonus a token
+    penalty: float = 0.0  # joint searches, attention_rescoring: length bonus per token
     maxlenratio: float = 0.0  # joint searches: ESPnet's (0: end detection)
     minlenratio: float = 0.0  # joint searches: ESPnet's
 

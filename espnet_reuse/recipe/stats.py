@@ -4,7 +4,7 @@ Each job runs ``asr_train --collect_stats true`` on its share of the training an
 validation utterances; ESPnet's ``aggregate_stats_dirs`` sums them. The result is
 moved into place only when complete, so a rerun after a failure starts over. A
 progress bar with the time left follows the jobs' ``Niter`` log lines (each job
-reads ``BATCH`` utterances a step and logs every ``LOG_INTERVAL`` steps).
+reads ``BATCH`` utterances per step and logs every ``LOG_INTERVAL`` steps).
 """
 
 import math

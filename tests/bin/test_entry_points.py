@@ -62,19 +62,20 @@ def test_yaml_config_builds_the_reuse_encoder(corpus):
 
     ASRTask = asr_task()
     from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
+    from espnet_reuse.encoder.padding import is_batch_invariant
 
     args = get_parser().parse_args(train_args(corpus, "unused"))
     assert args.encoder == "conformer_reuse"
     model = ASRTask.build_model(args)
     assert isinstance(model.encoder, ConformerReuseEncoder)
-    assert model.encoder.reuse_groups == [1, 2] and not model.encoder.mask_padding
+    assert model.encoder.reuse_groups == [1, 2] and not is_batch_invariant(model.encoder)
 
     # `encoder_conf: {mask_padding: true}` in YAML: batch-invariant training too
     masked = get_parser().parse_args(
         train_args(corpus, "unused") + ["--encoder_conf", "mask_padding=true"]
     )
     encoder = ASRTask.build_model(masked).encoder
-    assert encoder.mask_padding and encoder.embed._forward_hooks
+    assert is_batch_invariant(encoder)
     assert encoder.state_dict().keys() == model.encoder.state_dict().keys()
 
 

@@ -159,7 +159,7 @@ def build(cls, **overrides):
 def test_one_map_per_group_is_kept_under_autocast(
     groups, learned, padded_batch, cuda_softmax_policy
 ):
-    # softmax keeps its float32 output; the matmuls share one bf16 copy a group
+    # softmax keeps its float32 output; the matmuls share one bf16 copy per group
     espnet = build(ConformerEncoder)
     ideal = ideal_encoder(espnet, groups)
     assert saved_maps(espnet, *padded_batch) == {"float32": 8, "bfloat16": 8}

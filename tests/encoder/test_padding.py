@@ -5,7 +5,7 @@ import torch
 
 from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
 from espnet_reuse.encoder.families import FAMILIES
-from espnet_reuse.encoder.padding import mask_padding, subsampled_lengths
+from espnet_reuse.encoder.padding import make_batch_invariant, subsampled_lengths
 from espnet_reuse.espnet_api import ConformerEncoder
 
 from helpers import SMALL_CONFORMER, SMALL_FAMILIES
@@ -68,7 +68,7 @@ def test_espnet_lets_padding_leak(name):
 def test_masked_padding_makes_a_batch_equal_to_one_by_one(name):
     cls, overrides = ENCODERS[name]
     encoder = build(cls, **overrides)
-    mask_padding(encoder)
+    make_batch_invariant(encoder)
     feats, lengths = features()
     batch_lengths, alone_lengths, diff = largest_difference(encoder, feats, lengths)
     assert torch.equal(batch_lengths, alone_lengths)
@@ -79,7 +79,7 @@ def test_masked_padding_makes_a_batch_equal_to_one_by_one(name):
 @pytest.mark.parametrize("groups", [None, [2, 2]])
 def test_cgmlp_and_merge_convolutions_are_masked(family, groups):
     """The E-Branchformer's and Branchformer's depthwise convolutions (cgMLP, merge)
-    let padding in; with mask_padding each utterance is encoded as if alone."""
+    let padding in; with the mask_padding option each utterance is encoded as if alone."""
     espnet_class, reuse_class = FAMILIES[family]
     torch.manual_seed(0)
     encoder = reuse_class(20, reuse_groups=groups, **SMALL_FAMILIES[family]).eval()
@@ -111,7 +111,7 @@ def test_an_unpadded_batch_is_unchanged_bit_for_bit():
     feats, lengths = features([90, 90, 90])
     with torch.no_grad():
         expected, expected_lengths, _ = encoder(feats, lengths)
-        handles = mask_padding(encoder)
+        handles = make_batch_invariant(encoder)
         actual, actual_lengths, _ = encoder(feats, lengths)
         for handle in handles:
             handle.remove()

@@ -239,7 +239,7 @@ def test_layer_drop_of_a_map_source_computes_the_map_for_its_group(padded_batch,
     group whose first layer is skipped gets the map its first layer would have made
     from the input of the next layer that runs, which is the same input."""
     encoder = build("e_branchformer", True, reuse_groups=[2, 2], layer_drop_rate=0.5).train()
-    draws = iter([1.0, 1.0, 0.0, 1.0])  # ESPnet draws uniform_() once a layer: skip layer 2
+    draws = iter([1.0, 1.0, 0.0, 1.0])  # ESPnet draws uniform_() once per layer: skip layer 2
 
     def uniform_(tensor, *args, **kwargs):
         return tensor.fill_(next(draws))
