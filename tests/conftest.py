@@ -29,7 +29,7 @@ def varied_data(tmp_path_factory):
 def hybrid(varied_data, tmp_path_factory):
     """An untrained tiny hybrid CTC/attention reuse model (decoder, CTC head) and its
     experiment folder."""
-    from espnet_reuse.inference import load_asr_model
+    from espnet_reuse.decoding.inference import load_asr_model
 
     from helpers import CONF, write_model
 

@@ -19,8 +19,8 @@ from espnet2.bin.asr_inference import Speech2Text
 from espnet_model_zoo.downloader import ModelDownloader
 
 import espnet_reuse  # noqa: F401  (registers the reuse encoders with ESPnet)
-from espnet_reuse.attention_search import has_attention_decoder
-from espnet_reuse.inference import load_asr_model, recognise, tokens_to_text
+from espnet_reuse.decoding.attention_search import has_attention_decoder
+from espnet_reuse.decoding.inference import load_asr_model, recognise, tokens_to_text
 from espnet_reuse.kaldi_data import read_num_samples, read_table
 from espnet_reuse.recipe.decode import DecodeConfig
 

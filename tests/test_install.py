@@ -23,7 +23,7 @@ EXTRAS_ONLY = {"matplotlib", "jiwer", "praatio", "flashlight-text", "onnxruntime
 # a core install registers every reuse encoder with ESPnet and builds one
 CORE_CHECK = """
 import torch, torchaudio
-import espnet_reuse.inference
+import espnet_reuse.decoding.inference
 from espnet_reuse.registration import asr_task
 from espnet_reuse.encoder.families import FAMILIES, reuse_encoder_name
 choices = next(c for c in asr_task().class_choices_list if c.name == "encoder")
@@ -53,7 +53,9 @@ def test_install_beside_espnet_replaces_nothing(tmp_path):
 
     assert installed(python) == before
     check = subprocess.run(
-        [str(python), "-c", "import espnet_reuse.inference"], capture_output=True, text=True
+        [str(python), "-c", "import espnet_reuse.decoding.inference"],
+        capture_output=True,
+        text=True,
     )
     assert check.returncode == 0, check.stderr[-2000:]
 

@@ -15,7 +15,7 @@ from espnet_reuse import espnet_api, safe_load
 from espnet_reuse.bin import analyze_attention
 from espnet_reuse.checkpoints import CHECKPOINT, checkpoint_epoch, recover
 from espnet_reuse.convert import convert_experiment
-from espnet_reuse.inference import load_asr_model, recognise
+from espnet_reuse.decoding.inference import load_asr_model, recognise
 from espnet_reuse.kaldi_data import read_num_samples, read_table
 from espnet_reuse.recipe.decode import DecodeConfig, DecodeTask, decode_tasks
 from espnet_reuse.recipe.espnet_commands import flags

@@ -49,10 +49,10 @@ from espnet_reuse.analysis.summary import (
     map_statistics,
     phone_relations,
 )
+from espnet_reuse.decoding.inference import EncodedBatch, load_asr_model, recognise, tokens_to_text
 from espnet_reuse.encoder.layer_convention import layer_convention
 from espnet_reuse.encoder.reuse_groups import reusing_layers
 from espnet_reuse.error_counts import word_error_rate
-from espnet_reuse.inference import EncodedBatch, load_asr_model, recognise, tokens_to_text
 from espnet_reuse.kaldi_data import DataError, read_num_samples, read_table
 
 

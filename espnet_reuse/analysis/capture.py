@@ -8,8 +8,8 @@ from typing import Dict, Iterator, List, Sequence
 
 import torch
 
+from espnet_reuse.decoding.inference import encoded_batches
 from espnet_reuse.encoder.layer_convention import layer_convention
-from espnet_reuse.inference import encoded_batches
 
 
 @dataclass

@@ -21,13 +21,13 @@ import torch
 from tqdm import tqdm
 
 from espnet_reuse.convert import convert_experiment
-from espnet_reuse.error_counts import word_error_rate
-from espnet_reuse.inference import (
+from espnet_reuse.decoding.inference import (
     EncodedBatch,
     experiment_tokenizer,
     load_asr_model,
     recognise,
 )
+from espnet_reuse.error_counts import word_error_rate
 from espnet_reuse.kaldi_data import read_num_samples, read_table
 
 

@@ -23,14 +23,13 @@ import torch
 import yaml
 
 from espnet_reuse import registration
-from espnet_reuse.attention_search import (
+from espnet_reuse.benchmark.measure import module_seconds
+from espnet_reuse.decoding.attention_search import (
     AttentionRescoring,
     EspnetJointBeamSearch,
     has_attention_decoder,
 )
-from espnet_reuse.benchmark.measure import module_seconds
-from espnet_reuse.error_counts import word_error_rate
-from espnet_reuse.inference import (
+from espnet_reuse.decoding.inference import (
     EncoderSearch,
     Hypothesis,
     PrefixBeamSearch,
@@ -42,7 +41,8 @@ from espnet_reuse.inference import (
     recognise,
     tokens_to_text,
 )
-from espnet_reuse.joint_search import BatchJointSearch
+from espnet_reuse.decoding.joint_search import BatchJointSearch
+from espnet_reuse.error_counts import word_error_rate
 from espnet_reuse.kaldi_data import read_num_samples, read_table
 
 JOINT_ROW = "joint CTC/attention beam"  # the batched joint search's rows, with the beam

@@ -15,8 +15,8 @@ from typing import List, Tuple
 import torch
 
 from espnet_reuse import espnet_api
-from espnet_reuse.attention_search import EspnetJointBeamSearch
-from espnet_reuse.joint_search import BatchJointSearch
+from espnet_reuse.decoding.attention_search import EspnetJointBeamSearch
+from espnet_reuse.decoding.joint_search import BatchJointSearch
 
 
 class HybridModel(torch.nn.Module):

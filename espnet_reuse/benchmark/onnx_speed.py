@@ -25,7 +25,7 @@ from espnet_reuse.benchmark.measure import (
 )
 from espnet_reuse.benchmark.models import CONFORMER_M, build_models
 from espnet_reuse.benchmark.suite import describe, device_name, processor_name
-from espnet_reuse.onnx_export import OnnxRuntimeGraph, export_module
+from espnet_reuse.export.onnx_export import OnnxRuntimeGraph, export_module
 
 RUNTIMES = ("PyTorch", "ONNX Runtime")
 REPORT = "onnx_speed.md"

@@ -15,6 +15,7 @@ import torch
 from espnet_reuse.benchmark.measure import make_input, saved_for_backward_bytes
 from espnet_reuse.benchmark.models import CONFORMER_M, E_BRANCHFORMER_LIBRISPEECH, build_models
 from espnet_reuse.benchmark.suite import DTYPES, autocast
+from espnet_reuse.decoding.inference import greedy_search
 from espnet_reuse.encoder.conformer_reuse_encoder import ConformerReuseEncoder
 from espnet_reuse.encoder.padding import make_batch_invariant
 from espnet_reuse.encoder.rel_position_attention import (
@@ -22,7 +23,6 @@ from espnet_reuse.encoder.rel_position_attention import (
     StridedRelPositionAttention,
 )
 from espnet_reuse.espnet_api import CTC, RelPositionalEncoding, RelPositionMultiHeadedAttention
-from espnet_reuse.inference import greedy_search
 
 # the map adaptations the memory check measures beside plain reuse (reuse_groups' spelling)
 ADAPTED = ("+reuse_head_mixing", "+reuse_score_rank=4")

@@ -4,7 +4,7 @@
         --asr_train_config exp/asr_x/config.yaml --asr_model_file exp/asr_x/valid.loss.ave.pth \\
         --out exp/asr_x/valid.loss.ave.onnx [--data_dirs dump/raw/test_clean ...]
 
-Writes the graph (features in, CTC log-probabilities out: ``espnet_reuse.onnx_export``),
+Writes the graph (features in, CTC log-probabilities out: ``espnet_reuse.export.onnx_export``),
 then compares ONNX Runtime with PyTorch on padded batches of lengths the export never
 saw, lists what each layer's attention computes in the graph, and, with
 ``--data_dirs``, counts the utterances whose greedy CTC tokens differ. Exits 1 when a
@@ -21,9 +21,9 @@ from espnet_reuse.extras import command_needs
 command_needs("onnx")
 
 from espnet_reuse import safe_load
-from espnet_reuse.inference import load_asr_model
-from espnet_reuse.onnx_check import check_export, differing_words
-from espnet_reuse.onnx_export import export_onnx
+from espnet_reuse.decoding.inference import load_asr_model
+from espnet_reuse.export.onnx_check import check_export, differing_words
+from espnet_reuse.export.onnx_export import export_onnx
 
 
 def get_parser() -> argparse.ArgumentParser:

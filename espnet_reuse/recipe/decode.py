@@ -6,12 +6,13 @@ tensors) and CTC prefix beam search with flashlight's decoder as wrapped by
 lexicon (``lexicon: true``: the training text's words, spelled in tokens; no
 language model either way). With the attention decoder of a hybrid CTC/attention
 model: joint CTC/attention beam search batched over utterances
-(``joint_beam``, ``espnet_reuse.joint_search``: ESPnet's hypotheses), ESPnet's own
+(``joint_beam``, ``espnet_reuse.decoding.joint_search``: ESPnet's hypotheses), ESPnet's own
 joint search one utterance at a time (``espnet_joint_beam``, for comparison) and
 CTC prefix beam search rescored by the decoder (``attention_rescoring``,
-``espnet_reuse.attention_search``). Each writes ESPnet's 1-best layout (``text``, ``token``,
-``token_int``, ``score``) and the real-time factor (``rtf.json``); CPU decoding runs
-``nj`` worker processes, GPU decoding one worker process a visible GPU.
+``espnet_reuse.decoding.attention_search``). Each writes ESPnet's 1-best layout
+(``text``, ``token``, ``token_int``, ``score``) and the real-time factor (``rtf.json``);
+CPU decoding runs ``nj`` worker processes, GPU decoding one worker process per visible
+GPU.
 """
 
 import json
@@ -30,9 +31,8 @@ import yaml
 from tqdm import tqdm
 
 from espnet_reuse import atomic
-from espnet_reuse.attention_search import AttentionRescoring, EspnetJointBeamSearch
-from espnet_reuse.devices import cuda_devices
-from espnet_reuse.inference import (
+from espnet_reuse.decoding.attention_search import AttentionRescoring, EspnetJointBeamSearch
+from espnet_reuse.decoding.inference import (
     EncoderSearch,
     Hypothesis,
     PrefixBeamSearch,
@@ -42,7 +42,8 @@ from espnet_reuse.inference import (
     recognise,
     tokens_to_text,
 )
-from espnet_reuse.joint_search import BatchJointSearch
+from espnet_reuse.decoding.joint_search import BatchJointSearch
+from espnet_reuse.devices import cuda_devices
 from espnet_reuse.kaldi_data import read_num_samples, read_table, write_table
 
 CTC_DECODERS = ("greedy", "prefix_beam")
@@ -186,7 +187,7 @@ def decode_tasks(
 
     Every task's utterances are split into shards of at most ``SHARD_UTTS``
     (a progress bar counts them); worker processes load the model once each and
-    share the shards: ``nj`` on CPU, one a visible GPU with ``gpu_inference``.
+    share the shards: ``nj`` on CPU, one per visible GPU with ``gpu_inference``.
     Decoding is batch-invariant, so the split changes no result. RTF is
     decoding time (model and search, audio reading included, model loading
     excluded) summed over workers, divided by the audio duration.

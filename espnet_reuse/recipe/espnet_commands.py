@@ -2,13 +2,13 @@
 
 Launchers (``--launcher``):
 
-- ``local``: one process; with ``--ngpu`` > 1 ESPnet spawns one worker a GPU
+- ``local``: one process; with ``--ngpu`` > 1 ESPnet spawns one worker per GPU
   (``--multiprocessing_distributed true``).
 - ``torchrun``: ``torchrun`` starts ``nproc_per_node`` workers a node, each with
   one GPU (or a CPU with the gloo backend); run the recipe on every node with its
   ``--node_rank``.
-- ``slurm``: inside an allocation, ``srun`` starts one task a node and ESPnet's own
-  launcher (``--dist_launcher slurm``) spawns one worker a GPU; the nodes meet
+- ``slurm``: inside an allocation, ``srun`` starts one task per node and ESPnet's own
+  launcher (``--dist_launcher slurm``) spawns one worker per GPU; the nodes meet
   through a file on the shared file system.
 """
 
@@ -123,7 +123,7 @@ def train_command(args: List[str], launch: LaunchOptions, exp_dir: Path) -> List
             *gloo,
         ]
     init_file = (exp_dir / f".dist_init_{uuid.uuid4()}").absolute()
-    # one task a node, which spawns a worker a GPU: it gets the node's CPUs; a task
+    # one task per node, which spawns a worker per GPU: it gets the node's CPUs; a task
     # that fails ends the others (no rank left waiting in a collective)
     cpus = launch.cpus_per_task or os.environ.get("SLURM_CPUS_ON_NODE")
     srun = flags({"nodes": launch.num_nodes, "ntasks-per-node": 1})

@@ -9,7 +9,7 @@ import yaml
 from humanfriendly import format_timespan
 
 from espnet_reuse import atomic
-from espnet_reuse.attention_search import has_attention_decoder
+from espnet_reuse.decoding.attention_search import has_attention_decoder
 from espnet_reuse.encoder.families import num_blocks
 from espnet_reuse.encoder.reuse_groups import computed_maps
 from espnet_reuse.recipe.decode import ATTENTION_DECODERS, RTF_FILE
@@ -28,7 +28,7 @@ def experiment_notes(exp_dir: Path) -> Dict[str, str]:
     config = yaml.safe_load((exp_dir / "config.yaml").read_text())
     encoder_conf = config.get("encoder_conf") or {}
     learned = encoder_conf.get("learned_map_groups", [])
-    # no reuse_groups: one layer a group
+    # no reuse_groups: one layer per group
     groups = encoder_conf.get("reuse_groups") or [1] * num_blocks(config["encoder"], encoder_conf)
     computed = computed_maps(groups, learned)
     notes["maps/layers"] = f"{computed}/{sum(groups)}" + (

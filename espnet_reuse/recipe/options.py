@@ -69,13 +69,13 @@ def get_parser() -> argparse.ArgumentParser:
         "--gpu_inference",
         type=str2bool,
         default=False,
-        help="decode with one worker a visible GPU instead of --inference_nj CPU processes",
+        help="decode with one worker per visible GPU instead of --inference_nj CPU processes",
     )
     g.add_argument(
         "--launcher",
         default="local",
         choices=LAUNCHERS,
-        help="how training processes start: local (ESPnet spawns one a GPU), "
+        help="how training processes start: local (ESPnet spawns one per GPU), "
         "torchrun (run on every node), slurm (inside an allocation)",
     )
     g.add_argument("--num_nodes", type=int, default=1, help="nodes for training")

@@ -19,7 +19,7 @@ from humanfriendly import format_timespan
 
 from espnet_reuse import atomic, checkpoints, safe_load
 from espnet_reuse.analysis.analyze import AnalysisOptions, analyze
-from espnet_reuse.attention_search import has_attention_decoder
+from espnet_reuse.decoding.attention_search import has_attention_decoder
 from espnet_reuse.devices import check_gpus
 from espnet_reuse.kaldi_data import DataError
 from espnet_reuse.recipe import espnet_commands
@@ -480,9 +480,9 @@ class Recipe:
 
     def _export_onnx(self, exp_dir: Path) -> None:
         """``<packed zip>.onnx``: the encoder and CTC head, checked against PyTorch."""
-        from espnet_reuse.inference import load_asr_model
-        from espnet_reuse.onnx_check import check_export
-        from espnet_reuse.onnx_export import export_onnx
+        from espnet_reuse.decoding.inference import load_asr_model
+        from espnet_reuse.export.onnx_check import check_export
+        from espnet_reuse.export.onnx_export import export_onnx
 
         model_file = exp_dir / self.asr_model(exp_dir)
         model = load_asr_model(exp_dir / "config.yaml", model_file, "cpu")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import List, Sequence
 
 from espnet_reuse import atomic
-from espnet_reuse.inference import SPACE
+from espnet_reuse.decoding.inference import SPACE
 from espnet_reuse.kaldi_data import read_table
 
 BLANK, UNK, SOS_EOS = "<blank>", "<unk>", "<sos/eos>"

@@ -21,8 +21,8 @@ from espnet_reuse.benchmark.measure import (
     time_interleaved,
     training_step,
 )
+from espnet_reuse.decoding.inference import load_asr_model, load_batch
 from espnet_reuse.encoder.padding import features_one_by_one
-from espnet_reuse.inference import load_asr_model, load_batch
 from espnet_reuse.kaldi_data import read_num_samples, read_table
 
 Inputs = List[Tuple[torch.Tensor, torch.Tensor]]  # (1 or B, T, D) features, lengths

@@ -147,7 +147,7 @@ class Study:
             first.setdefault(e.arm, e)
         baseline = layout_label(None)
         model = self.model_files(first[baseline])
-        from espnet_reuse.inference import load_asr_model
+        from espnet_reuse.decoding.inference import load_asr_model
 
         inputs = speed.speed_inputs(
             load_asr_model(*model, "cpu"),

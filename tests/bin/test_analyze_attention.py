@@ -207,8 +207,8 @@ def test_a_pruning_point_measures_what_separate_passes_measure(experiment, tmp_p
     from espnet_reuse.analysis.analyze import Analysis, AnalysisOptions
     from espnet_reuse.analysis.capture import capture, pruned_heads
     from espnet_reuse.analysis.probing import frame_probe, split_by_speaker
+    from espnet_reuse.decoding.inference import recognise
     from espnet_reuse.error_counts import word_error_rate
-    from espnet_reuse.inference import recognise
 
     exp = experiment / "exp"
     options = AnalysisOptions(

@@ -7,10 +7,10 @@ import torch
 import yaml
 
 from espnet_reuse.convert import convert_experiment
+from espnet_reuse.decoding.inference import load_asr_model
 from espnet_reuse.encoder.families import FAMILIES
 from espnet_reuse.encoder.map_adaptation import HeadMixing, ScoreCorrectionFunction
 from espnet_reuse.encoder.shared_map_attention import SharedMapAttention
-from espnet_reuse.inference import load_asr_model
 
 from helpers import CONF, SMALL_CONFORMER, SMALL_FAMILIES, write_model
 

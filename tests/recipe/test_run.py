@@ -431,7 +431,7 @@ def test_help_answers_at_once_without_the_environment():
 
 
 def test_models_with_an_attention_decoder_are_named():
-    from espnet_reuse.attention_search import has_attention_decoder
+    from espnet_reuse.decoding.attention_search import has_attention_decoder
 
     assert has_attention_decoder({"decoder": "transformer", "model_conf": {"ctc_weight": 0.3}})
     assert has_attention_decoder({"decoder": "transformer"})  # ESPnet's default ctc_weight 0.5

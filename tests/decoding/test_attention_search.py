@@ -1,16 +1,16 @@
-"""Decoding with the attention decoder (``espnet_reuse.attention_search``): ESPnet's
+"""Decoding with the attention decoder (``espnet_reuse.decoding.attention_search``): ESPnet's
 joint CTC/attention beam search gives ``Speech2Text``'s words, attention rescoring
 scores as the decoder does step by step, and neither depends on the batch."""
 
 import pytest
 import torch
 
-from espnet_reuse.attention_search import (
+from espnet_reuse.decoding.attention_search import (
     AttentionRescoring,
     EspnetJointBeamSearch,
     attention_scores,
 )
-from espnet_reuse.inference import (
+from espnet_reuse.decoding.inference import (
     PrefixBeamSearch,
     encoded_batches,
     load_asr_model,

@@ -4,9 +4,9 @@ ESPnet's joint search (``BatchBeamSearch`` as ``Speech2Text`` runs it, without L
 decodes one utterance at a time. ``BatchJointSearch`` keeps ESPnet's scoring rules
 and decodes the encoder's whole batch together: every step is one decoder call (with
 its cache) and one CTC prefix scoring (``ctc_prefix_score``) for all live hypotheses
-of all utterances, with ``beam_size`` hypothesis slots an utterance. ESPnet's rules:
+of all utterances, with ``beam_size`` hypothesis slots per utterance. ESPnet's rules:
 the weighted score ``(1 - ctc_weight) * decoder + ctc_weight * CTC + penalty * length``;
-the CTC pre-beam of ``int(1.5 * beam_size)`` tokens a hypothesis chosen by the
+the CTC pre-beam of ``int(1.5 * beam_size)`` tokens per hypothesis chosen by the
 decoder's and length bonus' weighted score; the best ``beam_size`` extensions an
 utterance; hypotheses ending in ``<eos>`` leave the beam (and count from
 ``minlenratio`` on); ``<eos>`` appended to all at the maximum length
@@ -16,7 +16,7 @@ frames only, so an utterance gets the hypotheses it gets alone. With
 ``cache_keys_values`` (the default, where the decoder allows it) the decoder projects
 each prefix position and each utterance's encoder output to keys and values once,
 not at every step for every hypothesis as ESPnet's decoder step does
-(``espnet_reuse.decoder_step``).
+(``espnet_reuse.decoding.decoder_step``).
 
 A step synchronises with the host once: to learn which utterances have ended.
 """
@@ -26,13 +26,13 @@ from typing import List, NamedTuple, Optional, Union
 import torch
 
 from espnet_reuse import espnet_api
-from espnet_reuse.attention_search import check_hybrid
-from espnet_reuse.beam_rules import BLANK, Ended, end_detected, gather, length_limit, rank
-from espnet_reuse.ctc_prefix_score import CTCPrefixScorer, CTCPrefixState
-from espnet_reuse.decoder_step import DecoderStep, SelfAttentionCache, supports
-from espnet_reuse.inference import EncoderSearch, Hypothesis
+from espnet_reuse.decoding.attention_search import check_hybrid
+from espnet_reuse.decoding.beam_rules import BLANK, Ended, end_detected, gather, length_limit, rank
+from espnet_reuse.decoding.ctc_prefix_score import CTCPrefixScorer, CTCPrefixState
+from espnet_reuse.decoding.decoder_step import DecoderStep, SelfAttentionCache, supports
+from espnet_reuse.decoding.inference import EncoderSearch, Hypothesis
 
-PRE_BEAM_RATIO = 1.5  # ESPnet's pre-beam: int(1.5 * beam_size) tokens a hypothesis
+PRE_BEAM_RATIO = 1.5  # ESPnet's pre-beam: int(1.5 * beam_size) tokens per hypothesis
 
 
 class _Beam(NamedTuple):
@@ -40,7 +40,7 @@ class _Beam(NamedTuple):
 
     yseq: torch.Tensor  # (row, length) tokens from <sos>
     score: torch.Tensor  # (row,) accumulated weighted score; -inf: an empty slot
-    # the decoder's: ESPnet's layer outputs (row, length - 1, D) a layer, or DecoderStep's
+    # the decoder's: ESPnet's layer outputs (row, length - 1, D) per layer, or DecoderStep's
     cache: Union[None, List[torch.Tensor], SelfAttentionCache]
     ctc: Optional[CTCPrefixState]
     memory: Optional[torch.Tensor]  # (row, time, D) the row's encoder output; None: cached
@@ -170,7 +170,7 @@ class BatchJointSearch(EncoderSearch):
         active_ids = torch.arange(len(frames), device=device)
         last_step = torch.tensor(maxlen, device=device) - 1  # (batch,) <eos> forced there
         first_counted = torch.tensor(minlen, device=device)  # (batch,)
-        # best score of the hypotheses that ended at each step, an utterance
+        # best score of the hypotheses that ended at each step, per utterance
         ended_best = torch.full(
             (len(frames), max(maxlen)), float("-inf"), dtype=torch.float64, device=device
         )
@@ -211,7 +211,7 @@ class BatchJointSearch(EncoderSearch):
         decoder_step: Optional[DecoderStep],
     ):
         """One label-synchronous step: scores every extension of every live hypothesis
-        and keeps the best ``beam_size`` an utterance. Returns the new beam (scores of
+        and keeps the best ``beam_size`` per utterance. Returns the new beam (scores of
         the new hypotheses not yet masked), its last tokens and its scores."""
         hyps, vocab = self.beam_size, self.vocab
         n_rows = beam.yseq.size(0)

@@ -40,10 +40,15 @@ from typing import Dict, List, Tuple
 
 import torch
 
+from espnet_reuse.decoding.inference import (
+    Hypothesis,
+    greedy_search,
+    length_sorted_batches,
+    load_batch,
+)
 from espnet_reuse.encoder.layer_convention import layer_convention
 from espnet_reuse.encoder.padding import features_one_by_one, make_batch_invariant
 from espnet_reuse.espnet_api import GlobalMVN, UtteranceMVN
-from espnet_reuse.inference import Hypothesis, greedy_search, length_sorted_batches, load_batch
 
 INPUTS = ("feats", "feats_lengths")
 OUTPUTS = ("log_probs", "lengths")

@@ -1,4 +1,4 @@
-"""The batched joint CTC/attention beam search (``espnet_reuse.joint_search``): ESPnet's
+"""The batched joint CTC/attention beam search (``espnet_reuse.decoding.joint_search``): ESPnet's
 hypotheses and scores at every batch size, its CTC prefix scores, its n-best, one host
 synchronisation a step, and models it cannot decode refused with a reason."""
 
@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from espnet_reuse import espnet_api
-from espnet_reuse.attention_search import EspnetJointBeamSearch
-from espnet_reuse.ctc_prefix_score import CTCPrefixScorer
-from espnet_reuse.decoder_step import DecoderStep
-from espnet_reuse.inference import encoded_batches, load_asr_model, load_batch, recognise
-from espnet_reuse.joint_search import BatchJointSearch
+from espnet_reuse.decoding.attention_search import EspnetJointBeamSearch
+from espnet_reuse.decoding.ctc_prefix_score import CTCPrefixScorer
+from espnet_reuse.decoding.decoder_step import DecoderStep
+from espnet_reuse.decoding.inference import encoded_batches, load_asr_model, load_batch, recognise
+from espnet_reuse.decoding.joint_search import BatchJointSearch
 from espnet_reuse.registration import speech2text
 
 from helpers import TINY_CONFIG, write_model

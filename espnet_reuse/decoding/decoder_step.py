@@ -68,10 +68,10 @@ def _attend(
 
 
 class SelfAttentionCache(NamedTuple):
-    """Projected self-attention keys and values of every prefix position, a layer."""
+    """Projected self-attention keys and values of every prefix position, per layer."""
 
-    keys: List[torch.Tensor]  # (row, head, length, d_k) a layer
-    values: List[torch.Tensor]  # (row, head, length, d_k) a layer
+    keys: List[torch.Tensor]  # (row, head, length, d_k) per layer
+    values: List[torch.Tensor]  # (row, head, length, d_k) per layer
 
     def select(self, rows: torch.Tensor) -> "SelfAttentionCache":
         """The cache of the hypotheses ``rows``."""
@@ -86,7 +86,7 @@ class DecoderStep:
         decoder: the decoder (its modules are used, not copied).
         memory: (batch, time, D) the encoder output.
         memory_mask: (batch, 1, time) true on each utterance's frames.
-        hyps: hypothesis rows an utterance, utterance-major.
+        hyps: hypothesis rows per utterance, utterance-major.
     """
 
     def __init__(

@@ -7,7 +7,7 @@ share the batch:
 - ``EspnetJointBeamSearch``: ESPnet's own joint CTC/attention beam search (its
   ``BatchBeamSearch``, the search ``Speech2Text`` runs), label-synchronous, one decoder
   step per output token, one utterance at a time; kept for comparison with the
-  recipe's joint search, ``espnet_reuse.joint_search``, which batches utterances.
+  recipe's joint search, ``espnet_reuse.decoding.joint_search``, which batches utterances.
 - ``AttentionRescoring``: CTC prefix beam search gives an N-best list, and the attention
   decoder scores all of it in one teacher-forced pass (attention rescoring as wenet and
   icefall do it); the best of ``(1 - ctc_weight) * attention + ctc_weight * CTC +
@@ -20,7 +20,7 @@ from typing import List
 import torch
 
 from espnet_reuse import espnet_api
-from espnet_reuse.inference import EncoderSearch, Hypothesis, PrefixBeamSearch
+from espnet_reuse.decoding.inference import EncoderSearch, Hypothesis, PrefixBeamSearch
 
 BLANK = 0  # ESPnet's blank id; a search's output never holds it
 
@@ -89,7 +89,7 @@ class EspnetJointBeamSearch(EncoderSearch):
 
 class AttentionRescoring(EncoderSearch):
     """CTC prefix beam search N-best (``beam_size`` hypotheses), rescored by the
-    attention decoder in one teacher-forced pass an utterance."""
+    attention decoder in one teacher-forced pass per utterance."""
 
     def __init__(
         self,

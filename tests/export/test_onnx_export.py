@@ -10,10 +10,10 @@ import pytest
 import torch
 import yaml
 
-from espnet_reuse.inference import greedy_search, load_asr_model, recognise
+from espnet_reuse.decoding.inference import greedy_search, load_asr_model, recognise
+from espnet_reuse.export.onnx_check import TOLERANCE, check_export, differing_words
+from espnet_reuse.export.onnx_export import OnnxRuntimeGraph, export_onnx, onnx_recognise
 from espnet_reuse.kaldi_data import read_num_samples, read_table
-from espnet_reuse.onnx_check import TOLERANCE, check_export, differing_words
-from espnet_reuse.onnx_export import OnnxRuntimeGraph, export_onnx, onnx_recognise
 
 from helpers import CONF, REPO, write_model
 
@@ -124,7 +124,7 @@ def test_bad_input_is_an_error(exported):
 
 
 def test_another_normalisation_is_refused(exported):
-    from espnet_reuse.onnx_export import EncoderCTC
+    from espnet_reuse.export.onnx_export import EncoderCTC
 
     model = exported["conformer"][0]
     normalize = model.normalize

@@ -7,15 +7,15 @@ from typing import List, Sequence, Tuple
 
 import torch
 
-from espnet_reuse.inference import greedy_search, recognise
-from espnet_reuse.kaldi_data import read_num_samples, read_table
-from espnet_reuse.onnx_export import (
+from espnet_reuse.decoding.inference import greedy_search, recognise
+from espnet_reuse.export.onnx_export import (
     EncoderCTC,
     OnnxRuntimeGraph,
     attention_graph,
     feature_size,
     onnx_recognise,
 )
+from espnet_reuse.kaldi_data import read_num_samples, read_table
 
 # (batch lengths in frames): none is a length the export traced (300, 200)
 UNSEEN = ((57,), (517, 333, 101), (64, 64, 50, 41, 30, 16, 9, 9))

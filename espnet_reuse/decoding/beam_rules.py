@@ -7,7 +7,7 @@ from typing import List, NamedTuple
 import numpy as np
 import torch
 
-from espnet_reuse.inference import Hypothesis
+from espnet_reuse.decoding.inference import Hypothesis
 
 BLANK = 0  # ESPnet's blank id; a search's output never holds it
 END_MARGIN = float(np.log(1 * np.exp(-10)))  # ESPnet's end detection: D_end

@@ -1,4 +1,4 @@
-"""Batched inference (``espnet_reuse.inference``): CTC search on hand-built posteriors,
+"""Batched inference (``espnet_reuse.decoding.inference``): CTC search on hand-built posteriors,
 and whole ESPnet ASR models encoding padded batches exactly as one by one."""
 
 import math
@@ -6,14 +6,14 @@ import math
 import pytest
 import torch
 
-from espnet_reuse.encoder.padding import encode_batch
-from espnet_reuse.inference import (
+from espnet_reuse.decoding.inference import (
     PrefixBeamSearch,
     encoded_batches,
     greedy_search,
     load_asr_model,
     load_batch,
 )
+from espnet_reuse.encoder.padding import encode_batch
 
 from helpers import CONF, TINY_REUSE_CONFIG, write_model
 
