@@ -20,9 +20,8 @@ from typing import List
 import torch
 
 from espnet_reuse import espnet_api
+from espnet_reuse.decoding.beam_rules import BLANK
 from espnet_reuse.decoding.inference import EncoderSearch, Hypothesis, PrefixBeamSearch
-
-BLANK = 0  # ESPnet's blank id; a search's output never holds it
 
 
 def has_attention_decoder(config: dict) -> bool:

@@ -7,12 +7,15 @@ here, ``logsumexp`` there), with its per-hypothesis Python loops replaced by ten
 operations: a step costs one loop over frames, whatever the
 number of utterances and hypotheses. Hypotheses lie utterance-major: row ``h``
 belongs to utterance ``h // hyps``. Frames past an utterance's length emit blank
-with probability 1, as in ESPnet, so they change no prefix score of it.
+with probability 1, as in ESPnet, so they change no prefix score of it. The scorer
+is the search's partial scorer (``scorer.BatchScorer``).
 """
 
 from typing import NamedTuple, Optional, Tuple
 
 import torch
+
+from espnet_reuse.decoding.scorer import BatchScorer
 
 LOG_ZERO = -10000000000.0  # ESPnet's log(0) in CTC prefix scoring
 
@@ -24,19 +27,25 @@ class CTCPrefixState(NamedTuple):
     score: torch.Tensor  # (hyp,): log prefix probability of the hypothesis
 
 
-class CTCPrefixScorer:
-    """CTC prefix scoring of ``hyps`` hypotheses for each utterance of a batch.
+class CTCPrefixScorer(BatchScorer):
+    """CTC prefix scoring of ``beam_size`` hypotheses for each utterance of a batch.
 
     Args:
         log_probs: (batch, time, vocab) CTC log-probabilities of the batch.
         lengths: (batch,) frames of each utterance.
-        hyps: hypotheses per utterance (rows ``b * hyps ... (b + 1) * hyps - 1``).
+        beam_size: hypotheses per utterance (rows ``b * beam_size`` to
+            ``(b + 1) * beam_size - 1``).
         blank: the blank id.
         eos: the end-of-sentence id, scored as the prefix ending at the utterance's end.
     """
 
     def __init__(
-        self, log_probs: torch.Tensor, lengths: torch.Tensor, hyps: int, blank: int, eos: int
+        self,
+        log_probs: torch.Tensor,
+        lengths: torch.Tensor,
+        beam_size: int,
+        blank: int,
+        eos: int,
     ) -> None:
         batch, time, vocab = log_probs.shape
         assert lengths.shape == (batch,), (lengths.shape, batch)
@@ -46,49 +55,46 @@ class CTCPrefixScorer:
         xn = x.transpose(0, 1)  # (time, batch, vocab)
         self.x = torch.stack([xn, xn[:, :, blank, None].expand(-1, -1, vocab)])
         self.vocab = vocab
-        self.hyps = hyps
+        self.beam_size = beam_size
         self.blank = blank
         self.eos = eos
         utterance = torch.arange(batch, device=log_probs.device)
-        self.utterance = utterance.repeat_interleave(hyps)  # (hyp,) the utterance of a row
-        self.end_frames = (lengths - 1).repeat_interleave(hyps)  # (hyp,)
+        self.utterance = utterance.repeat_interleave(beam_size)  # (hyp,) the utterance of a row
+        self.end_frames = (lengths - 1).repeat_interleave(beam_size)  # (hyp,)
 
     @property
     def time(self) -> int:
         """Frames of the longest utterance."""
         return self.x.size(1)
 
-    def initial_state(self) -> CTCPrefixState:
+    def init_state(self) -> CTCPrefixState:
         """The state of the empty prefix (``<sos>``) for every row."""
         n_hyp = self.utterance.numel()
         r = torch.full((self.time, 2, n_hyp), LOG_ZERO, dtype=self.x.dtype, device=self.x.device)
         r[:, 1] = torch.cumsum(self.x[0, :, :, self.blank], 0)[:, self.utterance]
         return CTCPrefixState(r, torch.zeros(n_hyp, dtype=self.x.dtype, device=self.x.device))
 
-    def keep(self, utterances: torch.Tensor, time: int) -> None:
+    def keep(
+        self, state: CTCPrefixState, utterances: torch.Tensor, rows: torch.Tensor, time: int
+    ) -> CTCPrefixState:
         """Keep only ``utterances`` (indices in the current batch), trimmed to ``time``
-        frames, the longest of them; states must be selected alike (``keep_rows``)."""
+        frames, the longest of them; ``state`` of their hypotheses ``rows``."""
         self.x = self.x[:, :time, utterances]
-        self.end_frames = self.end_frames.view(-1, self.hyps)[utterances].reshape(-1)
+        self.end_frames = self.end_frames.view(-1, self.beam_size)[utterances].reshape(-1)
         batch = utterances.numel()
-        self.utterance = torch.arange(batch, device=self.x.device).repeat_interleave(self.hyps)
-
-    def keep_rows(self, state: CTCPrefixState, rows: torch.Tensor) -> CTCPrefixState:
-        """``state`` of the hypotheses in ``rows``, trimmed to the kept frames."""
-        return CTCPrefixState(state.r[: self.time, :, rows], state.score[rows])
+        self.utterance = torch.arange(batch, device=self.x.device).repeat_interleave(self.beam_size)
+        return CTCPrefixState(state.r[:time, :, rows], state.score[rows])
 
     def score(
         self,
-        last_ids: torch.Tensor,
-        output_length: int,
+        yseq: torch.Tensor,
         state: CTCPrefixState,
         scoring_ids: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """Scores of every next token for every hypothesis.
 
         Args:
-            last_ids: (hyp,) each hypothesis' last token (``<sos>`` at the start).
-            output_length: tokens in every hypothesis, ``<sos>`` not counted.
+            yseq: (hyp, length) the hypotheses, from ``<sos>``.
             state: the hypotheses' prefix state.
             scoring_ids: (hyp, pre_beam) the tokens to score (ESPnet's pre-beam), or
                 None for all; other tokens but ``<eos>`` get log(0).
@@ -100,6 +106,8 @@ class CTCPrefixScorer:
             (hyp, vocab), for ``select``.
         """
         r_prev, s_prev = state
+        last_ids = yseq[:, -1]  # (hyp,) <sos> at the start
+        output_length = yseq.size(1) - 1  # tokens in every hypothesis, <sos> not counted
         n_hyp = last_ids.numel()
         if scoring_ids is None:
             x_ = self.x[:, :, self.utterance]  # (2, time, hyp, vocab)
@@ -144,8 +152,8 @@ class CTCPrefixScorer:
             log_psi[:, self.blank] = LOG_ZERO
         return log_psi - s_prev[:, None], (r, log_psi)
 
-    @staticmethod
     def select(
+        self,
         scored: Tuple[torch.Tensor, torch.Tensor],
         scoring_ids: Optional[torch.Tensor],
         rows: torch.Tensor,

@@ -7,15 +7,18 @@ again. ``DecoderStep`` runs the same layers with ESPnet's arithmetic (layer norm
 scaled scores, softmax, residuals, feed-forward, output layer) but projects each
 prefix position once, when it is new, and each utterance's encoder output once for
 all its hypotheses and steps. It serves decoders whose layers are ESPnet's
-``DecoderLayer`` with eager ``MultiHeadedAttention`` (``supports``).
+``DecoderLayer`` with eager ``MultiHeadedAttention`` (``supports``); ``EspnetDecoderStep``
+runs ESPnet's own step for the others. Both are the search's full scorer
+(``scorer.BatchScorer``).
 """
 
 import math
-from typing import List, NamedTuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 
 from espnet_reuse import espnet_api
+from espnet_reuse.decoding.scorer import BatchScorer
 
 
 def _eager_attention(attention: torch.nn.Module) -> bool:
@@ -78,24 +81,28 @@ class SelfAttentionCache(NamedTuple):
         return SelfAttentionCache([k[rows] for k in self.keys], [v[rows] for v in self.values])
 
 
-class DecoderStep:
-    """ESPnet's Transformer decoder (``supports``) stepping ``hyps`` hypotheses an
+class DecoderStep(BatchScorer):
+    """ESPnet's Transformer decoder (``supports``) stepping ``beam_size`` hypotheses per
     utterance over a batch's encoder output.
 
     Args:
         decoder: the decoder (its modules are used, not copied).
         memory: (batch, time, D) the encoder output.
         memory_mask: (batch, 1, time) true on each utterance's frames.
-        hyps: hypothesis rows per utterance, utterance-major.
+        beam_size: hypothesis rows per utterance, utterance-major.
     """
 
     def __init__(
-        self, decoder: torch.nn.Module, memory: torch.Tensor, memory_mask: torch.Tensor, hyps: int
+        self,
+        decoder: torch.nn.Module,
+        memory: torch.Tensor,
+        memory_mask: torch.Tensor,
+        beam_size: int,
     ) -> None:
         batch, time, _ = memory.shape
         assert memory_mask.shape == (batch, 1, time), (memory_mask.shape, memory.shape)
         self.decoder = decoder
-        self.hyps = hyps
+        self.beam_size = beam_size
         self.source_keys, self.source_values = [], []
         for layer in decoder.decoders:
             attention = layer.src_attn
@@ -103,20 +110,45 @@ class DecoderStep:
             self.source_values.append(_heads(attention, attention.linear_v(memory)))
         self.padding = memory_mask.unsqueeze(1).eq(0)  # (batch, 1, 1, time)
 
-    def keep(self, utterances: torch.Tensor, time: int) -> None:
-        """Keep ``utterances`` (indices into the batch), trimmed to ``time`` frames."""
+    def init_state(self) -> Optional[SelfAttentionCache]:
+        """No position is cached before the first step."""
+        return None
+
+    def keep(
+        self, state: SelfAttentionCache, utterances: torch.Tensor, rows: torch.Tensor, time: int
+    ) -> SelfAttentionCache:
+        """Keep ``utterances`` (indices into the batch), trimmed to ``time`` frames; the
+        cache of their ``rows``."""
         self.source_keys = [k[utterances, :, :time] for k in self.source_keys]
         self.source_values = [v[utterances, :, :time] for v in self.source_values]
         self.padding = self.padding[utterances, ..., :time]
+        return state.select(rows)
 
-    def __call__(self, yseq: torch.Tensor, cache: SelfAttentionCache = None):
+    def select(
+        self,
+        scored: SelfAttentionCache,
+        scoring_ids: Optional[torch.Tensor],
+        rows: torch.Tensor,
+        tokens: torch.Tensor,
+    ) -> SelfAttentionCache:
+        """The cache of the hypotheses ``rows`` (the new tokens are added at the next
+        step)."""
+        return scored.select(rows)
+
+    def score(
+        self,
+        yseq: torch.Tensor,
+        state: Optional[SelfAttentionCache],
+        scoring_ids: Optional[torch.Tensor] = None,
+    ) -> Tuple[torch.Tensor, SelfAttentionCache]:
         """Log-probabilities of the next token (row, vocab) after each prefix of
-        ``yseq`` (row, length), and the cache with the last position added; ``cache``
+        ``yseq`` (row, length), and the cache with the last position added; ``state``
         holds the positions before the last (None at the first step)."""
+        cache = state
         decoder = self.decoder
         rows = yseq.size(0)
         batch = self.padding.size(0)
-        assert rows == batch * self.hyps, (rows, batch, self.hyps)
+        assert rows == batch * self.beam_size, (rows, batch, self.beam_size)
         x = decoder.embed(yseq)[:, -1:]  # (row, 1, D): ESPnet embeds the whole prefix
         keys, values = [], []
         for n, layer in enumerate(decoder.decoders):
@@ -150,7 +182,7 @@ class DecoderStep:
         residual = x
         h = layer.norm2(x) if norm else x
         batch = self.padding.size(0)
-        q = attention.linear_q(h).view(batch, self.hyps, attention.h, attention.d_k)
+        q = attention.linear_q(h).view(batch, self.beam_size, attention.h, attention.d_k)
         q = attention.q_norm(q.transpose(1, 2))  # (batch, head, hyps, d_k): an utterance's rows
         context = _attend(
             attention, q, self.source_keys[n], self.source_values[n], self.padding
@@ -165,3 +197,58 @@ class DecoderStep:
         if not norm:
             x = layer.norm3(x)
         return x, key, value
+
+
+class EspnetDecoderStep(BatchScorer):
+    """ESPnet's own decoder step (``forward_one_step``), every row with its utterance's
+    encoder output: for the decoders ``DecoderStep`` does not support, and to compare.
+
+    Args: as ``DecoderStep``'s; the state is ESPnet's cache, each layer's outputs
+    (row, length - 1, D) per layer.
+    """
+
+    def __init__(
+        self,
+        decoder: torch.nn.Module,
+        memory: torch.Tensor,
+        memory_mask: torch.Tensor,
+        beam_size: int,
+    ) -> None:
+        rows = torch.arange(memory.size(0), device=memory.device).repeat_interleave(beam_size)
+        self.decoder = decoder
+        self.memory = memory[rows]  # (row, time, D)
+        self.memory_mask = memory_mask[rows]  # (row, 1, time)
+
+    def init_state(self) -> Optional[List[torch.Tensor]]:
+        """ESPnet's empty cache."""
+        return None
+
+    def score(
+        self,
+        yseq: torch.Tensor,
+        state: Optional[List[torch.Tensor]],
+        scoring_ids: Optional[torch.Tensor] = None,
+    ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """ESPnet's ``forward_one_step`` on every row."""
+        ys_mask = espnet_api.subsequent_mask(yseq.size(1), device=yseq.device).unsqueeze(0)
+        return self.decoder.forward_one_step(
+            yseq, ys_mask, self.memory, self.memory_mask, cache=state
+        )
+
+    def select(
+        self,
+        scored: List[torch.Tensor],
+        scoring_ids: Optional[torch.Tensor],
+        rows: torch.Tensor,
+        tokens: torch.Tensor,
+    ) -> List[torch.Tensor]:
+        """ESPnet's cache of the hypotheses ``rows``."""
+        return [c[rows] for c in scored]
+
+    def keep(
+        self, state: List[torch.Tensor], utterances: torch.Tensor, rows: torch.Tensor, time: int
+    ) -> List[torch.Tensor]:
+        """Keep the ``rows`` of the kept ``utterances``, their memory trimmed to ``time``."""
+        self.memory = self.memory[rows, :time]
+        self.memory_mask = self.memory_mask[rows, :, :time]
+        return [c[rows] for c in state]

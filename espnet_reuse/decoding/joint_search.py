@@ -18,33 +18,50 @@ each prefix position and each utterance's encoder output to keys and values once
 not at every step for every hypothesis as ESPnet's decoder step does
 (``espnet_reuse.decoding.decoder_step``).
 
-A step synchronises with the host once: to learn which utterances have ended.
+Each step reads as ESPnet's search loop: score (``_score``), prune to the beam
+(``_prune``), record the hypotheses that ended (``_record_ended``), drop the
+utterances whose search has ended (``_drop_finished``). A step synchronises with the
+host once: to learn which utterances have ended.
 """
 
-from typing import List, NamedTuple, Optional, Union
+from typing import Any, Dict, List, NamedTuple
 
 import torch
 
 from espnet_reuse import espnet_api
 from espnet_reuse.decoding.attention_search import check_hybrid
-from espnet_reuse.decoding.beam_rules import BLANK, Ended, end_detected, gather, length_limit, rank
-from espnet_reuse.decoding.ctc_prefix_score import CTCPrefixScorer, CTCPrefixState
-from espnet_reuse.decoding.decoder_step import DecoderStep, SelfAttentionCache, supports
+from espnet_reuse.decoding.beam_rules import (
+    BLANK,
+    Ended,
+    end_detected,
+    gather,
+    length_limit,
+    rank,
+)
+from espnet_reuse.decoding.ctc_prefix_score import CTCPrefixScorer
+from espnet_reuse.decoding.decoder_step import DecoderStep, EspnetDecoderStep, supports
 from espnet_reuse.decoding.inference import EncoderSearch, Hypothesis
+from espnet_reuse.decoding.scorer import BatchScorer
 
 PRE_BEAM_RATIO = 1.5  # ESPnet's pre-beam: int(1.5 * beam_size) tokens per hypothesis
 
 
 class _Beam(NamedTuple):
-    """The live state of the search: ``hyps`` rows an active utterance, utterance-major."""
+    """The live state of the search: ``beam_size`` rows per active utterance,
+    utterance-major."""
 
     yseq: torch.Tensor  # (row, length) tokens from <sos>
     score: torch.Tensor  # (row,) accumulated weighted score; -inf: an empty slot
-    # the decoder's: ESPnet's layer outputs (row, length - 1, D) per layer, or DecoderStep's
-    cache: Union[None, List[torch.Tensor], SelfAttentionCache]
-    ctc: Optional[CTCPrefixState]
-    memory: Optional[torch.Tensor]  # (row, time, D) the row's encoder output; None: cached
-    memory_mask: Optional[torch.Tensor]  # (row, 1, time) true on its frames; None: cached
+    states: Dict[str, Any]  # each scorer's state of the rows
+
+
+class _Active(NamedTuple):
+    """The utterances still searched and where their search stops."""
+
+    utterances: List[int]  # their indices in the batch, in its order
+    ids: torch.Tensor  # (active,) the same on the device
+    last_step: torch.Tensor  # (batch,) <eos> forced at that step
+    first_counted: torch.Tensor  # (batch,) an ended hypothesis counts from that step
 
 
 class BatchJointSearch(EncoderSearch):
@@ -128,155 +145,155 @@ class BatchJointSearch(EncoderSearch):
     def _search(self, encoder_output: torch.Tensor, frames: List[int], minlenratio: float) -> Ended:
         """Every hypothesis that ended, step by step, for a batch of utterances."""
         device = encoder_output.device
-        hyps, model = self.beam_size, self.model
-        maxlen = [length_limit(self.maxlenratio, t, maximum=True) for t in frames]
-        minlen = [length_limit(minlenratio, t, maximum=False) for t in frames]
-        lengths = torch.tensor(frames, device=device)
-        ctc = None
-        if self.use_ctc:
-            log_probs = model.ctc.log_softmax(encoder_output)
-            ctc = CTCPrefixScorer(log_probs, lengths, hyps, BLANK, model.eos)
-        rows = torch.arange(len(frames), device=device).repeat_interleave(hyps)
-        first = torch.arange(rows.numel(), device=device) % hyps == 0
-        valid = torch.arange(encoder_output.size(1), device=device)[None, :] < lengths[:, None]
+        scorers = self._scorers(encoder_output, torch.tensor(frames, device=device))
+        n_rows = len(frames) * self.beam_size
+        first = torch.arange(n_rows, device=device) % self.beam_size == 0
         beam = _Beam(
-            yseq=torch.full((rows.numel(), 1), model.sos, dtype=torch.long, device=device),
-            score=torch.zeros(rows.numel(), dtype=encoder_output.dtype, device=device).masked_fill(
+            yseq=torch.full((n_rows, 1), self.model.sos, dtype=torch.long, device=device),
+            score=torch.zeros(n_rows, dtype=encoder_output.dtype, device=device).masked_fill(
                 ~first, float("-inf")
             ),
-            cache=None,
-            ctc=ctc.initial_state() if ctc is not None else None,
-            memory=None if self.cache else encoder_output[rows],
-            memory_mask=None if self.cache else valid[rows][:, None, :],
+            states={name: scorer.init_state() for name, scorer in scorers.items()},
         )
-        step = None
-        if self.cache:
-            step = DecoderStep(model.decoder, encoder_output, valid[:, None], hyps)
-        return self._loop(beam, ctc, step, frames, maxlen, minlen)
-
-    def _loop(
-        self,
-        beam: "_Beam",
-        ctc: Optional[CTCPrefixScorer],
-        decoder_step: Optional[DecoderStep],
-        frames: List[int],
-        maxlen: List[int],
-        minlen: List[int],
-    ) -> Ended:
-        """The steps of ``_search`` until every utterance has ended."""
-        device = beam.yseq.device
-        hyps, model = self.beam_size, self.model
-        active = list(range(len(frames)))  # utterances still searched, in the batch's order
-        active_ids = torch.arange(len(frames), device=device)
-        last_step = torch.tensor(maxlen, device=device) - 1  # (batch,) <eos> forced there
-        first_counted = torch.tensor(minlen, device=device)  # (batch,)
+        maxlen = [length_limit(self.maxlenratio, t, maximum=True) for t in frames]
+        minlen = [length_limit(minlenratio, t, maximum=False) for t in frames]
+        active = _Active(
+            utterances=list(range(len(frames))),
+            ids=torch.arange(len(frames), device=device),
+            last_step=torch.tensor(maxlen, device=device) - 1,
+            first_counted=torch.tensor(minlen, device=device),
+        )
         # best score of the hypotheses that ended at each step, per utterance
         ended_best = torch.full(
             (len(frames), max(maxlen)), float("-inf"), dtype=torch.float64, device=device
         )
         ended: List[tuple] = []
         step = 0
-        while active:
-            beam, tokens, new_score = self._step(beam, step, ctc, decoder_step)
-            forced = last_step[active_ids] == step  # (active,)
-            counted = first_counted[active_ids] <= step
-            forced_rows = forced.repeat_interleave(hyps)
-            ends = (tokens == model.eos) | forced_rows
-            ended_score = new_score.masked_fill(
-                ~(ends & counted.repeat_interleave(hyps)), float("-inf")
+        while active.utterances:
+            weighted, scored, scoring_ids = self._score(beam, scorers)
+            beam, tokens, new_score = self._prune(beam, scorers, weighted, scored, scoring_ids)
+            beam, done = self._record_ended(
+                beam, active, tokens, new_score, step, ended, ended_best
             )
-            ended.append((active_ids.repeat_interleave(hyps), beam.yseq, forced_rows, ended_score))
-            ended_best[active_ids, step] = ended_score.view(-1, hyps).max(1)[0].double()
-            beam = beam._replace(score=new_score.masked_fill(ends, float("-inf")))
-            done = forced | ~torch.isfinite(beam.score.view(-1, hyps)).any(1)
-            if self.maxlenratio == 0.0:
-                done = done | end_detected(ended_best[active_ids], step)
             finished = done.tolist()  # the step's one synchronisation
             step += 1
             if any(finished):
-                keep = [j for j, f in enumerate(finished) if not f]
-                active = [active[j] for j in keep]
-                if active:
-                    kept = torch.tensor(keep, device=device)
-                    active_ids = active_ids[kept]
-                    time = max(frames[b] for b in active)
-                    beam = self._keep(beam, ctc, decoder_step, kept, time)
-        return gather(ended, model.eos)
+                beam, active = self._drop_finished(beam, scorers, active, finished, frames)
+        return gather(ended, self.model.eos)
 
-    def _step(
-        self,
-        beam: _Beam,
-        step: int,
-        ctc: Optional[CTCPrefixScorer],
-        decoder_step: Optional[DecoderStep],
-    ):
-        """One label-synchronous step: scores every extension of every live hypothesis
-        and keeps the best ``beam_size`` per utterance. Returns the new beam (scores of
-        the new hypotheses not yet masked), its last tokens and its scores."""
-        hyps, vocab = self.beam_size, self.vocab
-        n_rows = beam.yseq.size(0)
-        weighted = torch.zeros(n_rows, vocab, dtype=beam.score.dtype, device=beam.yseq.device)
-        cache = None
-        if decoder_step is not None:
-            decoder_scores, cache = decoder_step(beam.yseq, beam.cache)
-            weighted += (1.0 - self.ctc_weight) * decoder_scores
-        elif self.use_decoder:
-            ys_mask = espnet_api.subsequent_mask(step + 1, device=beam.yseq.device).unsqueeze(0)
-            decoder_scores, cache = self.model.decoder.forward_one_step(
-                beam.yseq, ys_mask, beam.memory, beam.memory_mask, cache=beam.cache
+    def _scorers(
+        self, encoder_output: torch.Tensor, lengths: torch.Tensor
+    ) -> Dict[str, BatchScorer]:
+        """The full scorer (the decoder) first, then the partial one (CTC), as ESPnet
+        orders them; a scorer of weight 0 is left out, as ESPnet leaves it."""
+        scorers: Dict[str, BatchScorer] = {}
+        if self.use_decoder:
+            valid = torch.arange(encoder_output.size(1), device=lengths.device) < lengths[:, None]
+            step = DecoderStep if self.cache else EspnetDecoderStep
+            scorers["decoder"] = step(
+                self.model.decoder, encoder_output, valid[:, None], self.beam_size
             )
-            weighted += (1.0 - self.ctc_weight) * decoder_scores
+        if self.use_ctc:
+            log_probs = self.model.ctc.log_softmax(encoder_output)
+            scorers["ctc"] = CTCPrefixScorer(
+                log_probs, lengths, self.beam_size, BLANK, self.model.eos
+            )
+        return scorers
+
+    def _score(self, beam: _Beam, scorers: Dict[str, BatchScorer]):
+        """The weighted score (row, vocab) of every extension of every row, ESPnet's
+        way: the decoder's and the length bonus, the pre-beam on those, CTC's on the
+        pre-beam; with what each scorer's ``select`` needs, and the pre-beam's tokens."""
+        n_rows = beam.yseq.size(0)
+        weighted = torch.zeros(n_rows, self.vocab, dtype=beam.score.dtype, device=beam.yseq.device)
+        scored = {}
+        if "decoder" in scorers:
+            scores, scored["decoder"] = scorers["decoder"].score(beam.yseq, beam.states["decoder"])
+            weighted += (1.0 - self.ctc_weight) * scores
         if self.penalty != 0.0:
             weighted += self.penalty
         scoring_ids = None
         if self.do_pre_beam:
             scoring_ids = torch.topk(weighted, self.pre_beam, dim=-1)[1]
-        if ctc is not None:
-            ctc_scores, ctc_scored = ctc.score(beam.yseq[:, -1], step, beam.ctc, scoring_ids)
-            weighted += self.ctc_weight * ctc_scores
+        if "ctc" in scorers:
+            scores, scored["ctc"] = scorers["ctc"].score(beam.yseq, beam.states["ctc"], scoring_ids)
+            weighted += self.ctc_weight * scores
         weighted += beam.score[:, None]
-        best, best_ids = weighted.view(-1, hyps * vocab).topk(hyps, dim=1)
-        offsets = torch.arange(0, n_rows, hyps, device=best_ids.device)[:, None]
+        return weighted, scored, scoring_ids
+
+    def _prune(self, beam: _Beam, scorers, weighted, scored, scoring_ids):
+        """The best ``beam_size`` extensions per utterance: the new beam (scores of the
+        new hypotheses not yet masked), its last tokens (row,) and its scores (row,)."""
+        beam_size, vocab = self.beam_size, self.vocab
+        n_rows = beam.yseq.size(0)
+        best, best_ids = weighted.view(-1, beam_size * vocab).topk(beam_size, dim=1)
+        offsets = torch.arange(0, n_rows, beam_size, device=best_ids.device)[:, None]
         rows = (torch.div(best_ids, vocab, rounding_mode="trunc") + offsets).view(-1)
         tokens = (best_ids % vocab).view(-1)
         new = beam._replace(
             yseq=torch.cat((beam.yseq[rows], tokens[:, None]), 1),
-            cache=self._select_cache(cache, rows),
-            ctc=ctc.select(ctc_scored, scoring_ids, rows, tokens) if ctc is not None else None,
+            states={
+                name: scorer.select(scored[name], scoring_ids, rows, tokens)
+                for name, scorer in scorers.items()
+            },
         )
         return new, tokens, best.view(-1)
 
-    @staticmethod
-    def _select_cache(cache, rows: torch.Tensor):
-        """The decoder cache of the hypotheses ``rows``."""
-        if isinstance(cache, SelfAttentionCache):
-            return cache.select(rows)
-        return [c[rows] for c in cache] if cache is not None else None
-
-    def _keep(
+    def _record_ended(
         self,
         beam: _Beam,
-        ctc: Optional[CTCPrefixScorer],
-        decoder_step: Optional[DecoderStep],
-        kept: torch.Tensor,
-        frames: int,
-    ) -> _Beam:
-        """The beam of the utterances ``kept`` (positions among the active ones),
-        trimmed to their longest, ``frames``."""
+        active: _Active,
+        tokens: torch.Tensor,
+        new_score: torch.Tensor,
+        step: int,
+        ended: List[tuple],
+        ended_best: torch.Tensor,
+    ):
+        """Record the rows that ended at ``step`` (``<eos>``, or forced at the maximum
+        length; counted from the minimum) and take them out of the beam. Returns the
+        beam and which active utterances are done (active,)."""
+        beam_size = self.beam_size
+        forced = active.last_step[active.ids] == step  # (active,)
+        counted = active.first_counted[active.ids] <= step
+        forced_rows = forced.repeat_interleave(beam_size)
+        ends = (tokens == self.model.eos) | forced_rows
+        ended_score = new_score.masked_fill(
+            ~(ends & counted.repeat_interleave(beam_size)), float("-inf")
+        )
+        ended.append((active.ids.repeat_interleave(beam_size), beam.yseq, forced_rows, ended_score))
+        ended_best[active.ids, step] = ended_score.view(-1, beam_size).max(1)[0].double()
+        beam = beam._replace(score=new_score.masked_fill(ends, float("-inf")))
+        done = forced | ~torch.isfinite(beam.score.view(-1, beam_size)).any(1)
+        if self.maxlenratio == 0.0:
+            done = done | end_detected(ended_best[active.ids], step)
+        return beam, done
+
+    def _drop_finished(
+        self,
+        beam: _Beam,
+        scorers: Dict[str, BatchScorer],
+        active: _Active,
+        finished: List[bool],
+        frames: List[int],
+    ):
+        """The beam and the active utterances without those ``finished``, every scorer
+        trimmed to the longest utterance left."""
+        keep = [j for j, f in enumerate(finished) if not f]
+        utterances = [active.utterances[j] for j in keep]
+        if not utterances:
+            return beam, active._replace(utterances=utterances)
         device = beam.yseq.device
+        kept = torch.tensor(keep, device=device)
+        active = active._replace(utterances=utterances, ids=active.ids[kept])
+        time = max(frames[b] for b in utterances)
         rows = kept[:, None] * self.beam_size + torch.arange(self.beam_size, device=device)
         rows = rows.view(-1)
-        state = None
-        if ctc is not None:
-            ctc.keep(kept, frames)
-            state = ctc.keep_rows(beam.ctc, rows)
-        if decoder_step is not None:
-            decoder_step.keep(kept, frames)
-        return _Beam(
+        beam = _Beam(
             yseq=beam.yseq[rows],
             score=beam.score[rows],
-            cache=self._select_cache(beam.cache, rows),
-            ctc=state,
-            memory=beam.memory[rows, :frames] if beam.memory is not None else None,
-            memory_mask=beam.memory_mask[rows, :, :frames] if beam.memory is not None else None,
+            states={
+                name: scorer.keep(beam.states[name], kept, rows, time)
+                for name, scorer in scorers.items()
+            },
         )
+        return beam, active

@@ -110,17 +110,17 @@ def test_prefix_scores_of_a_padded_batch_are_espnets_per_utterance(pre_beam):
             ]
         )
     scorer = CTCPrefixScorer(log_probs, torch.tensor(frames), 1, 0, eos)
-    state = scorer.initial_state()
-    last = torch.full((len(frames),), eos)
+    state = scorer.init_state()
+    yseq = torch.full((len(frames), 1), eos)  # <sos> is <eos> in ESPnet
     for step in range(steps):
         ids = scoring_ids[step].expand(len(frames), -1) if pre_beam else None
-        scores, full = scorer.score(last, step, state, ids)
+        scores, full = scorer.score(yseq, state, ids)
         for b, length in enumerate(frames):
             expected = espnet_prefix_scores(log_probs[b, :length], steps, scoring_ids, eos)[step]
             torch.testing.assert_close(scores[b], expected, rtol=1e-6, atol=1e-4)
         tokens = torch.full((len(frames),), step + 1)
         state = scorer.select(full, ids, torch.arange(len(frames)), tokens)
-        last = tokens
+        yseq = torch.cat((yseq, tokens[:, None]), 1)
 
 
 def test_a_step_synchronises_with_the_host_once(varied_data, hybrid, monkeypatch):
@@ -128,7 +128,7 @@ def test_a_step_synchronises_with_the_host_once(varied_data, hybrid, monkeypatch
     model = hybrid[0]
     search = BatchJointSearch(model, beam_size=3, ctc_weight=0.3)
     counts = {"sync": 0, "steps": 0}
-    step = DecoderStep.__call__
+    step = DecoderStep.score
 
     def counted_step(*args, **kwargs):
         counts["steps"] += 1
@@ -145,7 +145,7 @@ def test_a_step_synchronises_with_the_host_once(varied_data, hybrid, monkeypatch
 
     with torch.inference_mode():
         ((_, enc, enc_lengths),) = encoded_batches(model, wav, lengths, len(wav), "cpu")
-        monkeypatch.setattr(DecoderStep, "__call__", counted_step)
+        monkeypatch.setattr(DecoderStep, "score", counted_step)
         for name in ("tolist", "item", "cpu", "numpy", "__bool__", "__int__", "__float__"):
             monkeypatch.setattr(torch.Tensor, name, counted(name))
         search.nbest(enc, enc_lengths)
@@ -194,7 +194,7 @@ def test_decoder_step_scores_as_espnets_decoder_step(hybrid):
     )
     with torch.inference_mode():
         for length in range(1, yseq.size(1) + 1):
-            ours, cache = step(yseq[:, :length], cache)
+            ours, cache = step.score(yseq[:, :length], cache)
             for b in range(2):  # ESPnet's step on each utterance's own frames, unpadded
                 rows = slice(b * hyps, (b + 1) * hyps)
                 theirs, espnet_caches[b] = model.decoder.forward_one_step(
