@@ -15,7 +15,7 @@ WHEELS ?= .whl
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q "pip>=24,<25"
-	$(VENV)/bin/pip install -q -c constraints.txt -e ".[recipe,onnx,corpus,reference,test]"
+	$(VENV)/bin/pip install -q -c constraints.txt -e ".[recipe,onnx,corpus,reference,whisper,test]"
 	touch $@
 
 install: $(STAMP)

