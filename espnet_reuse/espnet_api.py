@@ -26,10 +26,12 @@ from espnet2.asr.decoder.transformer_decoder import (  # noqa: E402
     BaseTransformerDecoder,
     TransformerDecoder,
 )
+from espnet2.asr.decoder.whisper_decoder import OpenAIWhisperDecoder  # noqa: E402
 from espnet2.asr.encoder.branchformer_encoder import BranchformerEncoder  # noqa: E402
 from espnet2.asr.encoder.conformer_encoder import ConformerEncoder  # noqa: E402
 from espnet2.asr.encoder.e_branchformer_encoder import EBranchformerEncoder  # noqa: E402
 from espnet2.asr.encoder.transformer_encoder import TransformerEncoder  # noqa: E402
+from espnet2.asr.encoder.whisper_encoder import OpenAIWhisperEncoder  # noqa: E402
 from espnet2.layers.global_mvn import GlobalMVN  # noqa: E402
 from espnet2.layers.utterance_mvn import UtteranceMVN  # noqa: E402
 from espnet2.utils.types import str2bool  # noqa: E402
@@ -142,6 +144,8 @@ def extract_features(
 
 
 __all__ = [
+    "OpenAIWhisperDecoder",
+    "OpenAIWhisperEncoder",
     "BaseTransformerDecoder",
     "BranchformerEncoder",
     "CTC",
