@@ -2,9 +2,10 @@
 
 import pytest
 import torch
-from conftest import TINY
 
 from espnet_reuse.whisper.espnet_modules import LocalWhisperDecoder, LocalWhisperEncoder
+
+from tiny_whisper import TINY
 
 whisper = pytest.importorskip("whisper")
 

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
 
 from espnet_reuse.whisper.convert import convert, whisper_checkpoint
 from espnet_reuse.whisper.ctranslate2_file import read_model_file, write_model_file
+
+from tiny_whisper import TINY
 
 whisper = pytest.importorskip("whisper")
 
