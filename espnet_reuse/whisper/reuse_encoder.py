@@ -18,7 +18,8 @@ Without reuse (``reuse_groups`` None, or one block per group) nothing is replace
 the encoder is ESPnet's, bit for bit.
 """
 
-from typing import List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -88,6 +89,53 @@ class WhisperReuseAttention(torch.nn.Module):
         return self.out(context.permute(0, 2, 1, 3).flatten(start_dim=2)), None
 
 
+def share_maps(blocks: torch.nn.ModuleList, reuse_groups: List[int]) -> List[Tuple[int, int]]:
+    """Give openai-whisper's ``blocks`` the checked layout ``reuse_groups``, in place;
+    returns the (block, group) of every block that publishes or applies a map."""
+    group_of = layer_groups(reuse_groups)
+    users = []
+    for idx, source in enumerate(map_sources(reuse_groups)):
+        if reuse_groups[group_of[idx]] == 1:
+            continue
+        if source == idx:
+            blocks[idx].attn.__class__ = WhisperMapSource
+        else:
+            blocks[idx].attn = WhisperReuseAttention(blocks[idx].attn)
+        users.append((idx, group_of[idx]))
+    return users
+
+
+@contextmanager
+def maps_shared(
+    blocks: torch.nn.ModuleList, groups: int, users: List[Tuple[int, int]]
+) -> Iterator[None]:
+    """One ``SharedMap`` per group on its ``users`` (``share_maps``) while inside."""
+    maps = [SharedMap() for _ in range(groups)]
+    for idx, group in users:
+        blocks[idx].attn.shared_map = maps[group]
+    try:
+        yield
+    finally:
+        for idx, _ in users:
+            blocks[idx].attn.shared_map = None
+
+
+class MapSharingAudioEncoder(torch.nn.Module):
+    """openai-whisper's ``AudioEncoder`` with ``reuse_groups``, for openai-whisper's own
+    decoding (``model.encoder = MapSharingAudioEncoder(model.encoder, [1, 2, 1])``)."""
+
+    def __init__(self, encoder: torch.nn.Module, reuse_groups: List[int]) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.reuse_groups = check_reuse_groups(reuse_groups, len(encoder.blocks))
+        self.map_users = share_maps(encoder.blocks, self.reuse_groups)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """The encoder output (B, 1500, D) of log-mel features (B, n_mels, 3000)."""
+        with maps_shared(self.encoder.blocks, len(self.reuse_groups), self.map_users):
+            return self.encoder(mel)
+
+
 class WhisperReuseEncoder(LocalWhisperEncoder):
     """ESPnet's Whisper encoder of ``whisper_checkpoint`` with ``reuse_groups`` (sizes of
     consecutive block groups summing to the blocks; default: no reuse); the other
@@ -112,28 +160,10 @@ class WhisperReuseEncoder(LocalWhisperEncoder):
             specaug_conf=specaug_conf,
             do_pad_trim=do_pad_trim,
         )
-        blocks = self.encoders.blocks
-        self.reuse_groups = check_reuse_groups(reuse_groups, len(blocks))
-        group_of = layer_groups(self.reuse_groups)
-        # (block, group) of every block that publishes or applies a map
-        self.map_users: List[Tuple[int, int]] = []
-        for idx, source in enumerate(map_sources(self.reuse_groups)):
-            if self.reuse_groups[group_of[idx]] == 1:
-                continue
-            if source == idx:
-                blocks[idx].attn.__class__ = WhisperMapSource
-            else:
-                blocks[idx].attn = WhisperReuseAttention(blocks[idx].attn)
-            self.map_users.append((idx, group_of[idx]))
+        self.reuse_groups = check_reuse_groups(reuse_groups, len(self.encoders.blocks))
+        self.map_users = share_maps(self.encoders.blocks, self.reuse_groups)
 
     def forward(self, *args, **kwargs):
         """ESPnet's Whisper encoding, each group's blocks sharing one map."""
-        maps = [SharedMap() for _ in self.reuse_groups]
-        blocks = self.encoders.blocks
-        for idx, group in self.map_users:
-            blocks[idx].attn.shared_map = maps[group]
-        try:
+        with maps_shared(self.encoders.blocks, len(self.reuse_groups), self.map_users):
             return super().forward(*args, **kwargs)
-        finally:
-            for idx, _ in self.map_users:
-                blocks[idx].attn.shared_map = None
