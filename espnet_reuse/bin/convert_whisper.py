@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_reuse.extras import command_needs
 from espnet_reuse.whisper.convert import convert, tiny_en_dir
 
 
@@ -25,8 +26,12 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd: Optional[List[str]] = None) -> None:
     """Convert and print the model's dimensions."""
     args = get_parser().parse_args(cmd)
+    model_dir = args.model_dir
+    if model_dir is None:
+        command_needs("reference")  # Whisper tiny.en's files come in that extra
+        model_dir = tiny_en_dir()
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    print(convert(args.model_dir or tiny_en_dir(), args.output))
+    print(convert(model_dir, args.output))
 
 
 if __name__ == "__main__":

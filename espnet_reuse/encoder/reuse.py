@@ -155,13 +155,17 @@ class ReuseEncoder(torch.nn.Module):
     """
 
     reuse_options: ReuseOptions  # checked
-    reuse_groups: List[int]
     map_sources: List[int]  # each layer's map source (index)
     group_index: List[int]  # each layer's group (index)
     convention: LayerConvention  # how this family's layers are read
     reuse_hooks: List[RemovableHandle]  # every hook setup_reuse registered
     map_users: List[Tuple[int, int]]  # (layer, its group) whose attention publishes or
     # applies a group's map; indices, so that a replica (DataParallel) reaches its own
+
+    @property
+    def reuse_groups(self) -> List[int]:
+        """The checked layout: sizes of consecutive layer groups."""
+        return list(self.reuse_options.reuse_groups)
 
     def build_reuse(
         self, espnet_class: type, arguments: Dict[str, Any], options: ReuseOptions
@@ -190,7 +194,6 @@ class ReuseEncoder(torch.nn.Module):
         assert sum(groups) == len(self.encoders), "options not checked for this encoder"
         self.reuse_options = options
         convention = self.convention = layer_convention(self)
-        self.reuse_groups = groups
         self.map_sources = map_sources(groups)
         self.group_index = layer_groups(groups)
         self.reuse_hooks = []

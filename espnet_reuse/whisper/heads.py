@@ -14,8 +14,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from espnet_reuse.encoder.shared_map import SharedMap
-from espnet_reuse.whisper.reuse_encoder import WhisperMapSource
+from espnet_reuse.whisper.reuse_encoder import WhisperMapSource, maps_shared
 
 
 def self_attention_maps(
@@ -24,18 +23,18 @@ def self_attention_maps(
     """Each block's maps (H, frames, frames) of one utterance, log-mel ``mel`` (1, n_mels,
     3000), among its first ``frames`` encoder frames (its speech); the encoder is
     openai-whisper's ``AudioEncoder`` and is left as it was."""
-    classes = [block.attn.__class__ for block in encoder.blocks]
-    maps = [SharedMap() for _ in encoder.blocks]
+    blocks = encoder.blocks
+    classes = [block.attn.__class__ for block in blocks]
     try:
-        for block, holder in zip(encoder.blocks, maps):
+        for block in blocks:
             block.attn.__class__ = WhisperMapSource
-            block.attn.shared_map = holder
-        with torch.no_grad():
+        alone = [(i, i) for i in range(len(blocks))]  # each block its own group's source
+        with maps_shared(blocks, len(blocks), alone) as maps, torch.no_grad():
             encoder(mel)
     finally:
-        for block, cls in zip(encoder.blocks, classes):
+        for block, cls in zip(blocks, classes):
             block.attn.__class__ = cls
-            del block.attn.shared_map
+            block.attn.__dict__.pop("shared_map", None)
     return [holder.attn[0, :, :frames, :frames] for holder in maps]
 
 

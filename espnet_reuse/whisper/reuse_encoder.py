@@ -108,13 +108,14 @@ def share_maps(blocks: torch.nn.ModuleList, reuse_groups: List[int]) -> List[Tup
 @contextmanager
 def maps_shared(
     blocks: torch.nn.ModuleList, groups: int, users: List[Tuple[int, int]]
-) -> Iterator[None]:
-    """One ``SharedMap`` per group on its ``users`` (``share_maps``) while inside."""
+) -> Iterator[List[SharedMap]]:
+    """One ``SharedMap`` per group on its ``users`` (``share_maps``) while inside; yields
+    the maps, by group."""
     maps = [SharedMap() for _ in range(groups)]
     for idx, group in users:
         blocks[idx].attn.shared_map = maps[group]
     try:
-        yield
+        yield maps
     finally:
         for idx, _ in users:
             blocks[idx].attn.shared_map = None

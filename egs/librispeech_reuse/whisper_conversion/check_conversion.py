@@ -44,15 +44,11 @@ def main() -> None:
     original = ctranslate2.models.Whisper(
         str(model_dir), device="cpu", compute_type="float32", intra_threads=args.threads
     )
-    tokenizer = whisper.tokenizer.get_tokenizer(converted.is_multilingual)
+    # English transcription without timestamps (a multilingual model's prompt names both)
+    tokenizer = whisper.tokenizer.get_tokenizer(
+        converted.is_multilingual, language="en", task="transcribe"
+    )
     prompt = list(tokenizer.sot_sequence_including_notimestamps)
-    if converted.is_multilingual:  # language and task: English transcription
-        prompt = [
-            tokenizer.sot,
-            tokenizer.to_language_token("en"),
-            tokenizer.transcribe,
-            tokenizer.no_timestamps,
-        ]
     options = whisper.DecodingOptions(language="en", without_timestamps=True, fp16=False)
     records = []
     start = time.time()

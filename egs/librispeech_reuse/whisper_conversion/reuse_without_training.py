@@ -117,8 +117,7 @@ def main() -> None:
                 spoken = whisper.decode(model, mel, options).text
                 hyps[utt] = text.transcript(text.spoken_form(spoken))
         output = align([words(ref) for *_, ref in scored], [words(hyps[u]) for u, *_ in scored])
-        errors = [e for e, _ in utterance_errors(output)]
-        counts = [n for _, n in utterance_errors(output)]
+        errors, counts = (list(column) for column in zip(*utterance_errors(output)))
         record = {
             "groups": groups,
             "maps": len(group_starts(groups)),
