@@ -52,8 +52,9 @@ class CTCPrefixScorer(BatchScorer):
         padded = torch.arange(time, device=log_probs.device)[None, :] >= lengths[:, None]
         x = log_probs.masked_fill(padded[..., None], LOG_ZERO)
         x[..., blank] = x[..., blank].masked_fill(padded, 0.0)
-        xn = x.transpose(0, 1)  # (time, batch, vocab)
-        self.x = torch.stack([xn, xn[:, :, blank, None].expand(-1, -1, vocab)])
+        # (time, 2, batch, vocab): emitting each token (non-blank), emitting blank
+        xt = x.transpose(0, 1)
+        self.x = torch.stack([xt, xt[:, :, blank, None].expand(-1, -1, vocab)], dim=1)
         self.vocab = vocab
         self.beam_size = beam_size
         self.blank = blank
@@ -65,13 +66,13 @@ class CTCPrefixScorer(BatchScorer):
     @property
     def time(self) -> int:
         """Frames of the longest utterance."""
-        return self.x.size(1)
+        return self.x.size(0)
 
     def init_state(self) -> CTCPrefixState:
         """The state of the empty prefix (``<sos>``) for every row."""
         n_hyp = self.utterance.numel()
         r = torch.full((self.time, 2, n_hyp), LOG_ZERO, dtype=self.x.dtype, device=self.x.device)
-        r[:, 1] = torch.cumsum(self.x[0, :, :, self.blank], 0)[:, self.utterance]
+        r[:, 1] = torch.cumsum(self.x[:, 0, :, self.blank], 0)[:, self.utterance]
         return CTCPrefixState(r, torch.zeros(n_hyp, dtype=self.x.dtype, device=self.x.device))
 
     def keep(
@@ -79,7 +80,7 @@ class CTCPrefixScorer(BatchScorer):
     ) -> CTCPrefixState:
         """Keep only ``utterances`` (indices in the current batch), trimmed to ``time``
         frames, the longest of them; ``state`` of their hypotheses ``rows``."""
-        self.x = self.x[:, :time, utterances]
+        self.x = self.x[:time, :, utterances]
         self.end_frames = self.end_frames.view(-1, self.beam_size)[utterances].reshape(-1)
         batch = utterances.numel()
         self.utterance = torch.arange(batch, device=self.x.device).repeat_interleave(self.beam_size)
@@ -110,32 +111,36 @@ class CTCPrefixScorer(BatchScorer):
         output_length = yseq.size(1) - 1  # tokens in every hypothesis, <sos> not counted
         n_hyp = last_ids.numel()
         if scoring_ids is None:
-            x_ = self.x[:, :, self.utterance]  # (2, time, hyp, vocab)
+            x_ = self.x[:, :, self.utterance]  # (time, 2, hyp, vocab)
             scored = torch.arange(self.vocab, device=self.x.device).expand(n_hyp, -1)
         else:
             flat = scoring_ids + (self.utterance * self.vocab)[:, None]
-            x_ = self.x.reshape(2, self.time, -1)[:, :, flat.reshape(-1)]
-            x_ = x_.view(2, self.time, n_hyp, scoring_ids.size(1))
+            x_ = self.x.reshape(self.time, 2, -1)[:, :, flat.reshape(-1)]
+            x_ = x_.view(self.time, 2, n_hyp, scoring_ids.size(1))
             scored = scoring_ids
         n_scored = scored.size(1)
-        r = torch.full(
-            (self.time, 2, n_hyp, n_scored), LOG_ZERO, dtype=self.x.dtype, device=self.x.device
+        # per frame: the forward probabilities ending in non-blank (0), in blank (2), and
+        # log_phi (1), the prefix's probability before the new token, between them so
+        # that one logaddexp makes both forward probabilities of a frame
+        forward = torch.full(
+            (self.time, 3, n_hyp, n_scored), LOG_ZERO, dtype=self.x.dtype, device=self.x.device
         )
         if output_length == 0:
-            r[0, 0] = x_[0, 0]
+            forward[0, 0] = x_[0, 0]
         r_sum = torch.logaddexp(r_prev[:, 0], r_prev[:, 1])  # (time, hyp)
         repeats_last = (scored == last_ids[:, None])[None]  # a repeat needs a blank between
-        log_phi = torch.where(repeats_last, r_prev[:, 1, :, None], r_sum[:, :, None])
+        log_phi = forward[:, 1]
+        torch.where(repeats_last, r_prev[:, 1, :, None], r_sum[:, :, None], out=log_phi)
         start = max(output_length, 1)
-        # frame views made once: the loop below runs a step's every frame
-        r_n, r_b, phi = r[:, 0].unbind(0), r[:, 1].unbind(0), log_phi.unbind(0)
-        x_n, x_b = x_[0].unbind(0), x_[1].unbind(0)
-        for t in range(start, self.time):  # ESPnet's logsumexp of pairs, as logaddexp
-            torch.logaddexp(r_n[t - 1], phi[t - 1], out=r_n[t])
-            torch.logaddexp(r_n[t - 1], r_b[t - 1], out=r_b[t])
-            r_n[t].add_(x_n[t])
-            r_b[t].add_(x_b[t])
-        log_phi_x = torch.cat((log_phi[0].unsqueeze(0), log_phi[:-1]), dim=0) + x_[0]
+        # ESPnet's logsumexp of pairs, as logaddexp, for both of a frame at once:
+        # r_n[t] = logaddexp(r_n[t - 1], log_phi[t - 1]) + x_n[t],
+        # r_b[t] = logaddexp(r_n[t - 1], r_b[t - 1]) + x_b[t]
+        r_n, phi_b, r = forward[:, 0:1].unbind(0), forward[:, 1:3].unbind(0), forward[:, 0::2]
+        new, x_t = r.unbind(0), x_.unbind(0)  # frame views made once: the loop runs every frame
+        for t in range(start, self.time):
+            torch.logaddexp(r_n[t - 1], phi_b[t - 1], out=new[t])
+            new[t].add_(x_t[t])
+        log_phi_x = torch.cat((log_phi[0].unsqueeze(0), log_phi[:-1]), dim=0) + x_[:, 0]
         log_psi_scored = torch.logsumexp(
             torch.cat((log_phi_x[start:], r[start - 1, 0].unsqueeze(0)), dim=0), dim=0
         )

@@ -70,6 +70,30 @@ def _attend(
     return torch.matmul(attention.dropout(weights), value)
 
 
+def _embeds_by_position(embed: torch.nn.Module) -> bool:
+    """Whether ``embed`` is ESPnet's token embedding followed by its sinusoidal
+    ``PositionalEncoding``: a position's embedding then needs no other position."""
+    return (
+        isinstance(embed, torch.nn.Sequential)
+        and len(embed) == 2
+        and type(embed[0]) is torch.nn.Embedding
+        and type(embed[1]) is espnet_api.PositionalEncoding
+    )
+
+
+def _embed_last(embed: torch.nn.Module, yseq: torch.Tensor) -> torch.Tensor:
+    """The decoder's input at the last position of ``yseq`` (row, length): (row, 1, D),
+    ESPnet's arithmetic (``x * xscale + pe``) at that position only, where ``embed``
+    allows it (``_embeds_by_position``), else the whole prefix embedded as ESPnet does."""
+    if not _embeds_by_position(embed):
+        return embed(yseq)[:, -1:]
+    tokens, positions = embed
+    x = tokens(yseq[:, -1:])
+    length = yseq.size(1)
+    positions.extend_pe(x.expand(-1, length, -1))
+    return positions.dropout(x * positions.xscale + positions.pe[:, length - 1 : length])
+
+
 class SelfAttentionCache(NamedTuple):
     """Projected self-attention keys and values of every prefix position, per layer."""
 
@@ -149,7 +173,7 @@ class DecoderStep(BatchScorer):
         rows = yseq.size(0)
         batch = self.padding.size(0)
         assert rows == batch * self.beam_size, (rows, batch, self.beam_size)
-        x = decoder.embed(yseq)[:, -1:]  # (row, 1, D): ESPnet embeds the whole prefix
+        x = _embed_last(decoder.embed, yseq)  # (row, 1, D)
         keys, values = [], []
         for n, layer in enumerate(decoder.decoders):
             x, key, value = self._layer(n, layer, x, cache)

@@ -8,7 +8,7 @@ import torch
 from espnet_reuse import espnet_api
 from espnet_reuse.decoding.attention_search import EspnetJointBeamSearch
 from espnet_reuse.decoding.ctc_prefix_score import CTCPrefixScorer
-from espnet_reuse.decoding.decoder_step import DecoderStep
+from espnet_reuse.decoding.decoder_step import DecoderStep, _embed_last, _embeds_by_position
 from espnet_reuse.decoding.inference import encoded_batches, load_asr_model, load_batch, recognise
 from espnet_reuse.decoding.joint_search import BatchJointSearch
 from espnet_reuse.registration import speech2text
@@ -204,6 +204,18 @@ def test_decoder_step_scores_as_espnets_decoder_step(hybrid):
                     cache=espnet_caches[b],
                 )
                 torch.testing.assert_close(ours[rows], theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_the_last_position_alone_is_embedded_as_in_the_whole_prefix(hybrid):
+    embed = hybrid[0].decoder.embed
+    assert _embeds_by_position(embed)  # ESPnet's default decoder input takes the short path
+    generator = torch.Generator().manual_seed(0)
+    yseq = torch.randint(0, len(hybrid[0].token_list), (6, 9), generator=generator)
+    with torch.inference_mode():
+        for length in (1, 2, 9):
+            assert torch.equal(
+                _embed_last(embed, yseq[:, :length]), embed(yseq[:, :length])[:, -1:]
+            )
 
 
 def test_without_the_key_value_cache_the_hypotheses_are_the_same(varied_data, hybrid):
