@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile
 import torch
 import whisper
 
@@ -38,6 +37,7 @@ from espnet_reuse.whisper.heads import (
     self_attention_maps,
 )
 from espnet_reuse.whisper.reuse_encoder import MapSharingAudioEncoder
+from espnet_reuse.whisper.speech import utterances
 
 LAYOUTS = [
     ([1, 1, 1, 1], False),
@@ -47,21 +47,6 @@ LAYOUTS = [
     ([1, 1, 2], True),
     ([2, 2], True),
 ]
-FRAMES_PER_SECOND = 50  # Whisper's encoder frames
-
-
-def utterances(part: Path):
-    """(utt, log-mel (n_mels, 3000), encoder frames of speech, reference words)."""
-    refs = {}
-    for trans in part.rglob("*.trans.txt"):
-        for line in trans.read_text().splitlines():
-            utt, words_ = line.split(" ", 1)
-            refs[utt] = words_
-    for flac in sorted(part.rglob("*.flac")):
-        audio, _ = soundfile.read(flac, dtype="float32")
-        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(audio)))
-        frames = min(1500, int(len(audio) / 16000 * FRAMES_PER_SECOND) + 1)
-        yield flac.stem, mel, frames, refs[flac.stem]
 
 
 def aligned(model, groups, calibration):
