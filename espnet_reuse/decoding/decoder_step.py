@@ -95,25 +95,14 @@ def _embed_last(embed: torch.nn.Module, yseq: torch.Tensor) -> torch.Tensor:
 
 
 class SelfAttentionCache(NamedTuple):
-    """Projected self-attention keys and values of every prefix position, per layer,
-    position-major, with room for the next position: a step writes its new position in
-    place and ``select`` copies the cache once."""
+    """Projected self-attention keys and values of every prefix position, per layer."""
 
-    keys: List[torch.Tensor]  # (room, row, head, d_k) per layer
-    values: List[torch.Tensor]  # (room, row, head, d_k) per layer
-    length: int  # positions filled, the first ``length`` of ``room``
+    keys: List[torch.Tensor]  # (row, head, length, d_k) per layer
+    values: List[torch.Tensor]  # (row, head, length, d_k) per layer
 
     def select(self, rows: torch.Tensor) -> "SelfAttentionCache":
-        """The cache of the hypotheses ``rows``, with room for one more position."""
-
-        def reordered(cache: torch.Tensor) -> torch.Tensor:
-            room = cache.new_empty((self.length + 1, rows.numel(), *cache.shape[2:]))
-            torch.index_select(cache[: self.length], 1, rows, out=room[: self.length])
-            return room
-
-        return SelfAttentionCache(
-            [reordered(k) for k in self.keys], [reordered(v) for v in self.values], self.length
-        )
+        """The cache of the hypotheses ``rows``."""
+        return SelfAttentionCache([k[rows] for k in self.keys], [v[rows] for v in self.values])
 
 
 class DecoderStep(BatchScorer):
@@ -193,7 +182,7 @@ class DecoderStep(BatchScorer):
         y = decoder.after_norm(x[:, -1]) if decoder.normalize_before else x[:, -1]
         if decoder.output_layer is not None:
             y = torch.log_softmax(decoder.output_layer(y), dim=-1)
-        return y, SelfAttentionCache(keys, values, yseq.size(1))
+        return y, SelfAttentionCache(keys, values)
 
     def _layer(self, n: int, layer: torch.nn.Module, x: torch.Tensor, cache):
         """ESPnet's ``DecoderLayer`` for the last position, x (row, 1, D)."""
@@ -203,18 +192,12 @@ class DecoderStep(BatchScorer):
         residual = x
         h = layer.norm1(x) if norm else x
         q = attention.q_norm(_heads(attention, attention.linear_q(h)))
-        key = attention.k_norm(_heads(attention, attention.linear_k(h)))[:, :, 0]
-        value = _heads(attention, attention.linear_v(h))[:, :, 0]  # (row, head, d_k)
-        if cache is None:  # the first position
-            keys, values = key[None], value[None]
-        else:  # (position, row, head, d_k): the new position written in its room
-            length = cache.length + 1
-            keys, values = cache.keys[n][:length], cache.values[n][:length]
-            keys[-1], values[-1] = key, value
-        context = _attend(
-            attention, q, keys.permute(1, 2, 0, 3), values.permute(1, 2, 0, 3)
-        ).transpose(1, 2)
-        context = context.reshape(rows, 1, -1)
+        key = attention.k_norm(_heads(attention, attention.linear_k(h)))
+        value = _heads(attention, attention.linear_v(h))
+        if cache is not None:
+            key = torch.cat((cache.keys[n], key), dim=2)
+            value = torch.cat((cache.values[n], value), dim=2)
+        context = _attend(attention, q, key, value).transpose(1, 2).reshape(rows, 1, -1)
         x = residual + layer.dropout(attention.linear_out(context))
         if not norm:
             x = layer.norm1(x)
@@ -237,7 +220,7 @@ class DecoderStep(BatchScorer):
         x = residual + layer.dropout(layer.feed_forward(h))
         if not norm:
             x = layer.norm3(x)
-        return x, keys, values
+        return x, key, value
 
 
 class EspnetDecoderStep(BatchScorer):
