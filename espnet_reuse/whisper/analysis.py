@@ -19,20 +19,17 @@ import torch
 from espnet_reuse.analysis.accumulate import AttentionStats
 from espnet_reuse.analysis.capture import UtteranceCapture
 from espnet_reuse.analysis.head_kinds import head_kinds
-from espnet_reuse.whisper.heads import alignment, self_attention_maps
+from espnet_reuse.whisper.heads import alignment, head_similarity, self_attention_maps
 
 
 def block_similarity(maps: List[List[torch.Tensor]]) -> Tuple[np.ndarray, np.ndarray]:
     """Mean cosine similarity of every pair of blocks' maps, (L, L) by head index and
     (L, L) with heads aligned, from each utterance's maps (per block (H, T, T))."""
     blocks = len(maps[0])
-    flat = [
-        [torch.nn.functional.normalize(m.flatten(1).double(), dim=1) for m in utt] for utt in maps
-    ]
     by_index, aligned = np.eye(blocks), np.eye(blocks)
     for a in range(blocks):
         for b in range(a + 1, blocks):
-            similarity = sum((utt[a] @ utt[b].T).numpy() for utt in flat) / len(flat)
+            similarity = head_similarity([utt[a] for utt in maps], [utt[b] for utt in maps])
             order = alignment(similarity)
             by_index[a, b] = by_index[b, a] = float(np.mean(np.diag(similarity)))
             matched = similarity[np.arange(len(order)), order]
