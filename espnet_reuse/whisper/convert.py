@@ -10,6 +10,7 @@ embedding (tied, an alias in the file).
 """
 
 import re
+import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Dict, Tuple
@@ -134,3 +135,14 @@ def convert(model_dir: Path, output: Path) -> Dict:
     checkpoint = whisper_checkpoint(Path(model_dir) / "model.bin")
     atomic.write_bytes(Path(output), atomic.encoded(lambda f: torch.save(checkpoint, f)))
     return checkpoint["dims"]
+
+
+def load_tiny_en() -> torch.nn.Module:
+    """Whisper tiny.en as openai-whisper's model on the CPU, in eval mode, converted from
+    its CTranslate2 files through a temporary checkpoint."""
+    extras.require("whisper")
+    import whisper
+
+    with tempfile.TemporaryDirectory() as tmp:
+        convert(tiny_en_dir(), Path(tmp) / "tiny_en.pt")
+        return whisper.load_model(str(Path(tmp) / "tiny_en.pt"), device="cpu").eval()

@@ -15,17 +15,15 @@ JSON is skipped on a rerun.
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
 import torch
-import whisper
 
 from espnet_reuse.analysis import plots  # first: it sets matplotlib's file-only backend
 from espnet_reuse.analysis.plots import plt
 from espnet_reuse.whisper.analysis import analyse
-from espnet_reuse.whisper.convert import convert, tiny_en_dir
+from espnet_reuse.whisper.convert import load_tiny_en
 from espnet_reuse.whisper.speech import utterances
 
 
@@ -62,9 +60,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        convert(tiny_en_dir(), Path(tmp) / "tiny_en.pt")
-        model = whisper.load_model(str(Path(tmp) / "tiny_en.pt"), device="cpu").eval()
+    model = load_tiny_en()
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     for part in args.parts:
         if part.name in results:

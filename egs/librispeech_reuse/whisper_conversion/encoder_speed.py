@@ -18,17 +18,15 @@ do not change the time, so the heads are not aligned here.
 import argparse
 import copy
 import json
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import torch
-import whisper
 from torch.utils.flop_counter import FlopCounterMode
 
 from espnet_reuse.benchmark.measure import Ratio, time_interleaved
 from espnet_reuse.benchmark.suite import processor_name
-from espnet_reuse.whisper.convert import convert, tiny_en_dir
+from espnet_reuse.whisper.convert import load_tiny_en
 from espnet_reuse.whisper.reuse_encoder import MapSharingAudioEncoder, WhisperMapSource
 
 LAYOUTS: Dict[str, Optional[List[int]]] = {  # None: the unchanged encoder
@@ -78,9 +76,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        convert(tiny_en_dir(), Path(tmp) / "tiny_en.pt")
-        model = whisper.load_model(str(Path(tmp) / "tiny_en.pt"), device="cpu").eval()
+    model = load_tiny_en()
     built = encoders(model.encoder)
     mel = torch.randn(
         args.batch, model.dims.n_mels, 3000, generator=torch.Generator().manual_seed(0)

@@ -17,7 +17,6 @@ import argparse
 import copy
 import dataclasses
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from espnet_reuse.bootstrap import bootstrap_wer
 from espnet_reuse.corpus import text
 from espnet_reuse.encoder.reuse_groups import group_starts, map_sources
 from espnet_reuse.error_counts import align, utterance_errors, words
-from espnet_reuse.whisper.convert import convert, tiny_en_dir
+from espnet_reuse.whisper.convert import load_tiny_en
 from espnet_reuse.whisper.heads import (
     alignment,
     head_similarity,
@@ -74,9 +73,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        convert(tiny_en_dir(), Path(tmp) / "tiny_en.pt")
-        original = whisper.load_model(str(Path(tmp) / "tiny_en.pt"), device="cpu").eval()
+    original = load_tiny_en()
     data = list(utterances(args.part))
     calibration, scored = data[: args.calibration], data[args.calibration :]
     options = whisper.DecodingOptions(
